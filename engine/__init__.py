@@ -1,0 +1,3 @@
+"""Ballast: an asyncio engine that keeps a crypto spot + perpetual portfolio at its target risk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from engine.node.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Clock, errors and numeric helpers shared by every layer."""

@@ -1,0 +1,1 @@
+"""Wiring per mode, configuration loading and the command line."""

@@ -1,0 +1,115 @@
+"""Command line: `python -m engine <command>` (also installed as `ballast`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import orjson
+
+from engine.feeds.binance_symbols import MARKETS
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
+    p.add_argument("--log-level", default="warning", help="debug, info, warning (default), error")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="replay raw captures through the local books",
+                       description="Replay hftbacktest-format Binance captures (gzip or plain, "
+                                   "`<local_ns> <raw JSON>` lines) merged by receive time, "
+                                   "maintain the L2 books and report per symbol.")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--verify", action="store_true",
+                   help="check every book top against the recorded bookTicker by update id")
+    r.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    r.add_argument("--market", choices=MARKETS,
+                   help="market kind of every file (default: from the folder name or content)")
+    r.add_argument("--speed", type=float, default=0.0,
+                   help="pace at real time × SPEED (default 0: as fast as possible)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    if args.command == "replay":
+        return cmd_replay(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from engine.feeds.capture import CaptureStats, merge_captures
+    from engine.node.replay_session import ReplaySession
+    from engine.node.report import print_replay_table
+
+    for f in args.files:
+        if not os.path.isfile(f):
+            print(f"error: no such capture file: {f}", file=sys.stderr)
+            return 2
+    if args.speed < 0:
+        print("error: --speed must be >= 0", file=sys.stderr)
+        return 2
+    captures: list[CaptureStats] = []
+    try:
+        events = merge_captures(args.files, market=args.market, stats=captures)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    session = ReplaySession(verify=args.verify)
+    t0 = time.perf_counter()
+    if args.speed:
+        import asyncio
+
+        from engine.core.clock import ReplayClock
+        from engine.feeds.replay import replay
+
+        async def _run() -> None:
+            async for ev in replay(events, ReplayClock(), speed=args.speed):
+                session.on_event(ev)
+
+        _run_loop(_run())
+    else:
+        on_event = session.on_event
+        for ev in events:
+            on_event(ev)
+    session.finish()
+    elapsed = time.perf_counter() - t0
+    symbols = session.summary(captures)
+    rate = session.events / elapsed if elapsed > 0 else 0.0
+    report = {
+        "symbols": symbols,
+        "files": [{"path": c.path, "market": c.market, "symbol": c.symbol, "lines": c.lines,
+                   "events": c.events, "skipped": c.skipped, "truncated": c.truncated}
+                  for c in captures],
+        "messages": session.events,
+        "seconds": round(elapsed, 4),
+        "msgs_per_s": round(rate, 1),
+        "verified": bool(args.verify),
+    }
+    print_replay_table(report)
+    if args.json:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    return 0
+
+
+def _run_loop(coro) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        import asyncio
+
+        asyncio.run(coro)
