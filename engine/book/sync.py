@@ -44,7 +44,7 @@ OUTCOME_NAMES = {APPLIED: "applied", BUFFERED: "buffered", STALE: "stale", GAP: 
 class BookSync:
     """Owns one `L2Book` and decides what each diff or snapshot does to it."""
 
-    __slots__ = ("book", "rule", "valid", "buffer", "max_buffer", "gaps", "syncs", "stale",
+    __slots__ = ("book", "rule", "valid", "buffer", "max_buffer", "gaps", "syncs", "stale", "applied",
                  "buffer_dropped", "last_gap", "_futures", "_first_after_snapshot")
 
     def __init__(self, symbol: str, rule: SyncRule | str, max_buffer: int = 10_000) -> None:
@@ -56,6 +56,7 @@ class BookSync:
         self.max_buffer = max_buffer
         self.gaps = 0
         self.syncs = 0
+        self.applied = 0
         self.stale = 0
         self.buffer_dropped = 0
         self.last_gap: tuple[int, BookDelta] | None = None  # (book id before, offending diff)
@@ -90,6 +91,7 @@ class BookSync:
             self._gap(d, last)
             return GAP
         self._first_after_snapshot = False
+        self.applied += 1
         book.apply(d.bids, d.asks, d.final_update_id)
         book.ts_event = d.ts_event
         book.ts_recv = d.ts_recv
@@ -125,6 +127,7 @@ class BookSync:
         for i, d in enumerate(pending):
             u = d.final_update_id
             if (u < snap_id) if futures else (u <= snap_id):
+                self.stale += 1
                 continue
             last = book.update_id
             if first:
@@ -143,6 +146,7 @@ class BookSync:
                 self.buffer.extend(list(pending)[i + 1:])
                 return GAP
             first = False
+            self.applied += 1
             book.apply(d.bids, d.asks, u)
             book.ts_event = d.ts_event
             book.ts_recv = d.ts_recv

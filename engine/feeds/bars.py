@@ -1,0 +1,145 @@
+"""freqtrade feather files (OHLCV bars, 8-hourly funding rates, mark prices) as model events.
+
+freqtrade layout: columns `date` (bar open, UTC), `open`, `high`, `low`, `close`, `volume`.
+File names say what a file holds: `BTC_USDT-1h.feather` (spot bars), `BTC_USDT_USDT-1h-futures`
+(USD-M perp bars), `BTC_USDT_USDT-8h-mark` (mark price bars) and
+`BTC_USDT_USDT-8h-funding_rate` (the settled rate of each 8 h interval in `open`, other
+columns 0). Rows with a missing or non-finite value are reported, never filled in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+from engine.core.errors import DecodeError
+from engine.model.events import Bar, FundingRate
+
+log = logging.getLogger("engine.feeds.bars")
+
+_NAME = re.compile(
+    r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)(?:_(?P<settle>[A-Z0-9]+))?-(?P<tf>\d+[smhdwM])"
+    r"(?:-(?P<kind>futures|mark|funding_rate|index|premiumIndex))?\.feather$"
+)
+_TF_NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
+          "d": 86_400_000_000_000, "w": 7 * 86_400_000_000_000}
+
+
+@dataclass(frozen=True)
+class FeatherName:
+    symbol: str
+    timeframe: str
+    kind: str  # spot | futures | mark | funding_rate | index | premiumIndex
+    exchange: str
+
+
+@dataclass
+class BarStats:
+    path: str
+    rows: int = 0
+    bad_rows: list[int] = field(default_factory=list)
+
+
+def parse_name(path: str) -> FeatherName:
+    """What a freqtrade feather file holds, from its name."""
+    m = _NAME.match(os.path.basename(path))
+    if not m:
+        raise DecodeError("unknown_file", f"{path}: not a freqtrade feather name "
+                          "like BTC_USDT-1h.feather or BTC_USDT_USDT-8h-funding_rate.feather")
+    base, quote, settle = m["base"], m["quote"], m["settle"]
+    kind = m["kind"] or ("futures" if settle else "spot")
+    if settle:
+        symbol = f"{base}/{quote}:{settle}"
+        exchange = "binanceusdm" if settle == quote else "binancecoinm"
+    else:
+        symbol = f"{base}/{quote}"
+        exchange = "binance"
+    return FeatherName(symbol=symbol, timeframe=m["tf"], kind=kind, exchange=exchange)
+
+
+def timeframe_ns(tf: str) -> int:
+    m = re.fullmatch(r"(\d+)([smhdw])", tf)
+    if not m:
+        raise DecodeError("unknown_timeframe", f"{tf!r} (expected e.g. 1m, 4h, 1d)")
+    return int(m[1]) * _TF_NS[m[2]]
+
+
+def _columns(path: str) -> dict[str, list]:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    table = feather.read_table(path)
+    missing = {"date", "open", "high", "low", "close", "volume"} - set(table.column_names)
+    if missing:
+        raise DecodeError("missing_columns", f"{path}: no column(s) {sorted(missing)}")
+    date = table.column("date").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_pylist()
+    cols = {c: table.column(c).to_pylist() for c in ("open", "high", "low", "close", "volume")}
+    cols["date"] = date
+    return cols
+
+
+def read_bars(path: str, symbol: str | None = None, stats: BarStats | None = None) -> list[Bar]:
+    """OHLCV bars of a spot, futures or mark file; `ts_event` is each bar's close time."""
+    name = parse_name(path)
+    if name.kind == "funding_rate":
+        raise DecodeError("wrong_kind", f"{path} holds funding rates: use read_funding")
+    step = timeframe_ns(name.timeframe)
+    cols = _columns(path)
+    stats = stats if stats is not None else BarStats(path)
+    out: list[Bar] = []
+    sym = symbol or name.symbol
+    o, h, lo, c, v, d = (cols[k] for k in ("open", "high", "low", "close", "volume", "date"))
+    for i in range(len(d)):
+        row = (o[i], h[i], lo[i], c[i], v[i])
+        if d[i] is None or any(x is None or not math.isfinite(x) for x in row):
+            stats.bad_rows.append(i)
+            log.warning("%s: row %d has a missing or non-finite value; skipped", path, i)
+            continue
+        out.append(Bar(exchange=name.exchange, symbol=sym, ts_event=d[i] + step,
+                       ts_recv=d[i] + step, timeframe=name.timeframe, ts_open=d[i],
+                       open=row[0], high=row[1], low=row[2], close=row[3], volume=row[4]))
+    stats.rows = len(d)
+    return out
+
+
+def read_funding(path: str, mark_path: str | None = None, symbol: str | None = None,
+                 tolerance_ns: int = 60_000_000_000, stats: BarStats | None = None
+                 ) -> list[FundingRate]:
+    """Funding settlements from a `*-funding_rate.feather` file.
+
+    With `mark_path` (the matching `*-mark.feather`), each settlement carries the mark price at
+    settlement: the open of the mark bar starting within `tolerance_ns` of it (Binance stamps
+    some settlements a millisecond late).
+    """
+    name = parse_name(path)
+    if name.kind != "funding_rate":
+        raise DecodeError("wrong_kind", f"{path} is not a funding_rate file")
+    cols = _columns(path)
+    stats = stats if stats is not None else BarStats(path)
+    marks: list[tuple[int, float]] = []
+    if mark_path is not None:
+        mc = _columns(mark_path)
+        marks = sorted((t, p) for t, p in zip(mc["date"], mc["open"])
+                       if t is not None and p is not None and math.isfinite(p))
+    import bisect
+
+    mark_ts = [t for t, _ in marks]
+    out: list[FundingRate] = []
+    sym = symbol or name.symbol
+    for i, (ts, rate) in enumerate(zip(cols["date"], cols["open"])):
+        if ts is None or rate is None or not math.isfinite(rate):
+            stats.bad_rows.append(i)
+            log.warning("%s: row %d has no funding rate; skipped", path, i)
+            continue
+        mark = None
+        if marks:
+            j = bisect.bisect_left(mark_ts, ts - tolerance_ns)
+            if j < len(marks) and abs(marks[j][0] - ts) <= tolerance_ns:
+                mark = marks[j][1]
+        out.append(FundingRate(exchange=name.exchange, symbol=sym, ts_event=ts, ts_recv=ts,
+                               rate=rate, mark_price=mark))
+    stats.rows = len(cols["date"])
+    return out
