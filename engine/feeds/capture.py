@@ -141,13 +141,20 @@ def sniff(path: str, market: str | None = None) -> tuple[str, str | None]:
 
 def read_capture(path: str, market: str | None = None, stats: CaptureStats | None = None
                  ) -> Iterator[MarketEvent]:
-    """Decode one capture file into model events, in file order, skipping bad lines."""
+    """Decode one capture file into model events, in file order, skipping bad lines.
+
+    The file's market and symbol are settled here, before iteration starts, so an unreadable
+    or unrecognisable file fails at once (`ValueError`, `OSError`).
+    """
     market, symbol = sniff(path, market)
     if stats is None:
         stats = CaptureStats(path=path, market=market, symbol=symbol)
     else:
         stats.market, stats.symbol = market, symbol
-    dec = BinanceDecoder(market, default_symbol=symbol)
+    return _events(path, BinanceDecoder(market, default_symbol=symbol), stats)
+
+
+def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[MarketEvent]:
     decode = dec.decode_frame
     lineno = 0
     try:
