@@ -106,18 +106,41 @@ class WireEnvelope(_Wire, kw_only=True, gc=False):
     data: msgspec.Raw
 
 
+# Typed combined-stream envelopes: one decode per frame once the stream name is known. The
+# `stream` field is not declared, so msgspec skips it without building a string.
+class _DepthFrame(_Wire, kw_only=True, gc=False):
+    data: WireDepth
+
+
+class _TickerFrame(_Wire, kw_only=True, gc=False):
+    data: WireBookTicker
+
+
+class _TradeFrame(_Wire, kw_only=True, gc=False):
+    data: WireTrade
+
+
+class _AggFrame(_Wire, kw_only=True, gc=False):
+    data: WireAggTrade
+
+
+class _MarkFrame(_Wire, kw_only=True, gc=False):
+    data: WireMarkPrice
+
+
 def _decoder(t: type) -> msgspec.json.Decoder:
     # strict=False lets msgspec parse Binance's decimal strings ("61800.20") into floats in C.
     return msgspec.json.Decoder(t, strict=False)
 
 
 _ENVELOPE = _decoder(WireEnvelope)
-_DEPTH = _decoder(WireDepth)
-_TICKER = _decoder(WireBookTicker)
-_TRADE = _decoder(WireTrade)
-_AGG = _decoder(WireAggTrade)
-_MARK = _decoder(WireMarkPrice)
+_DEPTH = _decoder(_DepthFrame)
+_TICKER = _decoder(_TickerFrame)
+_TRADE = _decoder(_TradeFrame)
+_AGG = _decoder(_AggFrame)
+_MARK = _decoder(_MarkFrame)
 _SNAPSHOT = _decoder(WireSnapshot)
+_PREFIX = b'{"stream":"'
 
 Handler = Callable[[bytes, int], MarketEvent]
 
@@ -134,7 +157,7 @@ class BinanceDecoder:
         self.market = market
         self.exchange = EXCHANGE_ID[market]
         self.default_symbol = default_symbol
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[bytes, Handler] = {}
         self._symbols: dict[str, str] = {}
         self._is_spot = market == SPOT
 
@@ -148,26 +171,34 @@ class BinanceDecoder:
     # -- entry points ------------------------------------------------------------------------
     def decode_frame(self, payload: bytes, ts_recv: int) -> MarketEvent:
         """Decode one raw frame: a combined-stream message or a REST depth snapshot."""
-        if payload.startswith(b'{"stream"'):
-            try:
-                env = _ENVELOPE.decode(payload)
-            except msgspec.DecodeError as exc:
-                raise DecodeError("malformed_json", str(exc)) from None
-            handler = self._handlers.get(env.stream)
+        if payload.startswith(_PREFIX):
+            # Fast path: the stream name sits at a fixed offset in Binance's frames; it picks
+            # the typed decoder, and the frame is parsed once.
+            key = payload[11:payload.find(b'"', 11)]
+            handler = self._handlers.get(key)
             if handler is None:
-                handler = self._handlers[env.stream] = self._resolve(env.stream)
+                handler = self._handlers[key] = self._resolve(key.decode("utf-8", "replace"))
             try:
-                return handler(env.data, ts_recv)
+                return handler(payload, ts_recv)
             except msgspec.ValidationError as exc:
-                raise DecodeError("invalid_value", f"{env.stream}: {exc}") from None
+                raise DecodeError("invalid_value", f"{key.decode('utf-8', 'replace')}: {exc}") from None
             except msgspec.DecodeError as exc:
-                raise DecodeError("malformed_json", f"{env.stream}: {exc}") from None
+                raise DecodeError("malformed_json", f"{key.decode('utf-8', 'replace')}: {exc}") from None
         if payload.startswith(b'{"lastUpdateId"'):
             return self.decode_snapshot(payload, ts_recv)
         try:
             msgspec.json.decode(payload)
         except msgspec.DecodeError as exc:
             raise DecodeError("malformed_json", str(exc)) from None
+        if payload.lstrip().startswith(b"{"):
+            try:
+                env = _ENVELOPE.decode(payload)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                env = None
+            if env is not None:  # a combined-stream frame laid out differently
+                return self.decode_frame(
+                    b'{"stream":"' + env.stream.encode() + b'","data":' + bytes(env.data) + b"}",
+                    ts_recv)
         raise UnknownStreamError("unknown_message", payload[:80].decode("utf-8", "replace"))
 
     def decode_snapshot(self, payload: bytes, ts_recv: int, symbol: str | None = None) -> BookSnapshot:
@@ -195,98 +226,75 @@ class BinanceDecoder:
 
     # -- stream handlers ---------------------------------------------------------------------
     def _resolve(self, stream: str) -> Handler:
-        parts = stream.split("@")
-        kind = parts[1] if len(parts) > 1 else ""
+        """Build the handler of one stream, with its symbol and venue bound once.
+
+        Binance names streams `<lowercase market id>@<kind>[@<speed>]`.
+        """
+        market_id, _, rest = stream.partition("@")
+        kind = rest.partition("@")[0]
+        if kind not in ("depth", "bookTicker", "trade", "aggTrade", "markPrice"):
+            raise UnknownStreamError("unknown_stream", stream)
+        if kind == "markPrice" and self._is_spot:
+            raise UnknownStreamError("unknown_stream", f"{stream}: markPrice on a spot market")
+        symbol = self.symbol(market_id.upper())
+        exchange = self.exchange
+        ms = _MS
+
         if kind == "depth":
-            return self._depth
+            decode = _DEPTH.decode
+            spot = self._is_spot
+
+            def depth(raw: bytes, ts_recv: int) -> BookDelta:
+                w = decode(raw).data
+                if spot:
+                    prev = None
+                elif w.pu is None:
+                    raise DecodeError("invalid_value", "futures depth update without 'pu'")
+                else:
+                    prev = w.pu
+                if w.u < w.U:
+                    raise DecodeError("invalid_value", f"depth ids reversed: U={w.U} u={w.u}")
+                return BookDelta(exchange=exchange, symbol=symbol, ts_event=(w.T or w.E) * ms,
+                                 ts_recv=ts_recv, first_update_id=w.U, final_update_id=w.u,
+                                 prev_final_update_id=prev, bids=w.b, asks=w.a)
+
+            return depth
+
         if kind == "bookTicker":
-            return self._book_ticker
-        if kind == "trade":
-            return self._trade
-        if kind == "aggTrade":
-            return self._agg_trade
-        if kind == "markPrice":
-            return self._mark_price
-        raise UnknownStreamError("unknown_stream", stream)
+            decode = _TICKER.decode
 
-    def _depth(self, raw: bytes, ts_recv: int) -> BookDelta:
-        w = _DEPTH.decode(raw)
-        if self._is_spot:
-            prev = None
-        else:
-            if w.pu is None:
-                raise DecodeError("invalid_value", "futures depth update without 'pu'")
-            prev = w.pu
-        if w.u < w.U:
-            raise DecodeError("invalid_value", f"depth update ids reversed: U={w.U} u={w.u}")
-        return BookDelta(
-            exchange=self.exchange,
-            symbol=self.symbol(w.s),
-            ts_event=(w.T or w.E) * _MS,
-            ts_recv=ts_recv,
-            first_update_id=w.U,
-            final_update_id=w.u,
-            prev_final_update_id=prev,
-            bids=w.b,
-            asks=w.a,
-        )
+            def book_ticker(raw: bytes, ts_recv: int) -> BestBidAsk:
+                w = decode(raw).data
+                ts = w.T or w.E
+                return BestBidAsk(exchange=exchange, symbol=symbol,
+                                  ts_event=ts * ms if ts else ts_recv, ts_recv=ts_recv,
+                                  update_id=w.u, bid_price=w.b, bid_size=w.B, ask_price=w.a,
+                                  ask_size=w.A, has_exchange_time=ts is not None)
 
-    def _book_ticker(self, raw: bytes, ts_recv: int) -> BestBidAsk:
-        w = _TICKER.decode(raw)
-        ts = w.T or w.E
-        return BestBidAsk(
-            exchange=self.exchange,
-            symbol=self.symbol(w.s),
-            ts_event=ts * _MS if ts else ts_recv,
-            ts_recv=ts_recv,
-            update_id=w.u,
-            bid_price=w.b,
-            bid_size=w.B,
-            ask_price=w.a,
-            ask_size=w.A,
-            has_exchange_time=ts is not None,
-        )
+            return book_ticker
 
-    def _trade(self, raw: bytes, ts_recv: int) -> Trade:
-        w = _TRADE.decode(raw)
-        return Trade(
-            exchange=self.exchange,
-            symbol=self.symbol(w.s),
-            ts_event=w.T * _MS,
-            ts_recv=ts_recv,
-            trade_id=w.t,
-            price=w.p,
-            size=w.q,
-            taker_side="sell" if w.m else "buy",
-        )
+        if kind in ("trade", "aggTrade"):
+            agg = kind == "aggTrade"
+            decode = _AGG.decode if agg else _TRADE.decode
 
-    def _agg_trade(self, raw: bytes, ts_recv: int) -> Trade:
-        w = _AGG.decode(raw)
-        return Trade(
-            exchange=self.exchange,
-            symbol=self.symbol(w.s),
-            ts_event=w.T * _MS,
-            ts_recv=ts_recv,
-            trade_id=w.a,
-            price=w.p,
-            size=w.q,
-            taker_side="sell" if w.m else "buy",
-        )
+            def trade(raw: bytes, ts_recv: int) -> Trade:
+                w = decode(raw).data
+                return Trade(exchange=exchange, symbol=symbol, ts_event=w.T * ms,
+                             ts_recv=ts_recv, trade_id=w.a if agg else w.t, price=w.p,
+                             size=w.q, taker_side="sell" if w.m else "buy")
 
-    def _mark_price(self, raw: bytes, ts_recv: int) -> MarkPrice:
-        if self._is_spot:
-            raise UnknownStreamError("unknown_stream", "markPrice on a spot market")
-        w = _MARK.decode(raw)
-        return MarkPrice(
-            exchange=self.exchange,
-            symbol=self.symbol(w.s),
-            ts_event=w.E * _MS,
-            ts_recv=ts_recv,
-            mark_price=w.p,
-            index_price=w.i,
-            funding_rate=w.r if (w.r is not None and w.T) else None,
-            next_funding_ts=w.T * _MS if w.T else None,
-        )
+            return trade
+
+        decode = _MARK.decode
+
+        def mark_price(raw: bytes, ts_recv: int) -> MarkPrice:
+            w = decode(raw).data
+            return MarkPrice(exchange=exchange, symbol=symbol, ts_event=w.E * ms,
+                             ts_recv=ts_recv, mark_price=w.p, index_price=w.i,
+                             funding_rate=w.r if (w.r is not None and w.T) else None,
+                             next_funding_ts=w.T * ms if w.T else None)
+
+        return mark_price
 
 
 def market_of_stream_payload(payload: bytes) -> str | None:

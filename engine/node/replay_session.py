@@ -32,8 +32,13 @@ _KIND = {"BookDelta": "depth", "BestBidAsk": "bbo", "Trade": "trade", "BookSnaps
 class SymbolCounters:
     exchange: str
     symbol: str
-    by_kind: dict[str, int] = field(default_factory=dict)
+    by_type: dict[type, int] = field(default_factory=dict)
     statuses: list[BookStatus] = field(default_factory=list)
+
+    @property
+    def by_kind(self) -> dict[str, int]:
+        """Message counts by kind name (`depth`, `bbo`, `trade`, `snapshot`, ...)."""
+        return {_KIND.get(t.__name__, t.__name__): n for t, n in self.by_type.items()}
 
 
 class ReplaySession:
@@ -45,7 +50,6 @@ class ReplaySession:
         self.verifiers: dict[str, BboVerifier] = {}
         self.counters: dict[str, SymbolCounters] = {}
         self.keep_statuses = keep_statuses
-        self.events = 0
 
     def _counter(self, ev: MarketEvent) -> SymbolCounters:
         c = self.counters.get(ev.symbol)
@@ -59,13 +63,18 @@ class ReplaySession:
             v = self.verifiers[symbol] = BboVerifier(symbol)
         return v
 
+    @property
+    def events(self) -> int:
+        return sum(sum(c.by_type.values()) for c in self.counters.values())
+
     def on_event(self, ev: MarketEvent) -> BookStatus | None:
         """Apply one event; returns a `BookStatus` when a book became valid or invalid."""
-        self.events += 1
-        kind = _KIND.get(type(ev).__name__, type(ev).__name__)
-        by_kind = self._counter(ev).by_kind
-        by_kind[kind] = by_kind.get(kind, 0) + 1
         t = type(ev)
+        c = self.counters.get(ev.symbol)
+        if c is None:
+            c = self._counter(ev)
+        by_type = c.by_type
+        by_type[t] = by_type.get(t, 0) + 1
         if t is BestBidAsk:
             if self.verify:
                 self._verifier(ev.symbol).on_ticker(ev)

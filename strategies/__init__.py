@@ -1,0 +1,1 @@
+"""Allocation policies: portfolio state in, target net exposures out (pure)."""
