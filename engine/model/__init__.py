@@ -6,10 +6,14 @@ from engine.model.events import (
     BookDelta,
     BookSnapshot,
     BookStatus,
+    Fill,
     FundingRate,
+    LegTarget,
     Level,
     MarketEvent,
     MarkPrice,
+    PortfolioUpdate,
+    RebalanceIntent,
     Trade,
 )
 
@@ -19,9 +23,13 @@ __all__ = [
     "BookDelta",
     "BookSnapshot",
     "BookStatus",
+    "Fill",
     "FundingRate",
+    "LegTarget",
     "Level",
     "MarketEvent",
     "MarkPrice",
+    "PortfolioUpdate",
+    "RebalanceIntent",
     "Trade",
 ]

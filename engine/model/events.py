@@ -23,6 +23,8 @@ retained events out of the garbage collector's scans keeps throughput flat.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 Level = tuple[float, float]
@@ -123,3 +125,57 @@ class BookStatus(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     valid: bool
     reason: str
     update_id: int
+
+
+class Fill(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
+    """One execution of one of our orders. Exact amounts: `qty` in the instrument's amount unit
+    (base for spot and linear, contracts for inverse), `price` in quote, `fee` in `fee_currency`.
+
+    `trade_id` is unique per venue and symbol; fills are applied idempotently by it.
+    """
+
+    order_id: str
+    trade_id: str
+    side: str  # "buy" | "sell"
+    qty: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    fee_currency: str = ""
+    liquidity: str = "taker"
+
+
+class PortfolioUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The portfolio changed because of one event (`ts_recv`: when the engine took it in).
+
+    `assets` are the underlyings whose own exposure changed; every weight moves with NAV.
+    """
+
+    ts_event: int
+    ts_recv: int
+    cause: str  # "price" | "fill" | "funding" | "bar"
+    assets: tuple[str, ...]
+    nav: float
+
+
+class LegTarget(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Target signed notional (quote currency) of one instrument."""
+
+    symbol: str
+    notional: float
+
+
+class RebalanceIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A rule fired: bring these instruments to these notionals.
+
+    `ts_recv` is the receive time of the event that caused it, `ts_decided` when the trigger
+    decided (same clock), so their difference is the reaction time.
+    """
+
+    intent_id: str
+    rule: str
+    reason: str
+    ts_recv: int
+    ts_decided: int
+    targets: tuple[LegTarget, ...]
+    weights: dict[str, float] = {}
+    target_weights: dict[str, float] = {}

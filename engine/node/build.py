@@ -1,0 +1,104 @@
+"""Build the engine's parts (portfolio, strategy, statistics, trigger actor) from a config."""
+
+from __future__ import annotations
+
+from engine.core.clock import Clock
+from engine.portfolio.instruments import instrument_from_symbol
+from engine.portfolio.state import Portfolio
+from engine.portfolio.stats import MarketStats
+from engine.node import config as c
+from engine.triggers.actor import TriggerActor
+from engine.triggers.regime import RegimeMatrix
+from engine.triggers.rules import (
+    AtrExpansion,
+    BasisAbove,
+    CorrelationAbove,
+    DriftBand,
+    FundingStreak,
+    Schedule,
+    SmaBreak,
+)
+from strategies.base import Strategy
+from strategies.carry import CarrySwitch
+from strategies.risk import BtcAnchor, RiskParity, VolTarget
+from strategies.simple import CoreSatellite, EqualNotional, FixedWeights
+
+
+def build_portfolio(cfg: c.EngineConfig) -> Portfolio:
+    insts = [instrument_from_symbol(i.symbol, leverage=i.leverage,
+                                    maintenance_rate=i.maintenance_rate,
+                                    contract_size=i.contract_size) for i in cfg.instruments]
+    p = Portfolio(insts, cash=cfg.account.cash, holdings=cfg.account.holdings,
+                  collateral_haircut=cfg.account.collateral_haircut)
+    for sym, pos in cfg.account.positions.items():
+        p.seed_position(sym, pos.qty, pos.entry_price)
+    return p
+
+
+def build_strategy(s, universe) -> Strategy:
+    if isinstance(s, c.FixedWeightsCfg):
+        return FixedWeights(universe, s.weights, s.leg, s.max_gross_leverage, s.weights_sum)
+    if isinstance(s, c.EqualNotionalCfg):
+        return EqualNotional(universe, s.gross, s.leg, s.max_gross_leverage)
+    if isinstance(s, c.RiskParityCfg):
+        return RiskParity(universe, s.method, s.gross, s.window, s.min_returns, s.leg,
+                          s.max_gross_leverage)
+    if isinstance(s, c.CoreSatelliteCfg):
+        return CoreSatellite(universe, s.weights, s.max_gross_leverage, s.weights_sum)
+    if isinstance(s, c.BtcAnchorCfg):
+        return BtcAnchor(universe, s.weights, s.anchor, s.window, s.min_returns, s.default_beta,
+                         s.max_gross_leverage)
+    if isinstance(s, c.VolTargetCfg):
+        return VolTarget(build_strategy(s.base, universe), s.target_vol, s.window, s.min_returns)
+    if isinstance(s, c.CarrySwitchCfg):
+        return CarrySwitch(build_strategy(s.base, universe), s.funding_threshold, s.streak,
+                           s.basis_threshold, s.rich_perp_fraction, s.neutral_fraction)
+    raise TypeError(f"unknown strategy config {type(s).__name__}")
+
+
+def build_stats(cfg: c.EngineConfig) -> MarketStats:
+    step = cfg.stats.sample_seconds
+    return MarketStats(lookback=cfg.stats.lookback, sample_ns=int(step * 1e9),
+                       periods_per_year=365 * 86400 / step)
+
+
+def build_signals(cfg: c.EngineConfig) -> list:
+    out = []
+    for s in cfg.triggers.signals:
+        if isinstance(s, c.AtrCfg):
+            out.append(AtrExpansion(s.asset, s.period, s.lookback, s.expansion, s.name))
+        elif isinstance(s, c.FundingStreakCfg):
+            out.append(FundingStreak(s.symbol, s.threshold, s.k, s.name))
+        elif isinstance(s, c.BasisCfg):
+            out.append(BasisAbove(s.asset, s.threshold, name=s.name))
+        elif isinstance(s, c.SmaCfg):
+            out.append(SmaBreak(s.asset, s.period, s.above, s.name))
+        elif isinstance(s, c.CorrelationCfg):
+            out.append(CorrelationAbove(s.a, s.b, s.threshold, s.window, s.min_returns, s.name))
+    return out
+
+
+def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
+                  stats: MarketStats, clock: Clock, sink=None) -> TriggerActor:
+    t = cfg.triggers
+    drift = None
+    if t.drift is not None:
+        drift = DriftBand(t.drift.abs_band, t.drift.rel_band, t.drift.mode, t.drift.hysteresis,
+                          int(t.drift.cooldown_s * 1e9), t.drift.min_trade_notional)
+    schedule = Schedule(int(t.schedule.every_minutes * 60e9)) if t.schedule else None
+    signals = build_signals(cfg)
+    regimes = None
+    if t.regimes is not None:
+        regimes = RegimeMatrix(list(t.regimes.regimes), t.regimes.baseline,
+                               {s.name for s in signals})
+    return TriggerActor(portfolio, strategy, stats, clock, drift=drift, schedule=schedule,
+                        signals=signals, regimes=regimes, sink=sink)
+
+
+def build(cfg: c.EngineConfig, clock: Clock, sink=None):
+    """(portfolio, strategy, stats, trigger) wired from one config."""
+    portfolio = build_portfolio(cfg)
+    strategy = build_strategy(cfg.strategy, dict(cfg.universe))
+    stats = build_stats(cfg)
+    trigger = build_trigger(cfg, portfolio, strategy, stats, clock, sink)
+    return portfolio, strategy, stats, trigger

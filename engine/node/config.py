@@ -1,0 +1,302 @@
+"""Engine configuration: TOML decoded by msgspec into frozen, typed structs, then checked.
+
+Every error is a `ConfigError` naming the file, the field path (`$.strategy.weights`) and what
+was expected. No secrets live here: API keys come from the environment only.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+from engine.core.errors import ConfigError
+from engine.triggers.regime import Regime
+from strategies.base import AssetLegs
+
+Pos = Annotated[float, msgspec.Meta(gt=0)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Frac = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Weight = Annotated[float, msgspec.Meta(ge=-10, le=10)]
+
+
+class _Cfg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class InstrumentCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    symbol: str
+    leverage: Annotated[float, msgspec.Meta(gt=0, le=125)] = 1.0
+    maintenance_rate: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.004
+    contract_size: Decimal | None = None
+
+
+class PositionCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    qty: Decimal
+    entry_price: Decimal
+
+
+class AccountCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    cash: dict[str, Decimal]
+    holdings: dict[str, Decimal] = {}
+    positions: dict[str, PositionCfg] = {}
+    collateral_haircut: Frac = 0.0
+
+
+class FixedWeightsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                      tag_field="kind", tag="fixed_weights"):
+    weights: dict[str, Weight]
+    weights_sum: float | None = 1.0
+    leg: Literal["spot", "perp"] = "spot"
+    max_gross_leverage: Pos = 1.0
+
+
+class EqualNotionalCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                       tag_field="kind", tag="equal_notional"):
+    gross: Pos = 1.0
+    leg: Literal["spot", "perp"] = "spot"
+    max_gross_leverage: Pos = 1.0
+
+
+class RiskParityCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                    tag_field="kind", tag="risk_parity"):
+    method: Literal["inverse_vol", "erc"] = "inverse_vol"
+    gross: Pos = 1.0
+    window: Annotated[int, msgspec.Meta(ge=2)] | None = None
+    min_returns: Annotated[int, msgspec.Meta(ge=2)] = 20
+    leg: Literal["spot", "perp"] = "spot"
+    max_gross_leverage: Pos = 1.0
+
+
+class CoreSatelliteCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                       tag_field="kind", tag="core_satellite"):
+    weights: dict[str, Weight]
+    weights_sum: float | None = 1.0
+    max_gross_leverage: Pos = 2.0
+
+
+class BtcAnchorCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                   tag_field="kind", tag="btc_anchor"):
+    weights: dict[str, Weight]
+    anchor: str = "BTC"
+    window: Annotated[int, msgspec.Meta(ge=2)] | None = None
+    min_returns: Annotated[int, msgspec.Meta(ge=2)] = 20
+    default_beta: float = 1.0
+    max_gross_leverage: Pos = 2.0
+
+
+BaseStrategyCfg = Union[FixedWeightsCfg, EqualNotionalCfg, RiskParityCfg, CoreSatelliteCfg,
+                        BtcAnchorCfg]
+
+
+class VolTargetCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                   tag_field="kind", tag="vol_target"):
+    target_vol: Pos
+    base: BaseStrategyCfg
+    window: Annotated[int, msgspec.Meta(ge=2)] | None = None
+    min_returns: Annotated[int, msgspec.Meta(ge=2)] = 20
+
+
+class CarrySwitchCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                     tag_field="kind", tag="carry_switch"):
+    base: BaseStrategyCfg
+    funding_threshold: float = 0.0001
+    streak: Annotated[int, msgspec.Meta(ge=1)] = 3
+    basis_threshold: float | None = None
+    rich_perp_fraction: Frac = 0.0
+    neutral_fraction: NonNeg = 0.0
+
+
+StrategyCfg = Union[FixedWeightsCfg, EqualNotionalCfg, RiskParityCfg, CoreSatelliteCfg,
+                    BtcAnchorCfg, VolTargetCfg, CarrySwitchCfg]
+
+
+class DriftCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    abs_band: Pos | None = 0.03
+    rel_band: Pos | None = None
+    mode: Literal["target", "edge"] = "target"
+    hysteresis: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    cooldown_s: NonNeg = 0.0
+    min_trade_notional: NonNeg = 0.0
+
+
+class ScheduleCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    every_minutes: Pos
+
+
+class AtrCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="atr_expansion"):
+    asset: str
+    period: Annotated[int, msgspec.Meta(ge=1)] = 14
+    lookback: Annotated[int, msgspec.Meta(ge=1)] = 7
+    expansion: Pos = 0.5
+    name: str = "atr_expansion"
+
+
+class FundingStreakCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                       tag_field="kind", tag="funding_streak"):
+    symbol: str
+    threshold: float
+    k: Annotated[int, msgspec.Meta(ge=1)] = 3
+    name: str = "funding_streak"
+
+
+class BasisCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="basis"):
+    asset: str
+    threshold: float
+    name: str = "basis"
+
+
+class SmaCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="sma_break"):
+    asset: str
+    period: Annotated[int, msgspec.Meta(ge=1)]
+    above: bool = False
+    name: str = "sma_break"
+
+
+class CorrelationCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                     tag_field="kind", tag="correlation"):
+    a: str
+    b: str
+    threshold: Annotated[float, msgspec.Meta(ge=-1, le=1)]
+    window: Annotated[int, msgspec.Meta(ge=2)] | None = None
+    min_returns: Annotated[int, msgspec.Meta(ge=2)] = 20
+    name: str = "correlation"
+
+
+SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, SmaCfg, CorrelationCfg]
+
+
+class RegimesCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    baseline: Regime
+    regimes: list[Regime] = []
+
+
+class TriggersCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    drift: DriftCfg | None = None
+    schedule: ScheduleCfg | None = None
+    signals: list[SignalCfg] = []
+    regimes: RegimesCfg | None = None
+
+
+class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    sample_seconds: Pos = 3600.0
+    lookback: Annotated[int, msgspec.Meta(ge=2)] = 720
+
+
+class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    account: AccountCfg
+    instruments: list[InstrumentCfg]
+    universe: dict[str, AssetLegs]
+    strategy: StrategyCfg = msgspec.field(default=None)  # type: ignore[assignment]
+    triggers: TriggersCfg = TriggersCfg()
+    stats: StatsCfg = StatsCfg()
+
+
+def load_config(path: str) -> EngineConfig:
+    """Read, decode and check a TOML config; any problem raises `ConfigError`."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: bytes | str, path: str = "<config>") -> EngineConfig:
+    try:
+        cfg = msgspec.toml.decode(raw, type=EngineConfig, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_where(str(exc))}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if cfg.strategy is None:
+        raise ConfigError(f"{path}: at `$.strategy`: a [strategy] table with a `kind` is required")
+    check_config(cfg, path)
+    return cfg
+
+
+def _where(msg: str) -> str:
+    """msgspec says '<what> - at `$.a.b`'; lead with the path."""
+    what, sep, at = msg.rpartition(" - at ")
+    return f"at {at}: {what}" if sep else msg
+
+
+def check_config(cfg: EngineConfig, path: str) -> None:
+    def fail(where: str, what: str) -> None:
+        raise ConfigError(f"{path}: at `{where}`: {what}")
+
+    symbols = [i.symbol for i in cfg.instruments]
+    dup = {s for s in symbols if symbols.count(s) > 1}
+    if dup:
+        fail("$.instruments", f"symbols declared twice: {sorted(dup)}")
+    for i, inst in enumerate(cfg.instruments):
+        if "/" not in inst.symbol:
+            fail(f"$.instruments[{i}].symbol", f"expected BASE/QUOTE[:SETTLE], got {inst.symbol!r}")
+    for sym, pos in cfg.account.positions.items():
+        if sym not in symbols or ":" not in sym:
+            fail(f"$.account.positions.{sym}", f"not a declared perp instrument; declared: {symbols}")
+        if pos.entry_price <= 0:
+            fail(f"$.account.positions.{sym}.entry_price", f"must be > 0, got {pos.entry_price}")
+    for ccy, amt in {**cfg.account.cash, **cfg.account.holdings}.items():
+        if amt < 0:
+            fail(f"$.account", f"{ccy} balance must not be negative, got {amt}")
+    for asset, legs in cfg.universe.items():
+        for leg in ("spot", "perp"):
+            sym = getattr(legs, leg)
+            if sym is None:
+                continue
+            if sym not in symbols:
+                fail(f"$.universe.{asset}.{leg}", f"unknown symbol {sym!r}; declared: {symbols}")
+            if not sym.startswith(asset + "/"):
+                fail(f"$.universe.{asset}.{leg}", f"{sym} is not an instrument on {asset}")
+            if (leg == "perp") != (":" in sym):
+                fail(f"$.universe.{asset}.{leg}", f"{sym} is not a {leg} instrument")
+        if legs.spot is None and legs.perp is None:
+            fail(f"$.universe.{asset}", "needs a spot or a perp symbol")
+    _check_strategy(cfg.strategy, cfg, "$.strategy", fail)
+    drift = cfg.triggers.drift
+    if drift is not None and drift.abs_band is None and drift.rel_band is None:
+        fail("$.triggers.drift", "needs abs_band or rel_band")
+    for i, s in enumerate(cfg.triggers.signals):
+        for attr in ("asset", "a", "b"):
+            a = getattr(s, attr, None)
+            if a is not None and a not in cfg.universe:
+                fail(f"$.triggers.signals[{i}].{attr}", f"unknown asset {a!r}")
+        if isinstance(s, FundingStreakCfg) and s.symbol not in symbols:
+            fail(f"$.triggers.signals[{i}].symbol", f"unknown symbol {s.symbol!r}")
+    names = [s.name for s in cfg.triggers.signals]
+    if len(set(names)) != len(names):
+        fail("$.triggers.signals", "signal names must be unique (set `name`)")
+    if cfg.triggers.regimes is not None:
+        for j, r in enumerate(cfg.triggers.regimes.regimes):
+            missing = set(r.when) - set(names)
+            if missing:
+                fail(f"$.triggers.regimes.regimes[{j}].when", f"unknown signals {sorted(missing)}")
+
+
+def _check_strategy(s, cfg: EngineConfig, where: str, fail) -> None:
+    weights = getattr(s, "weights", None)
+    if weights is not None:
+        unknown = set(weights) - set(cfg.universe)
+        if unknown:
+            fail(f"{where}.weights", f"assets not in the universe: {sorted(unknown)}")
+        declared = getattr(s, "weights_sum", None)
+        if declared is not None and abs(sum(weights.values()) - declared) > 1e-9:
+            fail(f"{where}.weights", f"weights sum to {sum(weights.values()):g}, "
+                                     f"declared weights_sum = {declared:g}")
+    leg = getattr(s, "leg", None)
+    if leg is not None:
+        for asset, legs in cfg.universe.items():
+            if getattr(legs, leg) is None:
+                fail(f"{where}.leg", f"leg {leg!r} but {asset} has no {leg} instrument")
+    if isinstance(s, BtcAnchorCfg) and (s.anchor not in cfg.universe
+                                        or cfg.universe[s.anchor].perp is None):
+        fail(f"{where}.anchor", f"{s.anchor!r} must be a universe asset with a perp")
+    if isinstance(s, CarrySwitchCfg):
+        for asset, legs in cfg.universe.items():
+            if legs.spot is None or legs.perp is None:
+                fail("$.universe", f"carry_switch needs spot and perp for {asset}")
+    base = getattr(s, "base", None)
+    if base is not None:
+        _check_strategy(base, cfg, f"{where}.base", fail)

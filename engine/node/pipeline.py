@@ -1,0 +1,95 @@
+"""Market events → books → portfolio → statistics → trigger actor, in one synchronous call.
+
+This is the hot path every mode shares: a replay, a live feed task or a benchmark hands each
+event to `on_event` and gets back the intent it caused, if any.
+"""
+
+from __future__ import annotations
+
+from engine.book.manager import BookManager
+from engine.book.sync import APPLIED, SYNCED
+from engine.core.clock import ReplayClock
+from engine.model.events import (
+    Bar,
+    BestBidAsk,
+    BookDelta,
+    BookSnapshot,
+    FundingRate,
+    MarketEvent,
+    MarkPrice,
+    PortfolioUpdate,
+    RebalanceIntent,
+)
+from engine.portfolio.state import Portfolio
+from engine.portfolio.stats import MarketStats
+from engine.triggers.actor import TriggerActor
+
+
+class Pipeline:
+    def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
+                 clock: ReplayClock, books: BookManager | None = None,
+                 price_from_depth: bool = False) -> None:
+        self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
+        self.books = books if books is not None else BookManager()
+        self.price_from_depth = price_from_depth
+        self.intents: list[RebalanceIntent] = []
+        spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
+        perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
+        self._spot, self._perp = spot, perp
+
+    def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
+        self.clock.advance_to(ev.ts_recv)
+        t = type(ev)
+        cause = "price"
+        if t is BestBidAsk:
+            if self.price_from_depth:
+                return None
+            price = (ev.bid_price + ev.ask_price) * 0.5
+            asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
+        elif t is BookDelta:
+            out, _ = self.books.on_delta(ev)
+            if out != APPLIED or not self.price_from_depth:
+                return None
+            top = self.books.syncs[ev.symbol].book.top()
+            if top is None:
+                return None
+            price = (top[0] + top[2]) * 0.5
+            asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
+        elif t is BookSnapshot:
+            out, _ = self.books.on_snapshot(ev)
+            return None
+        elif t is MarkPrice:
+            price = ev.mark_price
+            asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv, is_mark=True)
+        elif t is Bar:
+            price = ev.close
+            asset = self.portfolio.on_price(ev.symbol, price, ev.ts_event)
+            if asset is not None:
+                self.stats.on_bar(asset, ev.open, ev.high, ev.low, ev.close)
+            cause = "bar"
+        elif t is FundingRate:
+            self.portfolio.on_funding(ev)
+            self.stats.on_funding(ev.symbol, ev.rate)
+            asset = self._perp.get(ev.symbol)
+            price = 0.0
+            cause = "funding"
+        else:
+            return None
+        if asset is None:
+            return None
+        if price:
+            if ev.symbol in self._spot:
+                self.stats.spot_px[asset] = price
+                if self.stats.on_price(asset, price, ev.ts_event) and cause == "price":
+                    cause = "sample"
+            else:
+                self.stats.perp_px[asset] = price
+                if asset not in self.stats.spot_px and self.stats.on_price(
+                        asset, price, ev.ts_event) and cause == "price":
+                    cause = "sample"
+        intent = self.trigger.on_update(PortfolioUpdate(
+            ts_event=ev.ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
+            nav=self.portfolio.nav))
+        if intent is not None:
+            self.intents.append(intent)
+        return intent

@@ -1,0 +1,413 @@
+"""The portfolio reducer: an exact ledger plus an incrementally marked valuation.
+
+Ledger (exact, `Decimal`): cash in stablecoins, coin holdings, perp quantities and entry prices,
+realized PnL, fees and funding. It changes only on fills and funding settlements.
+
+Valuation (floats, for weights and risk statistics): every price event re-marks just the
+instrument it names and moves the portfolio aggregates by the difference (NAV, exposure per
+underlying, perp notional, unrealized PnL, initial and maintenance margin), so an update costs
+the same with 2 instruments or 200. Ledger changes rebuild the aggregates from scratch, which
+also clears float drift.
+
+Conventions (quote currency = USD-stable, valued 1:1):
+- NAV = cash + Σ coin holdings × price + Σ perp unrealized PnL.
+- Net exposure of an underlying = spot holding value + Σ perp notional on it (linear: qty ×
+  mark; inverse: contracts × contract size USD), signed.
+- Weight = exposure / NAV. Gross leverage = (Σ|spot value| + Σ|perp notional|) / NAV;
+  net leverage = Σ exposure / NAV.
+- Initial margin = |notional| / leverage; maintenance from the leverage tiers (or a flat rate).
+  Margin balance = cash + perp unrealized PnL (+ coin holdings × `collateral_haircut`), and
+  utilisation = initial margin / margin balance.
+- Distance to liquidation = (margin balance − maintenance margin) / Σ|perp notional|: the
+  uniform adverse move, as a fraction of price, that would eat the buffer (None without perps).
+- Funding at a settlement: a position pays `qty × mark × rate` (linear, in quote) or
+  `contracts × size / mark × rate` (inverse, in coin) when it is long and the rate is positive.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+import msgspec
+
+from engine.core.errors import ConfigError
+from engine.core.numeric import to_decimal
+from engine.model.events import Fill, FundingRate
+from engine.portfolio.instruments import INVERSE, LINEAR, SPOT, Instrument
+
+STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
+_ZERO = Decimal(0)
+
+
+class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a strategy, a report or a status page reads, at one instant."""
+
+    ts: int
+    nav: float
+    cash: float
+    spot_value: dict[str, float]
+    perp_notional: dict[str, float]
+    exposure: dict[str, float]
+    weights: dict[str, float]
+    prices: dict[str, float]
+    gross_leverage: float
+    net_leverage: float
+    unrealized_pnl: float
+    realized_pnl: float
+    initial_margin: float
+    maintenance_margin: float
+    margin_balance: float
+    margin_utilisation: float
+    distance_to_liquidation: float | None
+    fees: float
+    funding: float
+    funding_by_sleeve: dict[str, float]
+    positions: dict[str, float]
+    holdings: dict[str, float]
+
+
+class _Perp:
+    __slots__ = ("inst", "asset", "qty", "entry", "qty_f", "entry_f", "cs_f", "mark", "notional",
+                 "upnl", "im", "mm", "realized", "funding", "fees", "lev", "linear")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.asset = inst.base
+        self.qty = _ZERO
+        self.entry = _ZERO
+        self.qty_f = 0.0
+        self.entry_f = 0.0
+        self.cs_f = float(inst.contract_size)
+        self.mark = 0.0
+        self.notional = 0.0
+        self.upnl = 0.0  # quote currency
+        self.im = 0.0
+        self.mm = 0.0
+        self.realized = _ZERO  # settle currency
+        self.funding = _ZERO  # settle currency, + received / - paid
+        self.fees = _ZERO
+        self.lev = inst.leverage
+        self.linear = inst.kind == LINEAR
+
+
+class Portfolio:
+    """Spot holdings and perp positions of one account, marked on every price event."""
+
+    def __init__(self, instruments: Iterable[Instrument], cash: Mapping[str, Decimal | str | int],
+                 holdings: Mapping[str, Decimal | str | int] | None = None,
+                 collateral_haircut: float = 0.0, stables: frozenset[str] = STABLES) -> None:
+        self.instruments: dict[str, Instrument] = {}
+        self.stables = stables
+        self.collateral_haircut = collateral_haircut
+        self.cash: dict[str, Decimal] = {}
+        self.holdings: dict[str, Decimal] = {}
+        self.spot_cost: dict[str, Decimal] = {}  # average cost per coin, for spot realized PnL
+        self.spot_realized = _ZERO
+        self.perps: dict[str, _Perp] = {}
+        self.fees_paid: dict[str, Decimal] = {}
+        self.funding_by_sleeve: dict[str, Decimal] = {}
+        self.sleeve_of: dict[str, str] = {}
+        self._seen_trades: set[tuple[str, str, str]] = set()
+        self._spot_asset: dict[str, str] = {}  # spot symbol -> coin
+        self._perps_on: dict[str, list[_Perp]] = {}  # coin -> perps on it
+        self.assets: list[str] = []
+        self.px: dict[str, float] = {}  # coin -> price in quote
+        self._has_spot_px: set[str] = set()
+        self._mark_from_mark_price: set[str] = set()
+        self.ts = 0
+        for inst in instruments:
+            self.add_instrument(inst)
+        for ccy, amt in cash.items():
+            self._credit(ccy, Decimal(str(amt)))
+        for ccy, amt in (holdings or {}).items():
+            self._credit(ccy, Decimal(str(amt)))
+        self._rebuild()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def add_instrument(self, inst: Instrument) -> None:
+        if inst.symbol in self.instruments:
+            raise ConfigError(f"instrument {inst.symbol} declared twice")
+        self.instruments[inst.symbol] = inst
+        if inst.base not in self.assets and inst.base not in self.stables:
+            self.assets.append(inst.base)
+        if inst.kind == SPOT:
+            self._spot_asset[inst.symbol] = inst.base
+        else:
+            p = _Perp(inst)
+            self.perps[inst.symbol] = p
+            self._perps_on.setdefault(inst.base, []).append(p)
+
+    def seed_position(self, symbol: str, qty: Decimal, entry: Decimal) -> None:
+        """Start with an open perp position (signed `qty` at average `entry`), no cash moved."""
+        p = self.perps.get(symbol)
+        if p is None:
+            raise ConfigError(f"position for unknown perp {symbol}")
+        if qty and entry <= 0:
+            raise ConfigError(f"{symbol}: entry price must be positive, got {entry}")
+        p.qty, p.entry = Decimal(qty), (Decimal(entry) if qty else _ZERO)
+        p.qty_f, p.entry_f = float(p.qty), float(p.entry)
+        if not p.mark and qty:
+            p.mark = p.entry_f
+        self._rebuild()
+
+    def set_sleeve(self, symbol: str, sleeve: str) -> None:
+        """Funding on `symbol` accrues under `sleeve` from now on (default: the symbol)."""
+        self.sleeve_of[symbol] = sleeve
+
+    def _credit(self, ccy: str, amount: Decimal) -> None:
+        book = self.cash if ccy in self.stables else self.holdings
+        book[ccy] = book.get(ccy, _ZERO) + amount
+        if ccy not in self.stables and ccy not in self.assets:
+            self.assets.append(ccy)
+
+    # -- marking (hot path) -------------------------------------------------------------------
+    def on_price(self, symbol: str, price: float, ts: int = 0, *, is_mark: bool = False) -> str | None:
+        """Re-mark one instrument. Returns the underlying whose exposure changed, or None.
+
+        Perps are marked by their mark price once one has been seen (`is_mark=True`), by their
+        book mid until then.
+        """
+        if not price > 0.0:
+            return None
+        self.ts = ts
+        asset = self._spot_asset.get(symbol)
+        if asset is not None:
+            self._has_spot_px.add(asset)
+            self._set_coin_price(asset, price)
+            return asset
+        p = self.perps.get(symbol)
+        if p is None:
+            return None
+        if is_mark:
+            self._mark_from_mark_price.add(symbol)
+        elif symbol in self._mark_from_mark_price:
+            return None
+        self._mark_perp(p, price)
+        if p.asset not in self._has_spot_px:
+            self._set_coin_price(p.asset, price)
+        return p.asset
+
+    def _set_coin_price(self, asset: str, price: float) -> None:
+        old = self.px.get(asset, 0.0)
+        self.px[asset] = price
+        q = self._hold_f.get(asset, 0.0)
+        if q:
+            v = q * price
+            self._spot_val[asset] = v
+            self._sum_spot += v - q * old
+        for p in self._perps_on.get(asset, ()):
+            if not p.linear and p.qty_f:
+                self._remark_perp(p)
+
+    def _mark_perp(self, p: _Perp, price: float) -> None:
+        p.mark = price
+        if p.qty_f:
+            self._remark_perp(p)
+
+    def _remark_perp(self, p: _Perp) -> None:
+        q = p.qty_f
+        if p.linear:
+            notional = q * p.mark
+            upnl = q * (p.mark - p.entry_f)
+        else:
+            notional = q * p.cs_f
+            coin_px = self.px.get(p.asset, p.mark)
+            upnl = q * p.cs_f * (1.0 / p.entry_f - 1.0 / p.mark) * coin_px if p.mark else 0.0
+        an = abs(notional)
+        im = an / p.lev
+        mm = p.inst.maintenance_margin(notional)
+        self._perp_exp[p.asset] += notional - p.notional
+        self._sum_abs_perp += an - abs(p.notional)
+        self._sum_upnl += upnl - p.upnl
+        self._sum_im += im - p.im
+        self._sum_mm += mm - p.mm
+        p.notional, p.upnl, p.im, p.mm = notional, upnl, im, mm
+
+    # -- ledger -------------------------------------------------------------------------------
+    def on_fill(self, f: Fill) -> str | None:
+        """Apply one fill exactly once (by venue, symbol and trade id). Returns its underlying."""
+        key = (f.exchange, f.symbol, f.trade_id)
+        if key in self._seen_trades:
+            return None
+        inst = self.instruments.get(f.symbol)
+        if inst is None:
+            raise ConfigError(f"fill for unknown instrument {f.symbol}")
+        if f.side not in ("buy", "sell"):
+            raise ValueError(f"fill side must be buy or sell, got {f.side!r}")
+        if f.qty <= 0 or f.price <= 0:
+            raise ValueError(f"fill qty and price must be positive: {f.qty} @ {f.price}")
+        self._seen_trades.add(key)
+        signed = f.qty if f.side == "buy" else -f.qty
+        if inst.kind == SPOT:
+            self._spot_fill(inst, signed, f.price)
+        else:
+            self._perp_fill(self.perps[f.symbol], signed, f.price)
+        if f.fee:
+            ccy = f.fee_currency or inst.settle or inst.quote
+            self._credit(ccy, -f.fee)
+            self.fees_paid[ccy] = self.fees_paid.get(ccy, _ZERO) + f.fee
+            if inst.kind != SPOT:
+                self.perps[f.symbol].fees += f.fee
+        self.ts = max(self.ts, f.ts_recv)
+        self._rebuild()
+        return inst.base
+
+    def _spot_fill(self, inst: Instrument, signed: Decimal, price: Decimal) -> None:
+        base = inst.base
+        held = self.holdings.get(base, _ZERO)
+        cost = self.spot_cost.get(base, _ZERO)
+        if signed > 0:
+            new = held + signed
+            if held >= 0:
+                self.spot_cost[base] = (held * cost + signed * price) / new if new else _ZERO
+        else:
+            sold = min(-signed, max(held, _ZERO))
+            self.spot_realized += sold * (price - cost)
+        self._credit(base, signed)
+        self._credit(inst.quote, -signed * price)
+
+    def _perp_fill(self, p: _Perp, signed: Decimal, price: Decimal) -> None:
+        old = p.qty
+        new = old + signed
+        cs = p.inst.contract_size
+        if old == 0 or (old > 0) == (signed > 0):
+            if p.linear:
+                p.entry = (abs(old) * p.entry + abs(signed) * price) / abs(new)
+            else:  # inverse: entry is the contract-weighted harmonic mean
+                p.entry = abs(new) / ((abs(old) / p.entry if old else _ZERO) + abs(signed) / price)
+        else:
+            closed = min(abs(signed), abs(old))
+            sign = 1 if old > 0 else -1
+            if p.linear:
+                pnl = closed * (price - p.entry) * sign
+            else:
+                pnl = closed * cs * (1 / p.entry - 1 / price) * sign
+            p.realized += pnl
+            self._credit(p.inst.settle, pnl)
+            if new == 0:
+                p.entry = _ZERO
+            elif (new > 0) != (old > 0):
+                p.entry = price
+        p.qty = new
+        p.qty_f = float(new)
+        p.entry_f = float(p.entry)
+        if not p.mark:
+            p.mark = float(price)
+
+    def on_funding(self, ev: FundingRate) -> Decimal | None:
+        """Settle funding on the named perp. Returns the amount credited (settle currency)."""
+        p = self.perps.get(ev.symbol)
+        if p is None or p.qty == 0:
+            return None
+        mark = to_decimal(ev.mark_price) if ev.mark_price else to_decimal(p.mark)
+        if mark <= 0:
+            return None
+        rate = to_decimal(ev.rate)
+        if p.linear:
+            amount = -p.qty * mark * rate
+        else:
+            amount = -p.qty * p.inst.contract_size / mark * rate
+        p.funding += amount
+        sleeve = self.sleeve_of.get(ev.symbol, ev.symbol)
+        self.funding_by_sleeve[sleeve] = self.funding_by_sleeve.get(sleeve, _ZERO) + amount
+        self._credit(p.inst.settle, amount)
+        self.ts = max(self.ts, ev.ts_recv)
+        self._rebuild()
+        return amount
+
+    # -- aggregates ---------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Recompute every aggregate from the ledger and the current marks."""
+        self._cash_f = float(sum(self.cash.values(), _ZERO))
+        self._hold_f = {a: float(q) for a, q in self.holdings.items()}
+        self._spot_val = {a: q * self.px.get(a, 0.0) for a, q in self._hold_f.items()}
+        self._sum_spot = sum(self._spot_val.values())
+        self._perp_exp = {a: 0.0 for a in self.assets}
+        self._sum_abs_perp = self._sum_upnl = self._sum_im = self._sum_mm = 0.0
+        for p in self.perps.values():
+            p.notional = p.upnl = p.im = p.mm = 0.0
+            if p.qty_f and p.mark:
+                self._remark_perp(p)
+
+    # -- reads --------------------------------------------------------------------------------
+    @property
+    def nav(self) -> float:
+        return self._cash_f + self._sum_spot + self._sum_upnl
+
+    def exposure(self, asset: str) -> float:
+        return self._spot_val.get(asset, 0.0) + self._perp_exp.get(asset, 0.0)
+
+    def spot_value(self, asset: str) -> float:
+        return self._spot_val.get(asset, 0.0)
+
+    def perp_notional(self, symbol: str) -> float:
+        return self.perps[symbol].notional
+
+    def weight(self, asset: str) -> float:
+        nav = self.nav
+        return self.exposure(asset) / nav if nav > 0 else 0.0
+
+    def weights(self) -> dict[str, float]:
+        nav = self.nav
+        if nav <= 0:
+            return {a: 0.0 for a in self.assets}
+        return {a: (self._spot_val.get(a, 0.0) + self._perp_exp.get(a, 0.0)) / nav
+                for a in self.assets}
+
+    @property
+    def margin_balance(self) -> float:
+        return self._cash_f + self._sum_upnl + self.collateral_haircut * self._sum_spot
+
+    @property
+    def initial_margin(self) -> float:
+        return self._sum_im
+
+    @property
+    def margin_utilisation(self) -> float:
+        if self._sum_im == 0.0:
+            return 0.0
+        mb = self.margin_balance
+        return self._sum_im / mb if mb > 0 else float("inf")
+
+    def gross_leverage(self) -> float:
+        nav = self.nav
+        gross = sum(abs(v) for v in self._spot_val.values()) + self._sum_abs_perp
+        return gross / nav if nav > 0 else float("inf")
+
+    def snapshot(self) -> PortfolioSnapshot:
+        nav = self.nav
+        exposure = {a: self.exposure(a) for a in self.assets}
+        mb = self.margin_balance
+        buffer = mb - self._sum_mm
+        fees = sum((v for k, v in self.fees_paid.items() if k in self.stables), _ZERO)
+        fees_f = float(fees) + sum(float(v) * self.px.get(k, 0.0)
+                                   for k, v in self.fees_paid.items() if k not in self.stables)
+        funding = 0.0
+        sleeves: dict[str, float] = {}
+        for sleeve, amt in self.funding_by_sleeve.items():
+            sym = next((s for s, v in self.sleeve_of.items() if v == sleeve), sleeve)
+            p = self.perps.get(sym)
+            ccy_px = 1.0 if p is None or p.linear else self.px.get(p.asset, 0.0)
+            sleeves[sleeve] = float(amt) * ccy_px
+            funding += sleeves[sleeve]
+        realized = float(self.spot_realized) + sum(
+            float(p.realized) * (1.0 if p.linear else self.px.get(p.asset, 0.0))
+            for p in self.perps.values())
+        return PortfolioSnapshot(
+            ts=self.ts, nav=nav, cash=self._cash_f,
+            spot_value=dict(self._spot_val),
+            perp_notional={s: p.notional for s, p in self.perps.items()},
+            exposure=exposure,
+            weights={a: (v / nav if nav > 0 else 0.0) for a, v in exposure.items()},
+            prices=dict(self.px),
+            gross_leverage=self.gross_leverage(),
+            net_leverage=(sum(exposure.values()) / nav if nav > 0 else float("inf")),
+            unrealized_pnl=self._sum_upnl, realized_pnl=realized,
+            initial_margin=self._sum_im, maintenance_margin=self._sum_mm,
+            margin_balance=mb, margin_utilisation=self.margin_utilisation,
+            distance_to_liquidation=(buffer / self._sum_abs_perp if self._sum_abs_perp else None),
+            fees=fees_f, funding=funding, funding_by_sleeve=sleeves,
+            positions={s: p.qty_f for s, p in self.perps.items()},
+            holdings=dict(self._hold_f),
+        )

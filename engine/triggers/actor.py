@@ -1,0 +1,117 @@
+"""The trigger actor: owns the rules' state, reacts to portfolio updates, emits intents.
+
+On the hot path the feed's task calls `on_update` directly (an asyncio queue hop costs more
+than the whole evaluation); `run` serves the same actor from a bounded queue where the producer
+lives in another task. Target weights are cached and recomputed only when their inputs change
+(bars, funding, fills, schedule), so a price tick costs one drift check over the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Iterable
+
+from engine.core.clock import Clock
+from engine.model.events import LegTarget, PortfolioUpdate, RebalanceIntent
+from engine.portfolio.state import Portfolio
+from engine.portfolio.stats import MarketStats
+from engine.triggers.regime import Regime, RegimeMatrix
+from engine.triggers.rules import DriftBand, Schedule, Signal
+from strategies.base import Strategy
+
+log = logging.getLogger("engine.triggers")
+
+_SLOW_CAUSES = frozenset({"bar", "funding", "fill", "sample"})
+
+
+class TriggerActor:
+    def __init__(self, portfolio: Portfolio, strategy: Strategy, stats: MarketStats, clock: Clock,
+                 *, drift: DriftBand | None = None, schedule: Schedule | None = None,
+                 signals: Iterable[Signal] = (), regimes: RegimeMatrix | None = None,
+                 sink: Callable[[RebalanceIntent], None] | None = None) -> None:
+        self.portfolio, self.strategy, self.stats, self.clock = portfolio, strategy, stats, clock
+        self.drift, self.schedule = drift, schedule
+        self.signals = list(signals)
+        self.regimes = regimes
+        self.sink = sink
+        self.targets: dict[str, float] | None = None
+        self.fired = 0
+        self._seq = 0
+
+    # -- hot path -------------------------------------------------------------------------
+    def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
+        now = self.clock.now_ns()
+        if self.targets is None or upd.cause in _SLOW_CAUSES:
+            self.refresh_targets()
+        if upd.cause in _SLOW_CAUSES and (self.signals or self.regimes):
+            intent = self._signals(upd, now)
+            if intent is not None:
+                return intent
+        if self.schedule is not None and self.schedule.check(now):
+            return self._fire("schedule", "calendar rebalance", self.targets, upd, now)
+        if self.drift is not None:
+            p = self.portfolio
+            breach = self.drift.check(p.weights(), self.targets, p.nav, now)
+            if breach is not None:
+                return self._fire(breach.rule, breach.reason, breach.weights, upd, now)
+        return None
+
+    def refresh_targets(self) -> None:
+        self.targets = self.strategy.target_weights(self.portfolio.snapshot(), self.stats)
+
+    def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
+        fired = [s.name for s in self.signals if s.update(self.stats)]
+        if self.regimes is not None:
+            active = {s.name for s in self.signals if s.active}
+            changed = self.regimes.update(active)
+            if changed is not None:
+                return self._fire("regime", f"regime → {changed.name} (active: "
+                                  f"{', '.join(sorted(active)) or 'none'})", self.targets, upd, now)
+            return None
+        if fired:
+            return self._fire(fired[0], f"signal {', '.join(fired)}", self.targets, upd, now)
+        return None
+
+    # -- decisions ------------------------------------------------------------------------
+    def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,
+              now: int) -> RebalanceIntent:
+        snap = self.portfolio.snapshot()
+        alloc = self.strategy.allocate(snap, self.stats, weights)
+        legs = dict(alloc.legs)
+        if self.regimes is not None:
+            legs = self._apply_regime(self.regimes.current, alloc.weights, snap.nav, legs)
+        self._seq += 1
+        intent = RebalanceIntent(
+            intent_id=f"{rule}-{upd.ts_recv}-{self._seq}", rule=rule, reason=reason,
+            ts_recv=upd.ts_recv, ts_decided=now,
+            targets=tuple(LegTarget(symbol=s, notional=v) for s, v in legs.items()),
+            weights=dict(snap.weights), target_weights=dict(alloc.weights))
+        for sym, sleeve in alloc.sleeves.items():
+            self.portfolio.set_sleeve(sym, sleeve)
+        self.fired += 1
+        if self.sink is not None:
+            self.sink(intent)
+        return intent
+
+    def _apply_regime(self, regime: Regime, weights: dict[str, float], nav: float,
+                      legs: dict[str, float]) -> dict[str, float]:
+        out = dict(legs)
+        for asset, l in self.strategy.universe.items():
+            if l.spot is None or l.perp is None:
+                continue
+            spot, perp = self.regimes.legs(regime, weights.get(asset, 0.0) * nav)
+            out[l.spot], out[l.perp] = spot, perp
+        return out
+
+    # -- queue-fed actor ------------------------------------------------------------------
+    async def run(self, inbox: asyncio.Queue, outbox: asyncio.Queue) -> None:
+        """Consume updates until a None arrives; put each intent on `outbox` (bounded: a full
+        outbox applies back-pressure instead of dropping an intent)."""
+        while True:
+            upd = await inbox.get()
+            if upd is None:
+                return
+            intent = self.on_update(upd)
+            if intent is not None:
+                await outbox.put(intent)

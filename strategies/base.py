@@ -1,0 +1,112 @@
+"""The strategy contract: portfolio state and market statistics in, target exposures out.
+
+A strategy decides *target net weights per underlying* (`target_weights`) and *which leg carries
+them* (`legs`: target signed notional per instrument). `allocate` joins the two and enforces the
+strategy's gross-leverage cap by scaling every leg down together, so no strategy ever asks for
+more than `max_gross_leverage × NAV` in Σ|leg notional|. Pure and synchronous.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.core.errors import ConfigError
+from engine.portfolio.state import PortfolioSnapshot
+from engine.portfolio.stats import MarketStats
+
+
+class AssetLegs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The instruments that can carry one underlying's exposure."""
+
+    spot: str | None = None
+    perp: str | None = None
+
+
+class Allocation(msgspec.Struct, frozen=True, kw_only=True):
+    weights: dict[str, float]
+    legs: dict[str, float]
+    sleeves: dict[str, str] = {}
+    scale: float = 1.0
+    note: str = ""
+
+
+LEG_POLICIES = ("spot", "perp")
+
+
+class Strategy:
+    """Base class. Subclasses implement `target_weights`; some override `legs`."""
+
+    name = "strategy"
+
+    def __init__(self, universe: dict[str, AssetLegs], leg: str = "spot",
+                 max_gross_leverage: float = 1.0) -> None:
+        if leg not in LEG_POLICIES:
+            raise ConfigError(f"leg must be one of {LEG_POLICIES}, got {leg!r}")
+        if max_gross_leverage <= 0:
+            raise ConfigError(f"max_gross_leverage must be positive, got {max_gross_leverage}")
+        for asset, l in universe.items():
+            if l.spot is None and l.perp is None:
+                raise ConfigError(f"asset {asset}: needs a spot or a perp instrument")
+            if leg == "spot" and l.spot is None:
+                raise ConfigError(f"asset {asset}: leg 'spot' needs a spot instrument")
+            if leg == "perp" and l.perp is None:
+                raise ConfigError(f"asset {asset}: leg 'perp' needs a perp instrument")
+        self.universe = universe
+        self.leg = leg
+        self.max_gross_leverage = max_gross_leverage
+
+    @property
+    def assets(self) -> list[str]:
+        return list(self.universe)
+
+    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+        raise NotImplementedError
+
+    def legs(self, exposures: dict[str, float], snap: PortfolioSnapshot, stats: MarketStats
+             ) -> dict[str, float]:
+        """Place each underlying's target exposure on its legs.
+
+        `spot`: the spot leg takes the change, perp legs stay as they are. `perp`: spot holdings
+        stay (a core), the perp leg is set to target − spot value (an overweight asset gets a
+        short perp, an underweight one a long perp).
+        """
+        out: dict[str, float] = {}
+        for asset, target in exposures.items():
+            l = self.universe[asset]
+            perp_now = snap.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
+            spot_now = snap.spot_value.get(asset, 0.0)
+            if self.leg == "spot" and l.spot is not None:
+                out[l.spot] = target - perp_now
+                if l.perp:
+                    out[l.perp] = perp_now
+            else:
+                if l.spot:
+                    out[l.spot] = spot_now
+                out[l.perp] = target - spot_now
+        return out
+
+    def sleeves(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, str]:
+        return {}
+
+    def allocate(self, snap: PortfolioSnapshot, stats: MarketStats,
+                 weights: dict[str, float] | None = None) -> Allocation:
+        w = self.target_weights(snap, stats) if weights is None else weights
+        nav = snap.nav
+        legs = self.legs({a: w.get(a, 0.0) * nav for a in self.universe}, snap, stats)
+        gross = sum(abs(v) for v in legs.values())
+        cap = self.max_gross_leverage * nav
+        scale = 1.0
+        if nav <= 0:
+            legs = {s: 0.0 for s in legs}
+            scale = 0.0
+        elif gross > cap:
+            scale = cap / gross
+            legs = {s: v * scale for s, v in legs.items()}
+        return Allocation(weights=w, legs=legs, sleeves=self.sleeves(snap, stats), scale=scale)
+
+
+def normalise(raw: dict[str, float], gross: float) -> dict[str, float]:
+    total = sum(raw.values())
+    if total <= 0:
+        return {a: 0.0 for a in raw}
+    return {a: gross * v / total for a, v in raw.items()}
