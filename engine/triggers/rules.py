@@ -60,21 +60,21 @@ class DriftBand:
     def check(self, weights: dict[str, float], targets: dict[str, float], nav: float,
               now: int) -> Breach | None:
         worst = None
-        worst_d = 0.0
+        worst_ratio = 0.0
+        band_of = self.band
         for a, t in targets.items():
             d = weights.get(a, 0.0) - t
-            ad = d if d >= 0 else -d
-            if ad > worst_d:
-                worst_d, worst = ad, a
-        if worst is None:
-            return None
-        band = self.band(targets[worst])
+            b = band_of(t)
+            ratio = (d if d >= 0 else -d) / b if b > 0 else float("inf")
+            if ratio > worst_ratio:
+                worst_ratio, worst = ratio, a
         if not self.armed:
-            if self._all_inside(weights, targets, 1.0 - self.hysteresis):
+            if worst_ratio <= 1.0 - self.hysteresis:
                 self.armed = True
             return None
-        if worst_d <= band:
+        if worst is None or worst_ratio <= 1.0:
             return None
+        band = band_of(targets[worst])
         if self.last_fire is not None and now - self.last_fire < self.cooldown_ns:
             return None
         if self.mode == "target":
@@ -94,10 +94,6 @@ class DriftBand:
                       reason=f"{worst} weight {weights.get(worst, 0.0):.4f} vs target "
                              f"{targets[worst]:.4f} (band {band:.4f})",
                       weights=new)
-
-    def _all_inside(self, weights, targets, factor: float) -> bool:
-        return all(abs(weights.get(a, 0.0) - t) <= self.band(t) * factor
-                   for a, t in targets.items())
 
 
 class Schedule:
