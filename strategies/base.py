@@ -39,7 +39,7 @@ class Strategy:
     name = "strategy"
 
     def __init__(self, universe: dict[str, AssetLegs], leg: str = "spot",
-                 max_gross_leverage: float = 1.0) -> None:
+                 max_gross_leverage: float = 1.0, check_legs: bool = True) -> None:
         if leg not in LEG_POLICIES:
             raise ConfigError(f"leg must be one of {LEG_POLICIES}, got {leg!r}")
         if max_gross_leverage <= 0:
@@ -47,6 +47,8 @@ class Strategy:
         for asset, l in universe.items():
             if l.spot is None and l.perp is None:
                 raise ConfigError(f"asset {asset}: needs a spot or a perp instrument")
+            if not check_legs:
+                continue
             if leg == "spot" and l.spot is None:
                 raise ConfigError(f"asset {asset}: leg 'spot' needs a spot instrument")
             if leg == "perp" and l.perp is None:

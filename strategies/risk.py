@@ -115,7 +115,7 @@ class BtcAnchor(Strategy):
     def __init__(self, universe: dict[str, AssetLegs], weights: dict[str, float],
                  anchor: str = "BTC", window: int | None = None, min_returns: int = 20,
                  default_beta: float = 1.0, max_gross_leverage: float = 2.0) -> None:
-        super().__init__(universe, "spot", max_gross_leverage)
+        super().__init__(universe, "spot", max_gross_leverage, check_legs=False)
         if anchor not in universe or universe[anchor].perp is None:
             raise ConfigError(f"anchor {anchor} needs a perp instrument in the universe")
         self.weights, self.anchor = dict(weights), anchor

@@ -177,5 +177,6 @@ class RebalanceIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ts_recv: int
     ts_decided: int
     targets: tuple[LegTarget, ...]
+    nav: float = 0.0
     weights: dict[str, float] = {}
     target_weights: dict[str, float] = {}

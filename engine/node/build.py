@@ -72,7 +72,7 @@ def build_signals(cfg: c.EngineConfig) -> list:
         elif isinstance(s, c.BasisCfg):
             out.append(BasisAbove(s.asset, s.threshold, name=s.name))
         elif isinstance(s, c.SmaCfg):
-            out.append(SmaBreak(s.asset, s.period, s.above, s.name))
+            out.append(SmaBreak(s.asset, s.period, s.above, s.margin, s.name))
         elif isinstance(s, c.CorrelationCfg):
             out.append(CorrelationAbove(s.a, s.b, s.threshold, s.window, s.min_returns, s.name))
     return out

@@ -151,6 +151,7 @@ class SmaCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_fi
     asset: str
     period: Annotated[int, msgspec.Meta(ge=1)]
     above: bool = False
+    margin: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
     name: str = "sma_break"
 
 

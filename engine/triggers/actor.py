@@ -86,6 +86,7 @@ class TriggerActor:
             intent_id=f"{rule}-{upd.ts_recv}-{self._seq}", rule=rule, reason=reason,
             ts_recv=upd.ts_recv, ts_decided=now,
             targets=tuple(LegTarget(symbol=s, notional=v) for s, v in legs.items()),
+            nav=snap.nav,
             weights=dict(snap.weights), target_weights=dict(alloc.weights))
         for sym, sleeve in alloc.sleeves.items():
             self.portfolio.set_sleeve(sym, sleeve)

@@ -182,19 +182,25 @@ class BasisAbove(Signal):
 
 
 class SmaBreak(Signal):
-    """Last close below (or, with `above=True`, above) its `period`-bar simple moving average."""
+    """Last close below (or, with `above=True`, above) its `period`-bar simple moving average,
+    by more than `margin` (a fraction of the average) to keep it from flapping."""
 
-    def __init__(self, asset: str, period: int, above: bool = False, name: str = "sma_break"
-                 ) -> None:
+    def __init__(self, asset: str, period: int, above: bool = False, margin: float = 0.0,
+                 name: str = "sma_break") -> None:
         if period < 1:
             raise ConfigError(f"sma period must be >= 1, got {period}")
+        if not 0.0 <= margin < 1.0:
+            raise ConfigError(f"sma margin must be in [0, 1), got {margin}")
         self.asset, self.period, self.above, self.name = asset, period, above, name
+        self.margin = margin
 
     def condition(self, stats: MarketStats) -> bool | None:
         sma, close = stats.sma(self.asset, self.period), stats.last_close(self.asset)
         if sma is None or close is None:
             return None
-        return close > sma if self.above else close < sma
+        if self.above:
+            return close > sma * (1.0 + self.margin)
+        return close < sma * (1.0 - self.margin)
 
 
 class CorrelationAbove(Signal):
