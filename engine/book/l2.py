@@ -1,9 +1,13 @@
-"""An L2 price-level book: a dict per side plus a lazy heap for the best price.
+"""An L2 price-level book: a dict per side plus a small sorted cache of its best prices.
 
-Updates are O(1) dict writes; a new price level is also pushed on that side's heap. The best
-price is the heap's top once tops whose level is gone have been popped, so losing the best level
-costs a few pops instead of a scan over thousands of levels (about 200 µs on a 5,000-level side).
-Stale heap entries are compacted away when the heap outgrows its side.
+Each side is a dict (price -> size) holding every level, and a short sorted list holding the
+best prices (`_bid_top` descending by way of negated prices, `_ask_top` ascending) with the
+invariant that every live level better than or equal to the cache's worst price is in the
+cache. A diff level far from the top is one dict write and one float comparison; a level near
+the top is also a bisect into a list of ~64 floats. The best price is the cache's first entry,
+so losing it costs nothing; only when the cache runs empty (a sweep through dozens of levels)
+is it refilled from the dict. This keeps both the common case and the worst case small: a
+binary heap with lazy deletion must pop every stale entry a sweep uncovers, and spikes.
 
 Keys and sizes are floats that encode the exchange's decimals exactly (see `engine.core.numeric`);
 queries that add money up (`cost_to_fill`) do it in `Decimal`.
@@ -12,6 +16,7 @@ queries that add money up (`cost_to_fill`) do it in `Decimal`.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from decimal import Decimal
 from typing import Iterable
 
@@ -19,8 +24,7 @@ import msgspec
 
 from engine.core.numeric import to_decimal
 
-_heappush = heapq.heappush
-_heappop = heapq.heappop
+_INF = float("inf")
 
 
 class FillEstimate(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,95 +46,130 @@ class FillEstimate(msgspec.Struct, frozen=True, kw_only=True):
 class L2Book:
     """Price levels of one instrument. Pure state: the sync rules live in `BookSync`."""
 
-    __slots__ = ("symbol", "bids", "asks", "_bid_heap", "_ask_heap", "update_id", "ts_event",
-                 "ts_recv")
+    __slots__ = ("symbol", "bids", "asks", "_bid_top", "_ask_top", "_bid_edge", "_ask_edge",
+                 "update_id", "ts_event", "ts_recv", "cache_size", "refills")
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, cache_size: int = 64) -> None:
         self.symbol = symbol
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
-        self._bid_heap: list[float] = []  # negated prices
-        self._ask_heap: list[float] = []
+        self._bid_top: list[float] = []  # negated best bid prices, ascending (best first)
+        self._ask_top: list[float] = []  # best ask prices, ascending (best first)
+        self._bid_edge = _INF  # -(worst cached bid); +inf when the cache holds the whole side
+        self._ask_edge = _INF  # worst cached ask; +inf when the cache holds the whole side
+        self.cache_size = cache_size
+        self.refills = 0
         self.update_id = 0
         self.ts_event = 0
         self.ts_recv = 0
 
     # -- mutation ---------------------------------------------------------------------------
     def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
-        self._bid_heap.clear()
-        self._ask_heap.clear()
-        self.update_id = 0
+        self.load((), (), 0)
 
     def load(self, bids: Iterable[tuple[float, float]], asks: Iterable[tuple[float, float]],
              update_id: int) -> None:
         """Replace the whole book (a snapshot); zero-size levels are ignored."""
         self.bids = {p: q for p, q in bids if q > 0.0}
         self.asks = {p: q for p, q in asks if q > 0.0}
-        self._bid_heap = [-p for p in self.bids]
-        self._ask_heap = list(self.asks)
-        heapq.heapify(self._bid_heap)
-        heapq.heapify(self._ask_heap)
+        self._refill_bids()
+        self._refill_asks()
         self.update_id = update_id
+
+    def _refill_bids(self) -> None:
+        k = self.cache_size
+        top = heapq.nlargest(k, self.bids)
+        self._bid_top = [-p for p in top]
+        self._bid_edge = -top[-1] if len(self.bids) > k else _INF
+
+    def _refill_asks(self) -> None:
+        k = self.cache_size
+        top = heapq.nsmallest(k, self.asks)
+        self._ask_top = top
+        self._ask_edge = top[-1] if len(self.asks) > k else _INF
 
     def apply(self, bids: Iterable[tuple[float, float]], asks: Iterable[tuple[float, float]],
               update_id: int) -> None:
         """Apply absolute level sizes (size 0 deletes the level)."""
-        side = self.bids
-        heap = self._bid_heap
-        for p, q in bids:
-            if q == 0.0:
-                side.pop(p, None)
-            else:
-                if p not in side:
-                    _heappush(heap, -p)
-                side[p] = q
-        if heap and -heap[0] not in side:
-            while heap and -heap[0] not in side:
-                _heappop(heap)
-        if len(heap) > 4 * len(side) + 256:
-            self._bid_heap = heap = [-p for p in side]
-            heapq.heapify(heap)
-        side = self.asks
-        heap = self._ask_heap
-        for p, q in asks:
-            if q == 0.0:
-                side.pop(p, None)
-            else:
-                if p not in side:
-                    _heappush(heap, p)
-                side[p] = q
-        if heap and heap[0] not in side:
-            while heap and heap[0] not in side:
-                _heappop(heap)
-        if len(heap) > 4 * len(side) + 256:
-            self._ask_heap = heap = list(side)
-            heapq.heapify(heap)
+        if bids:
+            side = self.bids
+            top = self._bid_top
+            edge = self._bid_edge
+            for p, q in bids:
+                n = -p
+                if q:
+                    side[p] = q
+                    if n <= edge:
+                        i = bisect_left(top, n)
+                        if i == len(top) or top[i] != n:
+                            top.insert(i, n)
+                else:
+                    side.pop(p, None)
+                    if n <= edge:
+                        i = bisect_left(top, n)
+                        if i < len(top) and top[i] == n:
+                            del top[i]
+            k = self.cache_size
+            if not top:
+                if side:
+                    self.refills += 1
+                    self._refill_bids()
+                else:
+                    self._bid_edge = _INF
+            elif len(top) > 2 * k:
+                del top[k:]
+                self._bid_edge = top[-1]
+        if asks:
+            side = self.asks
+            top = self._ask_top
+            edge = self._ask_edge
+            for p, q in asks:
+                if q:
+                    side[p] = q
+                    if p <= edge:
+                        i = bisect_left(top, p)
+                        if i == len(top) or top[i] != p:
+                            top.insert(i, p)
+                else:
+                    side.pop(p, None)
+                    if p <= edge:
+                        i = bisect_left(top, p)
+                        if i < len(top) and top[i] == p:
+                            del top[i]
+            k = self.cache_size
+            if not top:
+                if side:
+                    self.refills += 1
+                    self._refill_asks()
+                else:
+                    self._ask_edge = _INF
+            elif len(top) > 2 * k:
+                del top[k:]
+                self._ask_edge = top[-1]
         self.update_id = update_id
 
     # -- queries ----------------------------------------------------------------------------
     def best_bid(self) -> tuple[float, float] | None:
-        heap = self._bid_heap
-        if not heap:
+        top = self._bid_top
+        if not top:
             return None
-        p = -heap[0]
+        p = -top[0]
         return p, self.bids[p]
 
     def best_ask(self) -> tuple[float, float] | None:
-        heap = self._ask_heap
-        if not heap:
+        top = self._ask_top
+        if not top:
             return None
-        p = heap[0]
+        p = top[0]
         return p, self.asks[p]
 
     def top(self) -> tuple[float, float, float, float] | None:
         """(bid price, bid size, ask price, ask size), or None when a side is empty."""
-        bh, ah = self._bid_heap, self._ask_heap
-        if not bh or not ah:
+        bt, at = self._bid_top, self._ask_top
+        if not bt or not at:
             return None
-        b = -bh[0]
-        a = ah[0]
+        b = -bt[0]
+        a = at[0]
         return b, self.bids[b], a, self.asks[a]
 
     def mid(self) -> Decimal | None:
