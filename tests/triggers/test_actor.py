@@ -101,3 +101,20 @@ async def test_queue_fed_actor_puts_intents_on_a_bounded_outbox():
     assert isinstance(intent, RebalanceIntent) and intent.ts_recv == 10
     await inbox.put(None)
     await asyncio.wait_for(task, 5)
+
+
+def test_depth_priced_pipeline_marks_perps_at_the_synced_book_mid():
+    clock = ReplayClock()
+    portfolio, strategy, stats, trigger = build(load_config(str(ROOT / "configs/demo.toml")),
+                                                clock)
+    pl = Pipeline(portfolio, stats, trigger, clock, price_from_depth=True)
+    from engine.model import BookDelta
+
+    checked = 0
+    for ev in merge_captures([str(USDM_BTC)]):
+        pl.on_event(ev)
+        if isinstance(ev, BookDelta) and pl.books.syncs[ev.symbol].valid:
+            b, _, a, _ = pl.books.syncs[ev.symbol].book.top()
+            assert portfolio.perps[ev.symbol].mark == (b + a) * 0.5
+            checked += 1
+    assert checked == 6545
