@@ -184,6 +184,27 @@ class L2Book:
             return None
         return to_decimal(t[2]) - to_decimal(t[0])
 
+    def walk(self, side: str):
+        """Levels of `side` best first, lazily: the cached top, then the rest sorted on demand
+        (a walk that stops within the top few levels never sorts the side)."""
+        if side == "ask":
+            levels, top, edge = self.asks, list(self._ask_top), self._ask_edge
+            for p in top:
+                yield p, levels[p]
+            if edge != _INF:
+                for p in sorted(p for p, q in levels.items() if p > edge and q):
+                    yield p, levels[p]
+        elif side == "bid":
+            levels, top, edge = self.bids, list(self._bid_top), self._bid_edge
+            for n in top:
+                yield -n, levels[-n]
+            if edge != _INF:
+                for p in sorted((p for p, q in levels.items() if -p > edge and q),
+                                reverse=True):
+                    yield p, levels[p]
+        else:
+            raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
+
     def depth(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """The best `n` levels of each side, best first."""
         bids = heapq.nlargest(n, self.bids)

@@ -1,5 +1,6 @@
 """Every event type of the engine, in one place (see `events`)."""
 
+from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange
 from engine.model.events import (
     Bar,
     BestBidAsk,
@@ -18,6 +19,9 @@ from engine.model.events import (
 )
 
 __all__ = [
+    "OrderRequest",
+    "OrderUpdate",
+    "RiskStateChange",
     "Bar",
     "BestBidAsk",
     "BookDelta",

@@ -12,6 +12,9 @@ from typing import Annotated, Literal, Union
 import msgspec
 
 from engine.core.errors import ConfigError
+from engine.brokers.paper import FeeSchedule
+from engine.execution.engine import ExecConfig
+from engine.risk.checks import RiskLimits
 from engine.triggers.regime import Regime
 from strategies.base import AssetLegs
 
@@ -185,6 +188,16 @@ class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     lookback: Annotated[int, msgspec.Meta(ge=2)] = 720
 
 
+class PaperCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    fees: FeeSchedule = FeeSchedule()
+    latency_ms: NonNeg = 0.0
+
+
+class MarketsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    exchange_info: str | None = None  # recorded exchangeInfo (default: the bundled USD-M one)
+    exchange: str = "binanceusdm"
+
+
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     account: AccountCfg
     instruments: list[InstrumentCfg]
@@ -192,6 +205,10 @@ class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     strategy: StrategyCfg = msgspec.field(default=None)  # type: ignore[assignment]
     triggers: TriggersCfg = TriggersCfg()
     stats: StatsCfg = StatsCfg()
+    execution: ExecConfig = ExecConfig()
+    risk: RiskLimits = RiskLimits()
+    paper: PaperCfg = PaperCfg()
+    markets: MarketsCfg = MarketsCfg()
 
 
 def load_config(path: str) -> EngineConfig:
@@ -266,6 +283,22 @@ def check_config(cfg: EngineConfig, path: str) -> None:
                 fail(f"$.triggers.signals[{i}].{attr}", f"unknown asset {a!r}")
         if isinstance(s, FundingStreakCfg) and s.symbol not in symbols:
             fail(f"$.triggers.signals[{i}].symbol", f"unknown symbol {s.symbol!r}")
+    ex = cfg.execution
+    if ex.algo not in ("twap", "vwap"):
+        fail("$.execution.algo", f"expected 'twap' or 'vwap', got {ex.algo!r}")
+    if ex.mode not in ("marketable", "passive_then_cross"):
+        fail("$.execution.mode", f"expected 'marketable' or 'passive_then_cross', got {ex.mode!r}")
+    if ex.on_reject not in ("pause", "abort"):
+        fail("$.execution.on_reject", f"expected 'pause' or 'abort', got {ex.on_reject!r}")
+    if ex.slices < 1 or ex.duration_s < 0 or not 0 <= ex.jitter < 0.5:
+        fail("$.execution", "needs slices >= 1, duration_s >= 0 and jitter in [0, 0.5)")
+    if ex.max_slippage_bps <= 0:
+        fail("$.execution.max_slippage_bps", f"must be > 0, got {ex.max_slippage_bps}")
+    r = cfg.risk
+    if not 0 < r.max_margin_utilisation <= 1:
+        fail("$.risk.max_margin_utilisation", f"must be in (0, 1], got {r.max_margin_utilisation}")
+    if r.max_gross_leverage <= 0 or r.price_band_bps <= 0 or r.max_price_age_s <= 0:
+        fail("$.risk", "max_gross_leverage, price_band_bps and max_price_age_s must be > 0")
     names = [s.name for s in cfg.triggers.signals]
     if len(set(names)) != len(names):
         fail("$.triggers.signals", "signal names must be unique (set `name`)")

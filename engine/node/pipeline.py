@@ -33,6 +33,12 @@ class Pipeline:
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
         self.intents: list[RebalanceIntent] = []
+        self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
+        self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
+        # Triggers stay quiet until every instrument the strategy trades has a live price.
+        self.required = {sym for legs in trigger.strategy.universe.values()
+                         for sym in (legs.spot, legs.perp) if sym is not None}
+        self.ready = False
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
@@ -56,7 +62,7 @@ class Pipeline:
             price = (top[0] + top[2]) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookSnapshot:
-            out, _ = self.books.on_snapshot(ev)
+            self.books.on_snapshot(ev)
             return None
         elif t is MarkPrice:
             price = ev.mark_price
@@ -75,6 +81,9 @@ class Pipeline:
             cause = "funding"
         else:
             return None
+        if price:
+            self.prices[ev.symbol] = price
+            self.price_ts[ev.symbol] = ev.ts_recv
         if asset is None:
             return None
         if price:
@@ -87,6 +96,10 @@ class Pipeline:
                 if asset not in self.stats.spot_px and self.stats.on_price(
                         asset, price, ev.ts_event) and cause == "price":
                     cause = "sample"
+        if not self.ready:
+            self.ready = self.required <= self.prices.keys()
+            if not self.ready:
+                return None
         intent = self.trigger.on_update(PortfolioUpdate(
             ts_event=ev.ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
             nav=self.portfolio.nav))

@@ -95,6 +95,8 @@ def test_best_prices_match_a_full_scan_after_any_update_sequence(ops, cache_size
         assert len(book._bid_top) <= 2 * book.cache_size  # the cache stays bounded
     assert book.bids == bids and book.asks == asks
     assert book.levels("bid") == sorted(bids.items(), reverse=True)
+    assert list(book.walk("bid")) == sorted(bids.items(), reverse=True)
+    assert list(book.walk("ask")) == sorted(asks.items())
 
 
 def test_cache_stays_bounded_under_level_churn():

@@ -51,7 +51,7 @@ def test_schedule_fires_every_interval_of_recorded_time():
 
     pl.trigger.drift = None
     pl.trigger.schedule = Schedule(every_ns=60_000_000_000)
-    for ev in merge_captures([str(USDM_BTC)]):
+    for ev in merge_captures([str(USDM_BTC), str(USDM_ETH)]):
         pl.on_event(ev)
     # 23:54:15 → 23:59:59: the minute boundaries 23:55 … 23:59 each fire once.
     assert [i.rule for i in pl.intents] == ["schedule"] * 5
@@ -66,7 +66,9 @@ def test_regime_changes_from_real_bars_and_funding_set_the_perp_mix():
     streams = [read_bars(str(shared(*spot, "BTC_USDT-1d.feather"))),
                read_bars(str(shared(*spot, "ETH_USDT-1d.feather"))),
                read_funding(str(shared(*fut, "BTC_USDT_USDT-8h-funding_rate.feather")),
-                            str(shared(*fut, "BTC_USDT_USDT-8h-mark.feather")))]
+                            str(shared(*fut, "BTC_USDT_USDT-8h-mark.feather"))),
+               read_bars(str(shared(*fut, "BTC_USDT_USDT-8h-mark.feather"))),
+               read_bars(str(shared(*fut, "ETH_USDT_USDT-8h-mark.feather")))]
     regimes = []
     for ev in heapq.merge(*streams, key=lambda e: e.ts_event):
         intent = pl.on_event(ev)

@@ -1,0 +1,1 @@
+"""Execution: market units, order planning, TWAP/VWAP schedules, parent orders."""

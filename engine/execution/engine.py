@@ -1,0 +1,372 @@
+"""Parent orders, their child orders, and the path every child takes: guard → broker.
+
+An intent becomes a plan (market units, reduce-first), each planned order a parent executed
+by TWAP or VWAP. At each slice time the parent releases its slice; what the earlier children
+did not fill is sent again with it. Children are marketable limits (IOC, capped at
+`max_slippage_bps` from the arrival mid) or passive-then-cross (post-only at the touch, then
+cancelled and crossed after `passive_timeout_s`; re-posted when the touch moves away for
+longer than `stale_child_s`). The risk guard sees every child first; a refusal pauses the
+parent (it retries every `retry_s`) or aborts it, as configured. A new intent aborts running
+parents before planning afresh; an abort cancels the open child and leaves everything
+consistent (what filled stays filled, the rest is reported unfilled).
+
+Each parent reports implementation shortfall against its arrival mid (bps, positive = cost),
+fees and fill ratio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from decimal import Decimal
+from typing import Callable
+
+import msgspec
+
+from engine.core.numeric import to_decimal
+from engine.execution.markets import MarketSpec
+from engine.execution.planner import PlannedOrder, Planner
+from engine.execution.schedules import profile_from_trades, twap_schedule, vwap_schedule
+from engine.model.events import Fill, RebalanceIntent
+from engine.model.orders import OrderRequest, OrderUpdate
+from engine.portfolio.state import Portfolio
+from engine.risk.guard import RiskGuard
+
+log = logging.getLogger("engine.execution")
+
+_BPS = Decimal(10000)
+
+
+class ExecConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    algo: str = "twap"  # twap | vwap
+    duration_s: float = 180.0
+    slices: int = 12
+    jitter: float = 0.0
+    mode: str = "marketable"  # marketable | passive_then_cross
+    max_slippage_bps: float = 10.0
+    passive_timeout_s: float = 5.0
+    stale_child_s: float = 2.0
+    on_reject: str = "pause"  # pause | abort
+    retry_s: float = 1.0
+    deadline_s: float | None = None  # abort what is left after this (default: 2 × duration)
+    vwap_window_s: float = 300.0
+
+
+class ParentReport(msgspec.Struct, frozen=True, kw_only=True):
+    parent_id: str
+    intent_id: str
+    symbol: str
+    side: str
+    target_qty: Decimal
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    arrival_mid: Decimal
+    shortfall_bps: float | None
+    fees: Decimal
+    fill_ratio: float
+    children: int
+    rejects: int
+    state: str
+    reason: str
+
+
+class Parent:
+    __slots__ = ("parent_id", "intent_id", "symbol", "side", "target", "filled", "cost", "fees",
+                 "arrival_mid", "schedule", "released", "next_slice", "child", "child_qty",
+                 "child_sent", "child_price", "crossing", "state", "reason", "children",
+                 "rejects", "retry_at", "start", "deadline", "spec", "intent_ts", "first_sent")
+
+    def __init__(self, parent_id: str, intent_id: str, o: PlannedOrder, spec: MarketSpec,
+                 schedule: list[tuple[int, Decimal]], start: int, deadline: int) -> None:
+        self.parent_id, self.intent_id, self.symbol, self.side = (parent_id, intent_id,
+                                                                  o.symbol, o.side)
+        self.spec = spec
+        self.target = o.qty
+        self.filled = Decimal(0)
+        self.cost = Decimal(0)
+        self.fees = Decimal(0)
+        self.arrival_mid = o.ref_price
+        self.schedule = schedule
+        self.released = Decimal(0)
+        self.next_slice = 0
+        self.child: str | None = None
+        self.child_qty = Decimal(0)
+        self.child_sent = 0
+        self.child_price: Decimal | None = None
+        self.crossing = False
+        self.state = "running"  # running | paused | done | aborted
+        self.reason = ""
+        self.children = 0
+        self.rejects = 0
+        self.retry_at = 0
+        self.start, self.deadline = start, deadline
+        self.intent_ts = start
+        self.first_sent: int | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.target - self.filled
+
+    @property
+    def signed_remaining(self) -> Decimal:
+        return self.remaining if self.side == "buy" else -self.remaining
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "paused")
+
+    def report(self) -> ParentReport:
+        avg = self.cost / self.filled if self.filled else None
+        sf = None
+        if avg is not None and self.arrival_mid:
+            sign = 1 if self.side == "buy" else -1
+            sf = float((avg - self.arrival_mid) / self.arrival_mid * _BPS) * sign
+        return ParentReport(
+            parent_id=self.parent_id, intent_id=self.intent_id, symbol=self.symbol,
+            side=self.side, target_qty=self.target, filled_qty=self.filled, avg_price=avg,
+            arrival_mid=self.arrival_mid, shortfall_bps=sf, fees=self.fees,
+            fill_ratio=float(self.filled / self.target) if self.target else 1.0,
+            children=self.children, rejects=self.rejects, state=self.state, reason=self.reason)
+
+
+def client_order_id(parent_id: str, n: int) -> str:
+    """Deterministic, ≤ 36 chars, Binance's alphabet: the same parent and child number always
+    give the same id, so a restarted engine can tell what it already sent."""
+    return f"{parent_id}-{n}"
+
+
+def parent_id_for(intent_id: str, symbol: str) -> str:
+    h = hashlib.blake2b(f"{intent_id}|{symbol}".encode(), digest_size=8).hexdigest()
+    return f"bl{h}"
+
+
+class ExecutionEngine:
+    def __init__(self, portfolio: Portfolio, markets: dict[str, MarketSpec], guard: RiskGuard,
+                 broker, cfg: ExecConfig, prices: dict[str, float],
+                 books=None, trades: dict[str, list[tuple[int, float]]] | None = None,
+                 on_fill: Callable[[Fill], None] | None = None) -> None:
+        if cfg.algo not in ("twap", "vwap"):
+            raise ValueError(f"algo must be twap or vwap, got {cfg.algo!r}")
+        if cfg.mode not in ("marketable", "passive_then_cross"):
+            raise ValueError(f"mode must be marketable or passive_then_cross, got {cfg.mode!r}")
+        if cfg.on_reject not in ("pause", "abort"):
+            raise ValueError(f"on_reject must be pause or abort, got {cfg.on_reject!r}")
+        self.portfolio, self.markets, self.guard, self.broker = portfolio, markets, guard, broker
+        self.cfg, self.prices, self.books = cfg, prices, books
+        self.trades = trades if trades is not None else {}
+        self.planner = Planner(markets)
+        self.parents: dict[str, Parent] = {}
+        self._by_child: dict[str, str] = {}
+        self.on_fill = on_fill
+        self.sent: list[OrderRequest] = []
+        self.updates: list[OrderUpdate] = []
+        self.first_child_latency: list[int] = []
+
+    # -- intents --------------------------------------------------------------------------
+    def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
+        for p in self.parents.values():
+            if p.active:
+                self.abort(p.parent_id, f"superseded by {intent.intent_id}", now)
+        plan = self.planner.plan(intent, self.portfolio, self.prices)
+        for sym, why in plan.skipped.items():
+            log.info("intent %s: nothing to order on %s (%s)", intent.intent_id, sym, why)
+        cfg = self.cfg
+        dur = int(cfg.duration_s * 1e9)
+        deadline = now + int((cfg.deadline_s if cfg.deadline_s is not None
+                              else 2 * cfg.duration_s) * 1e9)
+        out = []
+        for i, o in enumerate(plan.orders):
+            spec = self.markets[o.symbol]
+            pid = parent_id_for(intent.intent_id, o.symbol)
+            if cfg.algo == "twap":
+                sched = twap_schedule(o.qty, now, dur, cfg.slices, spec.amount_step,
+                                      spec.min_amount, cfg.jitter, seed=i)
+            else:
+                prof = profile_from_trades(self.trades.get(o.symbol, []), now,
+                                           int(cfg.vwap_window_s * 1e9), cfg.slices)
+                sched = vwap_schedule(o.qty, now, dur, prof, spec.amount_step, spec.min_amount)
+            p = Parent(pid, intent.intent_id, o, spec, sched, now, deadline)
+            p.intent_ts = intent.ts_recv
+            self.parents[pid] = p
+            out.append(p)
+        self.on_time(now, intent_ts=intent.ts_recv)
+        return out
+
+    def pending(self, exclude_child_of: Parent | None = None) -> dict[str, Decimal]:
+        """Signed amounts that may still fill: every active parent's unfilled rest."""
+        out: dict[str, Decimal] = {}
+        for p in self.parents.values():
+            if p.active and p.remaining > 0:
+                out[p.symbol] = out.get(p.symbol, Decimal(0)) + p.signed_remaining
+        return out
+
+    # -- the clock --------------------------------------------------------------------------
+    def on_time(self, now: int, intent_ts: int | None = None) -> None:
+        for ev in self.broker.on_time(now):
+            self._handle(ev, now)
+        for p in list(self.parents.values()):
+            if p.active:
+                self._drive(p, now, intent_ts)
+
+    def on_broker_events(self, events, now: int) -> None:
+        for ev in events:
+            self._handle(ev, now)
+
+    def _drive(self, p: Parent, now: int, intent_ts: int | None) -> None:
+        cfg = self.cfg
+        while p.next_slice < len(p.schedule) and p.schedule[p.next_slice][0] <= now:
+            p.released += p.schedule[p.next_slice][1]
+            p.next_slice += 1
+        if p.remaining <= 0:
+            self._finish(p, "done", "filled", now)
+            return
+        if now >= p.deadline:
+            self.abort(p.parent_id, "deadline passed", now)
+            return
+        if p.child is not None:
+            if p.child_price is not None and not p.crossing:  # a passive child is resting
+                age = now - p.child_sent
+                if age >= cfg.passive_timeout_s * 1e9:
+                    p.crossing = True
+                    self.broker.cancel(p.child, now)
+                elif age >= cfg.stale_child_s * 1e9 and self._touch(p) != p.child_price:
+                    self.broker.cancel(p.child, now)
+            return
+        if now < p.retry_at:
+            return
+        due = min(p.released, p.target) - p.filled
+        if p.next_slice >= len(p.schedule):
+            due = p.remaining  # schedule over: whatever is left
+        qty = p.spec.round_amount(due)
+        if qty <= 0:
+            return
+        price = self._price(p)
+        if price is None:
+            return
+        if p.spec.tradable(qty, price) is not None:
+            if p.next_slice >= len(p.schedule) and p.spec.tradable(p.remaining, price):
+                self._finish(p, "done", f"rest {p.remaining} below the exchange minimum", now)
+            return
+        self._send(p, qty, price, now, intent_ts)
+
+    def _touch(self, p: Parent) -> Decimal | None:
+        sync = self.books.syncs.get(p.symbol) if self.books is not None else None
+        if sync is None or not sync.valid:
+            return None
+        top = sync.book.top()
+        if top is None:
+            return None
+        return to_decimal(top[0] if p.side == "buy" else top[2])
+
+    def _price(self, p: Parent) -> Decimal | None:
+        cfg = self.cfg
+        if cfg.mode == "passive_then_cross" and not p.crossing:
+            return self._touch(p)
+        mid = p.arrival_mid
+        slip = Decimal(repr(cfg.max_slippage_bps)) / _BPS
+        limit = mid * (1 + slip) if p.side == "buy" else mid * (1 - slip)
+        return p.spec.round_price(limit, p.side)
+
+    def _send(self, p: Parent, qty: Decimal, price: Decimal, now: int,
+              intent_ts: int | None) -> None:
+        p.children += 1
+        cid = client_order_id(p.parent_id, p.children)
+        passive = self.cfg.mode == "passive_then_cross" and not p.crossing
+        order = OrderRequest(client_order_id=cid, parent_id=p.parent_id, symbol=p.symbol,
+                             side=p.side, qty=qty, price=price, tif="GTX" if passive else "IOC",
+                             ts_created=now)
+        pending = self.pending()
+        pending[p.symbol] = pending.get(p.symbol, Decimal(0)) - (qty if p.side == "buy"
+                                                                  else -qty)
+        verdict = self.guard.check(order, pending, now)
+        if not verdict.ok:
+            p.rejects += 1
+            upd = OrderUpdate(client_order_id=cid, symbol=p.symbol, status="rejected", ts=now,
+                              reason=f"risk: {verdict.rule}: {verdict.reason}")
+            self.updates.append(upd)
+            log.warning("child %s refused by risk guard: %s", cid, verdict.reason)
+            self._rejected(p, verdict.rule, now)
+            return
+        p.child, p.child_qty, p.child_sent = cid, qty, now
+        p.child_price = price if passive else None
+        if p.state == "paused":
+            p.state, p.reason = "running", ""
+        self._by_child[cid] = p.parent_id
+        self.sent.append(order)
+        if p.first_sent is None:
+            p.first_sent = now
+            self.first_child_latency.append(now - p.intent_ts)
+        self.broker.submit(order, now)
+        for ev in self.broker.on_time(now):  # zero latency: it reaches the book now
+            self._handle(ev, now)
+
+    def _rejected(self, p: Parent, rule: str, now: int) -> None:
+        if self.cfg.on_reject == "abort":
+            self.abort(p.parent_id, f"child refused: {rule}", now)
+        else:
+            p.state, p.reason = "paused", f"child refused: {rule}"
+            p.retry_at = now + int(self.cfg.retry_s * 1e9)
+
+    # -- broker events ------------------------------------------------------------------------
+    def _handle(self, ev, now: int) -> None:
+        if isinstance(ev, Fill):
+            pid = self._by_child.get(ev.order_id)
+            self.portfolio.on_fill(ev)
+            if self.on_fill is not None:
+                self.on_fill(ev)
+            if pid is None:
+                return
+            p = self.parents[pid]
+            p.filled += ev.qty
+            p.cost += ev.qty * ev.price
+            p.fees += ev.fee
+            return
+        self.updates.append(ev)
+        pid = self._by_child.get(ev.client_order_id)
+        if pid is None:
+            return
+        p = self.parents[pid]
+        if ev.client_order_id != p.child:
+            return
+        if ev.status in ("filled", "expired", "canceled"):
+            p.child = None
+            p.child_price = None
+            if p.remaining <= 0:
+                self._finish(p, "done", "filled", now)
+            elif ev.status == "expired" and p.active:
+                # nothing more at our limit right now: try again after `retry_s`
+                p.retry_at = now + int(self.cfg.retry_s * 1e9)
+        elif ev.status == "rejected":
+            p.child = None
+            p.child_price = None
+            p.rejects += 1
+            log.warning("child %s rejected by venue: %s %s", ev.client_order_id, ev.code,
+                        ev.reason)
+            if p.active:
+                self._rejected(p, f"venue {ev.code}", now)
+
+    # -- ends -------------------------------------------------------------------------------
+    def abort(self, parent_id: str, reason: str, now: int) -> None:
+        """Stop a parent: cancel its open child; fills so far stay, the rest is unfilled."""
+        p = self.parents[parent_id]
+        if not p.active:
+            return
+        if p.child is not None:
+            self.broker.cancel(p.child, now)
+        self._finish(p, "aborted", reason, now)
+
+    def abort_all(self, reason: str, now: int) -> None:
+        for pid in list(self.parents):
+            self.abort(pid, reason, now)
+
+    def _finish(self, p: Parent, state: str, reason: str, now: int) -> None:
+        p.state, p.reason = state, reason
+        log.info("parent %s %s %s: %s (%s/%s filled)", p.parent_id, p.side, p.symbol, state,
+                 p.filled, p.target)
+
+    def reports(self) -> list[ParentReport]:
+        return [p.report() for p in self.parents.values()]
+
+    @property
+    def busy(self) -> bool:
+        return any(p.active for p in self.parents.values())

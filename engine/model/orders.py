@@ -1,0 +1,47 @@
+"""Order commands and their outcomes: frozen structs, exact amounts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One child order as it would be sent. `price` None means a market order.
+
+    `tif`: "IOC" (take what is there up to the limit), "GTC" (rest), "GTX" (post-only: rejected
+    if it would take). `client_order_id` is deterministic, so a restart never sends one twice.
+    """
+
+    client_order_id: str
+    parent_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal | None
+    tif: str = "IOC"
+    reduce_only: bool = False
+    ts_created: int = 0
+
+
+class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What happened to an order: `status` is accepted | rejected | canceled | expired |
+    partially_filled | filled. Rejections carry the venue's code and message in `reason`."""
+
+    client_order_id: str
+    symbol: str
+    status: str
+    ts: int
+    filled_qty: Decimal = Decimal(0)
+    reason: str = ""
+    code: int = 0
+
+
+class RiskStateChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The risk guard moved between ACTIVE, REDUCING and HALTED."""
+
+    ts: int
+    old: str
+    new: str
+    reason: str

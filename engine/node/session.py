@@ -1,0 +1,71 @@
+"""A paper-trading session: the pipeline (books, portfolio, triggers) plus execution, the risk
+guard and the paper broker, driven by one stream of recorded or live market events."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from engine.brokers.paper import PaperBroker
+from engine.core.clock import ReplayClock
+from engine.execution.engine import ExecutionEngine
+from engine.execution.markets import BUNDLED_USDM, MarketSpec, load_markets_offline
+from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
+from engine.node.build import build
+from engine.node.config import EngineConfig
+from engine.node.pipeline import Pipeline
+from engine.risk.guard import RiskGuard
+
+
+class PaperSession:
+    def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
+                 clock: ReplayClock | None = None, price_from_depth: bool = False) -> None:
+        self.cfg = cfg
+        self.clock = clock or ReplayClock()
+        portfolio, strategy, stats, trigger = build(cfg, self.clock)
+        self.pipeline = Pipeline(portfolio, stats, trigger, self.clock,
+                                 price_from_depth=price_from_depth)
+        self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
+        self.books = self.pipeline.books
+        if markets is None:
+            markets = load_markets_offline(cfg.markets.exchange_info or BUNDLED_USDM,
+                                           cfg.markets.exchange)
+        missing = [s for s in portfolio.instruments if s not in markets]
+        if missing:
+            from engine.core.errors import ConfigError
+
+            raise ConfigError(f"no market rules for {missing}; give [markets].exchange_info")
+        self.markets = markets
+        self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
+                               price_ts=self.pipeline.price_ts, book_valid=self._book_valid)
+        self.broker = PaperBroker(self.books, markets, portfolio, cfg.paper.fees,
+                                  int(cfg.paper.latency_ms * 1e6))
+        self.trades: dict[str, deque] = {}
+        self.execution = ExecutionEngine(portfolio, markets, self.guard, self.broker,
+                                         cfg.execution, self.pipeline.prices, books=self.books,
+                                         trades=self.trades)
+        self._keep_ns = int(cfg.execution.vwap_window_s * 1e9)
+
+    def _book_valid(self, symbol: str) -> bool:
+        s = self.books.syncs.get(symbol)
+        return s is not None and s.valid
+
+    def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
+        intent = self.pipeline.on_event(ev)
+        now = self.clock.now_ns()
+        t = type(ev)
+        if t is Trade:
+            q = self.trades.get(ev.symbol)
+            if q is None:
+                q = self.trades[ev.symbol] = deque()
+            q.append((ev.ts_recv, ev.size))
+            while q and q[0][0] < now - self._keep_ns:
+                q.popleft()
+            self.execution.on_broker_events(self.broker.on_trade(ev), now)
+        elif t is BookDelta:
+            self.broker.on_delta(ev)
+        self.guard.update(now, list(self.pipeline.price_ts))
+        if intent is not None:
+            self.execution.on_intent(intent, now)
+        else:
+            self.execution.on_time(now)
+        return intent

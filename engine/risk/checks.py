@@ -1,0 +1,117 @@
+"""Pure risk checks on the *projected* state: the portfolio as it would be if every open order
+and the unfilled rest of every running parent filled, plus the order being checked."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from engine.portfolio.state import Portfolio
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_margin_utilisation: float = 0.8
+    max_gross_leverage: float = 3.0
+    max_order_notional: float | None = None
+    max_position_notional: float | None = None  # per underlying, absolute net exposure
+    price_band_bps: float = 200.0
+    max_price_age_s: float = 5.0
+    reduce_above_utilisation: float | None = 0.9  # go REDUCING above this, even without orders
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    rule: str = ""
+    reason: str = ""
+
+
+OK = Verdict(ok=True)
+
+
+class Projection(msgspec.Struct, frozen=True, kw_only=True):
+    initial_margin: float
+    margin_balance: float
+    utilisation: float
+    gross_leverage: float
+    exposure: dict[str, float]
+    position: dict[str, float]  # projected signed amount per symbol
+
+
+def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float]
+            ) -> Projection:
+    """The portfolio after `pending` signed amounts per symbol fill at `prices` (float maths:
+    these are ratios for limits, not money that moves)."""
+    cash = portfolio._cash_f
+    upnl = portfolio._sum_upnl
+    im = 0.0
+    gross = 0.0
+    exposure = {a: 0.0 for a in portfolio.assets}
+    position: dict[str, float] = {}
+    hold = dict(portfolio._hold_f)
+    for sym, inst in portfolio.instruments.items():
+        px = prices.get(sym) or 0.0
+        add = float(pending.get(sym, 0))
+        if inst.kind == "spot":
+            if add:
+                hold[inst.base] = hold.get(inst.base, 0.0) + add
+                cash -= add * px
+            position[sym] = hold.get(inst.base, 0.0)
+            continue
+        p = portfolio.perps[sym]
+        q = p.qty_f + add
+        position[sym] = q
+        mark = p.mark or px
+        notional = q * (mark if p.linear else p.cs_f)
+        im += abs(notional) / p.lev
+        gross += abs(notional)
+        exposure[inst.base] = exposure.get(inst.base, 0.0) + notional
+    spot_total = 0.0
+    for coin, q in hold.items():
+        v = q * portfolio.px.get(coin, 0.0)
+        spot_total += v
+        gross += abs(v)
+        exposure[coin] = exposure.get(coin, 0.0) + v
+    mb = cash + upnl + portfolio.collateral_haircut * spot_total
+    nav = cash + spot_total + upnl
+    util = im / mb if mb > 0 else (0.0 if im == 0 else float("inf"))
+    return Projection(initial_margin=im, margin_balance=mb, utilisation=util,
+                      gross_leverage=gross / nav if nav > 0 else float("inf"),
+                      exposure=exposure, position=position)
+
+
+def reduces_position(before: float, after: float) -> bool:
+    """The order shrinks the position without flipping through zero past its size."""
+    return abs(after) < abs(before) and (after == 0 or (after > 0) == (before > 0))
+
+
+def check_limits(limits: RiskLimits, before: Projection, after: Projection, symbol: str,
+                 asset: str, order_notional: float, limit_price: float | None, mid: float | None,
+                 reduces: bool) -> Verdict:
+    """Every limit that applies to a new order, on the projected state before and after it."""
+    if limits.max_order_notional is not None and order_notional > limits.max_order_notional:
+        return Verdict(ok=False, rule="max_order_notional",
+                       reason=f"order notional {order_notional:,.2f} > "
+                              f"{limits.max_order_notional:,.2f}")
+    if limit_price is not None and mid:
+        dev = abs(limit_price - mid) / mid * 1e4
+        if dev > limits.price_band_bps:
+            return Verdict(ok=False, rule="price_band",
+                           reason=f"limit {limit_price} is {dev:.1f} bps from mid {mid} "
+                                  f"(band {limits.price_band_bps} bps)")
+    cap = limits.max_margin_utilisation
+    if after.utilisation > cap and after.utilisation > before.utilisation + 1e-12:
+        return Verdict(ok=False, rule="margin_utilisation",
+                       reason=f"projected margin utilisation {after.utilisation:.4f} > cap {cap}")
+    if (after.gross_leverage > limits.max_gross_leverage
+            and after.gross_leverage > before.gross_leverage + 1e-12):
+        return Verdict(ok=False, rule="gross_leverage",
+                       reason=f"projected gross leverage {after.gross_leverage:.4f} > cap "
+                              f"{limits.max_gross_leverage}")
+    mp = limits.max_position_notional
+    if mp is not None:
+        a, b = abs(after.exposure.get(asset, 0.0)), abs(before.exposure.get(asset, 0.0))
+        if a > mp and a > b:
+            return Verdict(ok=False, rule="max_position",
+                           reason=f"projected {asset} exposure {a:,.2f} > {mp:,.2f}")
+    return OK
