@@ -226,7 +226,7 @@ class PaperBroker:
     def _cancel(self, cid: str, now: int) -> list[OrderUpdate]:
         r = self.resting.pop(cid, None)
         if r is None:
-            return [OrderUpdate(client_order_id=cid, symbol="", status="rejected", ts=now,
+            return [OrderUpdate(client_order_id=cid, symbol="", status="cancel_rejected", ts=now,
                                 reason="Unknown order sent.", code=-2011)]
         return [OrderUpdate(client_order_id=cid, symbol=r.order.symbol, status="canceled",
                             ts=now, filled_qty=r.order.qty - r.remaining)]

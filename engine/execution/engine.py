@@ -74,7 +74,8 @@ class Parent:
     __slots__ = ("parent_id", "intent_id", "symbol", "side", "target", "filled", "cost", "fees",
                  "arrival_mid", "schedule", "released", "next_slice", "child", "child_qty",
                  "child_sent", "child_price", "crossing", "state", "reason", "children",
-                 "rejects", "retry_at", "start", "deadline", "spec", "intent_ts", "first_sent")
+                 "rejects", "retry_at", "start", "deadline", "spec", "intent_ts", "first_sent",
+                 "cancelling")
 
     def __init__(self, parent_id: str, intent_id: str, o: PlannedOrder, spec: MarketSpec,
                  schedule: list[tuple[int, Decimal]], start: int, deadline: int) -> None:
@@ -101,6 +102,7 @@ class Parent:
         self.retry_at = 0
         self.start, self.deadline = start, deadline
         self.intent_ts = start
+        self.cancelling = False
         self.first_sent: int | None = None
 
     @property
@@ -224,12 +226,14 @@ class ExecutionEngine:
             self.abort(p.parent_id, "deadline passed", now)
             return
         if p.child is not None:
-            if p.child_price is not None and not p.crossing:  # a passive child is resting
+            if p.child_price is not None and not p.cancelling:  # a passive child is resting
                 age = now - p.child_sent
                 if age >= cfg.passive_timeout_s * 1e9:
                     p.crossing = True
+                    p.cancelling = True
                     self.broker.cancel(p.child, now)
                 elif age >= cfg.stale_child_s * 1e9 and self._touch(p) != p.child_price:
+                    p.cancelling = True
                     self.broker.cancel(p.child, now)
             return
         if now < p.retry_at:
@@ -328,9 +332,14 @@ class ExecutionEngine:
         p = self.parents[pid]
         if ev.client_order_id != p.child:
             return
+        if ev.status == "cancel_rejected":
+            return  # the order had already ended; its own final update says how
         if ev.status in ("filled", "expired", "canceled"):
+            if p.child_price is None:
+                p.crossing = False  # the crossing child is over: the next slice starts passive
             p.child = None
             p.child_price = None
+            p.cancelling = False
             if p.remaining <= 0:
                 self._finish(p, "done", "filled", now)
             elif ev.status == "expired" and p.active:
@@ -339,6 +348,7 @@ class ExecutionEngine:
         elif ev.status == "rejected":
             p.child = None
             p.child_price = None
+            p.cancelling = False
             p.rejects += 1
             log.warning("child %s rejected by venue: %s %s", ev.client_order_id, ev.code,
                         ev.reason)

@@ -27,7 +27,8 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What happened to an order: `status` is accepted | rejected | canceled | expired |
-    partially_filled | filled. Rejections carry the venue's code and message in `reason`."""
+    partially_filled | filled, or cancel_rejected (the cancel came too late: the order had
+    already ended). Rejections carry the venue's code and message in `reason`."""
 
     client_order_id: str
     symbol: str

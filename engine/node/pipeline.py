@@ -35,13 +35,21 @@ class Pipeline:
         self.intents: list[RebalanceIntent] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
-        # Triggers stay quiet until every instrument the strategy trades has a live price.
+        # Triggers stay quiet until every instrument the strategy trades has a live price and
+        # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
                          for sym in (legs.spot, legs.perp) if sym is not None}
         self.ready = False
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
+
+    def _warm(self) -> bool:
+        """Every traded instrument has a price, and every book that is being kept is synced."""
+        if not self.required <= self.prices.keys():
+            return False
+        syncs = self.books.syncs
+        return all(syncs[s].valid for s in self.required if s in syncs)
 
     def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
         self.clock.advance_to(ev.ts_recv)
@@ -97,7 +105,7 @@ class Pipeline:
                         asset, price, ev.ts_event) and cause == "price":
                     cause = "sample"
         if not self.ready:
-            self.ready = self.required <= self.prices.keys()
+            self.ready = self._warm()
             if not self.ready:
                 return None
         intent = self.trigger.on_update(PortfolioUpdate(
