@@ -136,6 +136,9 @@ class PaperBroker:
                     continue
                 take = min(r.remaining, size - r.queue_ahead)
                 r.queue_ahead = Decimal(0)
+            take = self.markets[o.symbol].round_amount(take)
+            if take <= 0:
+                continue
             out.append(self._fill(o, take, price, maker=True, now=t.ts_recv, level=True))
             r.remaining -= take
             if r.remaining <= 0:

@@ -66,7 +66,9 @@ class Planner:
             delta = target - current
             qty = spec.round_amount(abs(delta))
             side = "buy" if delta > 0 else "sell"
-            why = spec.tradable(qty, price)
+            why = (spec.tradable(qty, price) if qty else
+                   f"amount {abs(delta):.8f} below minimum {spec.min_amount} "
+                   f"(lot {spec.amount_step})")
             if why is not None:
                 self.carry[leg.symbol] = delta
                 skipped[leg.symbol] = why

@@ -12,8 +12,9 @@ from decimal import ROUND_DOWN, Decimal
 
 def _split(total: Decimal, weights: list[float], step: Decimal, min_amount: Decimal
            ) -> list[Decimal]:
-    """Split `total` by `weights` on the lot step; the rounding remainder goes to the last
-    slice and slices below `min_amount` roll into the next one."""
+    """Split `total` by `weights` on the lot step; the rounding remainder goes to the first
+    slice (front-loaded, so nothing is left for the end) and slices below `min_amount` roll
+    into the next one."""
     wsum = sum(weights)
     if wsum <= 0:
         weights = [1.0] * len(weights)
@@ -22,7 +23,7 @@ def _split(total: Decimal, weights: list[float], step: Decimal, min_amount: Deci
     for w in weights:
         raw = total * Decimal(repr(w / wsum))
         parts.append((raw / step).to_integral_value(rounding=ROUND_DOWN) * step)
-    parts[-1] += total - sum(parts)
+    parts[0] += total - sum(parts)
     out: list[Decimal] = []
     pending = Decimal(0)
     for p in parts:
@@ -39,19 +40,22 @@ def _split(total: Decimal, weights: list[float], step: Decimal, min_amount: Deci
                 out[i] += pending
                 break
         else:
-            out[-1] = pending
+            out[0] = pending
     return out
 
 
 def twap_schedule(total: Decimal, start_ns: int, duration_ns: int, slices: int, step: Decimal,
                   min_amount: Decimal = Decimal(0), jitter: float = 0.0, seed: int = 0
                   ) -> list[tuple[int, Decimal]]:
-    """`slices` equal slices, the first at `start_ns`, one every `duration_ns / slices`; with
-    `jitter` in [0, 0.5) each time moves by up to ± that fraction of the interval (seeded)."""
+    """`slices` equal slices, the first at `start_ns`, one every `duration_ns / slices` (fewer
+    when the amount cannot make that many tradable slices); with `jitter` in [0, 0.5) each
+    later time moves by up to ± that fraction of the interval (seeded, so replays repeat)."""
     if slices < 1 or duration_ns < 0:
         raise ValueError("a TWAP needs at least one slice and a non-negative duration")
     if not 0.0 <= jitter < 0.5:
         raise ValueError(f"jitter must be in [0, 0.5), got {jitter}")
+    # fewer, larger slices when the amount is too small for `slices` tradable ones
+    slices = max(1, min(slices, int(total / max(min_amount, step))))
     interval = duration_ns / slices
     rng = random.Random(seed)
     amounts = _split(total, [1.0] * slices, step, min_amount)
