@@ -158,6 +158,7 @@ class ExecutionEngine:
         self.trades = trades if trades is not None else {}
         self.planner = Planner(markets)
         self.parents: dict[str, Parent] = {}
+        self._active: dict[str, Parent] = {}  # the running and paused ones, driven each tick
         self._by_child: dict[str, str] = {}
         self.on_fill = on_fill
         self.sent: list[OrderRequest] = []
@@ -166,9 +167,8 @@ class ExecutionEngine:
 
     # -- intents --------------------------------------------------------------------------
     def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
-        for p in self.parents.values():
-            if p.active:
-                self.abort(p.parent_id, f"superseded by {intent.intent_id}", now)
+        for p in list(self._active.values()):
+            self.abort(p.parent_id, f"superseded by {intent.intent_id}", now)
         plan = self.planner.plan(intent, self.portfolio, self.prices)
         for sym, why in plan.skipped.items():
             log.info("intent %s: nothing to order on %s (%s)", intent.intent_id, sym, why)
@@ -190,31 +190,33 @@ class ExecutionEngine:
             p = Parent(pid, intent.intent_id, o, spec, sched, now, deadline)
             p.intent_ts = intent.ts_recv
             self.parents[pid] = p
+            self._active[pid] = p
             out.append(p)
-        self.on_time(now, intent_ts=intent.ts_recv)
+            self._drive(p, now)  # its first slice leaves before the next leg is even scheduled
         return out
 
     def pending(self, exclude_child_of: Parent | None = None) -> dict[str, Decimal]:
         """Signed amounts that may still fill: every active parent's unfilled rest."""
         out: dict[str, Decimal] = {}
-        for p in self.parents.values():
-            if p.active and p.remaining > 0:
+        for p in self._active.values():
+            if p.remaining > 0:
                 out[p.symbol] = out.get(p.symbol, Decimal(0)) + p.signed_remaining
         return out
 
     # -- the clock --------------------------------------------------------------------------
-    def on_time(self, now: int, intent_ts: int | None = None) -> None:
+    def on_time(self, now: int) -> None:
         for ev in self.broker.on_time(now):
             self._handle(ev, now)
-        for p in list(self.parents.values()):
-            if p.active:
-                self._drive(p, now, intent_ts)
+        if self._active:
+            for p in list(self._active.values()):
+                if p.active:
+                    self._drive(p, now)
 
     def on_broker_events(self, events, now: int) -> None:
         for ev in events:
             self._handle(ev, now)
 
-    def _drive(self, p: Parent, now: int, intent_ts: int | None) -> None:
+    def _drive(self, p: Parent, now: int) -> None:
         cfg = self.cfg
         while p.next_slice < len(p.schedule) and p.schedule[p.next_slice][0] <= now:
             p.released += p.schedule[p.next_slice][1]
@@ -251,7 +253,7 @@ class ExecutionEngine:
             if p.next_slice >= len(p.schedule) and p.spec.tradable(p.remaining, price):
                 self._finish(p, "done", f"rest {p.remaining} below the exchange minimum", now)
             return
-        self._send(p, qty, price, now, intent_ts)
+        self._send(p, qty, price, now)
 
     def _touch(self, p: Parent) -> Decimal | None:
         sync = self.books.syncs.get(p.symbol) if self.books is not None else None
@@ -271,8 +273,7 @@ class ExecutionEngine:
         limit = mid * (1 + slip) if p.side == "buy" else mid * (1 - slip)
         return p.spec.round_price(limit, p.side)
 
-    def _send(self, p: Parent, qty: Decimal, price: Decimal, now: int,
-              intent_ts: int | None) -> None:
+    def _send(self, p: Parent, qty: Decimal, price: Decimal, now: int) -> None:
         p.children += 1
         cid = client_order_id(p.parent_id, p.children)
         passive = self.cfg.mode == "passive_then_cross" and not p.crossing
@@ -366,11 +367,12 @@ class ExecutionEngine:
         self._finish(p, "aborted", reason, now)
 
     def abort_all(self, reason: str, now: int) -> None:
-        for pid in list(self.parents):
+        for pid in list(self._active):
             self.abort(pid, reason, now)
 
     def _finish(self, p: Parent, state: str, reason: str, now: int) -> None:
         p.state, p.reason = state, reason
+        self._active.pop(p.parent_id, None)
         log.info("parent %s %s %s: %s (%s/%s filled)", p.parent_id, p.side, p.symbol, state,
                  p.filled, p.target)
 
@@ -379,4 +381,4 @@ class ExecutionEngine:
 
     @property
     def busy(self) -> bool:
-        return any(p.active for p in self.parents.values())
+        return bool(self._active)
