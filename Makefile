@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo verify-books test bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_JOURNAL ?= out/demo.sqlite
+
+# Replays the bundled BTC/ETH USD-M capture in paper mode: a 75/25 book back to 60/40 by TWAP.
 demo: $(STAMP)
+	@mkdir -p $(dir $(DEMO_JOURNAL))
+	@rm -f $(DEMO_JOURNAL) $(DEMO_JOURNAL)-wal $(DEMO_JOURNAL)-shm
+	$(PY) -m engine --log-level error run --config configs/demo.toml --mode replay \
+		--journal $(DEMO_JOURNAL) --log-format text
+
+verify-books: $(STAMP)
 	$(PY) -m engine replay scripts/data/hftbacktest/usdm/btcusdt_20240808.gz \
 		scripts/data/hftbacktest/usdm/ethusdt_20240808.gz --verify
 
@@ -23,6 +32,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench/replay.py
+	$(PY) scripts/bench/trigger_latency.py
+	$(PY) scripts/bench/execution.py
+	$(PY) scripts/bench/journal.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -161,9 +161,14 @@ class ExecutionEngine:
         self._active: dict[str, Parent] = {}  # the running and paused ones, driven each tick
         self._by_child: dict[str, str] = {}
         self.on_fill = on_fill
+        self.on_event: Callable[[Fill | OrderUpdate], None] | None = None  # journal hook
         self.sent: list[OrderRequest] = []
         self.updates: list[OrderUpdate] = []
         self.first_child_latency: list[int] = []
+        # Children accepted by the guard wait here until `dispatch`: the caller makes them
+        # durable (journal) before they leave.
+        self.outbox: list[OrderRequest] = []
+        self.dirty: set[str] = set()  # parents whose state changed since the last `take_dirty`
 
     # -- intents --------------------------------------------------------------------------
     def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
@@ -191,6 +196,7 @@ class ExecutionEngine:
             p.intent_ts = intent.ts_recv
             self.parents[pid] = p
             self._active[pid] = p
+            self.dirty.add(pid)
             out.append(p)
             self._drive(p, now)  # its first slice leaves before the next leg is even scheduled
         return out
@@ -289,6 +295,8 @@ class ExecutionEngine:
             upd = OrderUpdate(client_order_id=cid, symbol=p.symbol, status="rejected", ts=now,
                               reason=f"risk: {verdict.rule}: {verdict.reason}")
             self.updates.append(upd)
+            if self.on_event is not None:
+                self.on_event(upd)
             log.warning("child %s refused by risk guard: %s", cid, verdict.reason)
             self._rejected(p, verdict.rule, now)
             return
@@ -297,13 +305,27 @@ class ExecutionEngine:
         if p.state == "paused":
             p.state, p.reason = "running", ""
         self._by_child[cid] = p.parent_id
-        self.sent.append(order)
+        self.dirty.add(p.parent_id)
         if p.first_sent is None:
             p.first_sent = now
             self.first_child_latency.append(now - p.intent_ts)
-        self.broker.submit(order, now)
-        for ev in self.broker.on_time(now):  # zero latency: it reaches the book now
-            self._handle(ev, now)
+        self.outbox.append(order)
+
+    def dispatch(self, now: int) -> list[OrderRequest]:
+        """Send what the outbox holds (call once it is durable); returns what was sent."""
+        out, self.outbox = self.outbox, []
+        for order in out:
+            self.sent.append(order)
+            self.broker.submit(order, now)
+        if out:
+            for ev in self.broker.on_time(now):  # zero latency: it reaches the book now
+                self._handle(ev, now)
+        return out
+
+    def take_dirty(self) -> list[Parent]:
+        ps = [self.parents[pid] for pid in self.dirty]
+        self.dirty.clear()
+        return ps
 
     def _rejected(self, p: Parent, rule: str, now: int) -> None:
         if self.cfg.on_reject == "abort":
@@ -314,6 +336,8 @@ class ExecutionEngine:
 
     # -- broker events ------------------------------------------------------------------------
     def _handle(self, ev, now: int) -> None:
+        if self.on_event is not None:
+            self.on_event(ev)
         if isinstance(ev, Fill):
             pid = self._by_child.get(ev.order_id)
             self.portfolio.on_fill(ev)
@@ -322,6 +346,7 @@ class ExecutionEngine:
             if pid is None:
                 return
             p = self.parents[pid]
+            self.dirty.add(pid)
             p.filled += ev.qty
             p.cost += ev.qty * ev.price
             p.fees += ev.fee
@@ -373,6 +398,7 @@ class ExecutionEngine:
     def _finish(self, p: Parent, state: str, reason: str, now: int) -> None:
         p.state, p.reason = state, reason
         self._active.pop(p.parent_id, None)
+        self.dirty.add(p.parent_id)
         log.info("parent %s %s %s: %s (%s/%s filled)", p.parent_id, p.side, p.symbol, state,
                  p.filled, p.target)
 

@@ -13,12 +13,15 @@ import orjson
 from engine.feeds.binance_symbols import MARKETS
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str, json_lines: bool = False) -> None:
+    from engine.node.logs import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,14 +41,58 @@ def _parser() -> argparse.ArgumentParser:
                    help="market kind of every file (default: from the folder name or content)")
     r.add_argument("--speed", type=float, default=0.0,
                    help="pace at real time × SPEED (default 0: as fast as possible)")
+
+    run = sub.add_parser("run", help="run the engine (replay: recorded input, paper broker)")
+    run.add_argument("--config", required=True, metavar="FILE")
+    run.add_argument("--mode", choices=("live", "paper", "replay"), default="replay")
+    run.add_argument("--journal", metavar="PATH",
+                     help="SQLite journal; resumes the run when it exists")
+    run.add_argument("--input", action="append", metavar="FILE",
+                     help="capture to replay (repeatable; default: the config's [replay].files)")
+    run.add_argument("--json", action="store_true", help="end with one JSON object")
+    run.add_argument("--status-port", type=int, default=None,
+                     help="serve /status and /metrics on 127.0.0.1:PORT (0: any free port)")
+    run.add_argument("--log-format", choices=("json", "text"), default="json")
+    run.add_argument("--speed", type=float, default=0.0,
+                     help="replay pace: recorded time × SPEED (default 0: as fast as possible)")
+
+    rep = sub.add_parser("report", help="summarise a journal")
+    rep.add_argument("--journal", required=True, metavar="PATH")
+    rep.add_argument("--json", action="store_true")
+
+    st = sub.add_parser("status", help="ask a running engine for its status")
+    st.add_argument("--port", type=int, default=8787)
+    st.add_argument("--host", default="127.0.0.1")
+
+    k = sub.add_parser("kill", help="kill switch: halt a running engine")
+    k.add_argument("--port", type=int, default=8787)
+    k.add_argument("--host", default="127.0.0.1")
+    k.add_argument("--reason", default="operator kill")
+
+    bt = sub.add_parser("backtest", help="bar backtests (not in this build yet)")
+    bt.add_argument("--config", required=True, metavar="FILE")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level, getattr(args, "log_format", "text") == "json")
     if args.command == "replay":
         return cmd_replay(args)
+    from engine.node import commands
+
+    if args.command == "run":
+        return commands.cmd_run(args)
+    if args.command == "report":
+        return commands.cmd_report(args)
+    if args.command == "status":
+        return commands.cmd_status(args)
+    if args.command == "kill":
+        return commands.cmd_kill(args)
+    if args.command == "backtest":
+        print("error: `backtest` is not in this build yet (bar backtests are planned work); "
+              "use `run --mode replay` for recorded ticks", file=sys.stderr)
+        return 2
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -198,6 +198,32 @@ class MarketsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     exchange: str = "binanceusdm"
 
 
+class ReplayCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    files: list[str] = []  # captures, relative to the config file's folder
+    market: Literal["spot", "usdm", "coinm"] | None = None
+
+
+class RunCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    on_restart: Literal["resume", "cancel"] = "resume"  # running TWAPs found in the journal
+    on_shutdown: Literal["cancel", "keep"] = "cancel"  # working orders at SIGTERM/SIGINT
+    snapshot_every_s: Pos = 10.0  # portfolio snapshot cadence, in the run's clock
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=1)] = 2000  # events between checkpoints
+
+
+class StatusCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = False
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
+
+
+class AlertsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    webhook_env: str | None = None  # name of the environment variable holding the URL
+    webhook_url: str | None = None  # for local receivers; secrets belong in webhook_env
+    timeout_s: Pos = 3.0
+    rejects_threshold: Annotated[int, msgspec.Meta(ge=1)] = 5
+    rejects_window_s: Pos = 60.0
+
+
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     account: AccountCfg
     instruments: list[InstrumentCfg]
@@ -209,6 +235,10 @@ class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     risk: RiskLimits = RiskLimits()
     paper: PaperCfg = PaperCfg()
     markets: MarketsCfg = MarketsCfg()
+    replay: ReplayCfg = ReplayCfg()
+    run: RunCfg = RunCfg()
+    status: StatusCfg = StatusCfg()
+    alerts: AlertsCfg = AlertsCfg()
 
 
 def load_config(path: str) -> EngineConfig:

@@ -27,3 +27,28 @@ def print_replay_table(report: dict, console: Console | None = None) -> None:
         if f["skipped"] or f["truncated"]:
             console.print(f"  {f['path']}: skipped {f['skipped']}"
                           + (" (file truncated)" if f["truncated"] else ""))
+
+
+def print_run_report(r: dict, console: Console | None = None) -> None:
+    """The short human report of a `run`."""
+    console = console or Console(highlight=False, soft_wrap=False, width=110)
+    t = Table(title=f"run {r['run_id']} ({r['mode']}): {r['events']:,} events"
+                    + (f", stopped by {r['stopped']}" if r.get("stopped") else ""),
+              show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    t.add_row("triggers fired (intents)", str(r["intents"]))
+    t.add_row("parents / children / fills", f"{r['parents']} / {r['children']} / {r['fills']}")
+    t.add_row("shortfall vs arrival mid", "-" if r["shortfall_bps"] is None
+              else f"{r['shortfall_bps']:.2f} bps")
+    t.add_row("fees", f"{r['fees']} USDT")
+    for a, w in r["final_weights"].items():
+        tgt = r["target_weights"].get(a)
+        t.add_row(f"{a} weight / target", f"{w:.4f} / " + ("-" if tgt is None else f"{tgt:.4f}"))
+    t.add_row("max margin utilisation", f"{r['max_margin_utilisation']:.4f}")
+    t.add_row("risk state", r["risk_state"])
+    t.add_row("client order ids unique", str(r["client_order_ids_unique"]))
+    if r.get("journal"):
+        t.add_row("journal", f"{r['journal']} (attempt {r.get('journal_attempts', 1)}, "
+                             f"{r.get('recovered_orders', 0)} orders recovered)")
+    console.print(t)

@@ -50,6 +50,13 @@ class PaperSession:
         return s is not None and s.valid
 
     def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
+        """Process one event and send what it decided right away (no journal in between)."""
+        intent = self.process(ev)
+        self.execution.dispatch(self.clock.now_ns())
+        return intent
+
+    def process(self, ev: MarketEvent) -> RebalanceIntent | None:
+        """Process one event; children it decides wait in `execution.outbox` for `dispatch`."""
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
         t = type(ev)

@@ -1,0 +1,145 @@
+"""The `run`, `report`, `status` and `kill` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import orjson
+
+from engine.core.errors import ConfigError
+from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
+
+log = logging.getLogger("engine.cli")
+
+
+def _loop_run(coro):
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop builds wherever the engine runs
+        return asyncio.run(coro)
+
+
+def cmd_run(args) -> int:
+    from engine.node.config import load_config
+    from engine.node.report import print_run_report
+    from engine.node.runner import Runner, resolve_inputs
+
+    if args.mode != "replay":
+        print(f"error: --mode {args.mode} needs the live ccxt.pro feed, which is not in this "
+              "build yet; use --mode replay", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config)
+        with open(args.config, encoding="utf-8") as fh:
+            text = fh.read()
+        inputs = resolve_inputs(cfg, args.config, args.input)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> dict:
+        runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
+                        progress=True, speed=max(0.0, args.speed))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.request_stop, signal.Signals(sig).name)
+        runner.session.guard.install_kill_signal(loop, runner.session.clock.now_ns)
+        server = None
+        port = args.status_port if args.status_port is not None else (
+            cfg.status.port if cfg.status.enabled else None)
+        from engine.node.alerts import Alerter
+
+        alerter = Alerter.from_config(cfg.alerts, runner)
+        if port is not None:
+            from engine.node.status import StatusServer
+
+            server = StatusServer(runner, cfg.status.host, port)
+            await server.start()
+            log.warning("status on http://%s:%d/status", cfg.status.host, server.port)
+        runner.on_tick = alerter.tick if alerter else None
+        try:
+            return await runner.run()
+        finally:
+            if alerter:
+                await alerter.close()
+            if server is not None:
+                await server.stop()
+
+    try:
+        report = _loop_run(main())
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOURNAL
+    print_run_report(report)
+    if args.json:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from engine.node.config import parse_config
+    from engine.node.runner import journal_summary
+
+    async def main() -> dict:
+        j = await Journal.open(args.journal)
+        try:
+            row = await j.fetchone("SELECT run_id, config_text, status FROM runs LIMIT 1")
+            if row is None:
+                raise JournalError(f"{args.journal}: no run in this journal")
+            cfg = parse_config(row[1], f"{args.journal}:runs.config_text")
+            out = {"run_id": row[0], "status": row[2]}
+            out.update(await journal_summary(j, row[0], cfg))
+            return out
+        finally:
+            await j.close()
+
+    try:
+        out = _loop_run(main())
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOURNAL
+    for k, v in out.items():
+        print(f"{k:28} {v}")
+    if args.json:
+        print(orjson.dumps(out).decode())
+    return 0
+
+
+def _http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    data = orjson.dumps(body) if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.URLError as exc:
+        raise ConnectionError(str(exc.reason)) from None
+
+
+def cmd_status(args) -> int:
+    try:
+        code, body = _http("GET", f"http://{args.host}:{args.port}/status")
+    except ConnectionError as exc:
+        print(f"error: no engine answering on {args.host}:{args.port} ({exc})", file=sys.stderr)
+        return 1
+    print(body.decode())
+    return 0 if code == 200 else 1
+
+
+def cmd_kill(args) -> int:
+    try:
+        code, body = _http("POST", f"http://{args.host}:{args.port}/kill",
+                           {"reason": args.reason})
+    except ConnectionError as exc:
+        print(f"error: no engine answering on {args.host}:{args.port} ({exc})", file=sys.stderr)
+        return 1
+    print(body.decode())
+    return 0 if code == 200 else 1

@@ -1,0 +1,408 @@
+"""The headless run: a recorded (or, later, live) stream through a paper session, journaled.
+
+Recovery. A run is identified by its config and inputs. Starting with a journal that already
+holds the run, the engine replays the recorded input from its start: the core is deterministic,
+so it rebuilds exactly the state it had (books, portfolio, trigger and execution state, the
+paper exchange's resting orders). Every order the rebuild produces must already be in the
+journal with the same parameters, and it is recognised as sent, not sent again; from the
+journal's last checkpoint on, new orders are journaled, made durable (flushed) and only then
+dispatched. Journal rows are idempotent (keys: intent id, client order id, trade id), so what
+the crashed attempt had written is neither lost nor duplicated. A live run cannot replay the
+market; there recovery reconciles with the exchange instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from engine.core.errors import ConfigError
+from engine.feeds.capture import CaptureStats, merge_captures
+from engine.journal.recorder import Recorder
+from engine.journal.store import Journal, JournalError
+from engine.model.events import Fill, FundingRate
+from engine.model.orders import OrderUpdate
+from engine.node.build import build_portfolio
+from engine.node.config import EngineConfig
+from engine.node.session import PaperSession
+
+log = logging.getLogger("engine.run")
+
+CRASH_ENV = "BALLAST_CRASH_AT_EVENT"  # test hook: SIGKILL self after this event index
+# test hook: SIGKILL self when the k-th new order batch is durable but not yet sent
+CRASH_DISPATCH_ENV = "BALLAST_CRASH_BEFORE_DISPATCH"
+
+
+@dataclass
+class RunState:
+    """What the status server and the alerts read while the run goes on."""
+
+    mode: str
+    events: int = 0
+    started: float = field(default_factory=time.monotonic)
+    max_margin_utilisation: float = 0.0
+    intents: int = 0
+    orders: int = 0
+    fills: int = 0
+    rejects: int = 0
+    stopped: str | None = None
+    finished: bool = False
+
+
+def run_identity(cfg_text: str, inputs: list[str]) -> str:
+    h = hashlib.sha256(cfg_text.encode())
+    for p in inputs:
+        st = os.stat(p)
+        h.update(f"|{Path(p).name}|{st.st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def resolve_inputs(cfg: EngineConfig, cfg_path: str, override: list[str] | None) -> list[str]:
+    if override:
+        files = [str(Path(f)) for f in override]
+    else:
+        base = Path(cfg_path).resolve().parent
+        files = [str((base / f).resolve()) for f in cfg.replay.files]
+    if not files:
+        raise ConfigError(f"{cfg_path}: at `$.replay.files`: no input files to replay")
+    for f in files:
+        if not os.path.isfile(f):
+            raise ConfigError(f"{cfg_path}: at `$.replay.files`: no such file: {f}")
+    return files
+
+
+class Runner:
+    def __init__(self, cfg: EngineConfig, cfg_path: str, cfg_text: str, inputs: list[str],
+                 journal_path: str | None, mode: str = "replay", progress: bool = False,
+                 speed: float = 0.0) -> None:
+        self.cfg, self.cfg_path, self.cfg_text = cfg, cfg_path, cfg_text
+        self.inputs, self.journal_path, self.mode = inputs, journal_path, mode
+        self.progress = progress
+        self.speed = speed  # 0: as fast as possible; else recorded time × speed
+        self.state = RunState(mode=mode)
+        self.session = PaperSession(cfg)
+        self.journal: Journal | None = None
+        self.rec: Recorder | None = None
+        self.run_id = run_identity(cfg_text, inputs)
+        self.known_orders: dict[str, tuple] = {}
+        self.checkpoint = -1
+        self.recovered_orders = 0
+        self.new_orders = 0
+        self._stop: str | None = None
+        self.captures: list[CaptureStats] = []
+        self.on_tick = None  # called every few hundred events (status, alerts)
+        from engine.node.status import LatencyHistogram
+
+        self.latency = LatencyHistogram()
+
+    # -- journal ----------------------------------------------------------------------------
+    async def _open_journal(self) -> None:
+        if self.journal_path is None:
+            return
+        j = self.journal = await Journal.open(self.journal_path)
+        other = await j.fetchone("SELECT run_id, config_hash FROM runs WHERE run_id != ?",
+                                 (self.run_id,))
+        if other is not None:
+            await j.close()
+            raise JournalError(f"{self.journal_path}: holds run {other[0]} of another config or "
+                               "input; use a new journal path")
+        row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
+        attempt = 1
+        if row is None:
+            j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
+                    (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
+                     orjson.dumps([Path(p).name for p in self.inputs]).decode(), "running"))
+        else:
+            (last,) = await j.fetchone("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
+                                       "WHERE run_id=?", (self.run_id,))
+            attempt = last + 1
+            cp = await j.fetchone("SELECT event_index FROM checkpoints WHERE run_id=?",
+                                  (self.run_id,))
+            self.checkpoint = cp[0] if cp else -1
+            for cid, sym, side, qty, price in await j.fetchall(
+                    "SELECT client_order_id, symbol, side, qty, price FROM orders "
+                    "WHERE run_id=? AND status != 'refused'", (self.run_id,)):
+                self.known_orders[cid] = (sym, side, qty, price)
+            j.write("UPDATE runs SET status='running' WHERE run_id=?", (self.run_id,))
+            log.warning("resuming run %s (attempt %d) from event %d: %d orders already sent",
+                        self.run_id, attempt, self.checkpoint, len(self.known_orders))
+        j.write("INSERT INTO attempts VALUES (?,?,?,?)",
+                (self.run_id, attempt, time.time_ns(), self.checkpoint))
+        await j.flush()
+        self.rec = Recorder(j, self.run_id, attempt)
+        self.session.guard.on_change = self.rec.risk
+        self.session.execution.on_event = self._broker_event
+
+    def _broker_event(self, ev) -> None:
+        rec = self.rec
+        if isinstance(ev, Fill):
+            rec.fill(ev)
+            self.state.fills += 1
+        elif isinstance(ev, OrderUpdate):
+            if ev.status == "rejected":
+                self.state.rejects += 1
+            if ev.status == "rejected" and ev.reason.startswith("risk:"):
+                p = self.session.execution.parents.get(ev.client_order_id.rsplit("-", 1)[0])
+                rec.refused(ev, p.parent_id if p else "", p.side if p else "")
+            else:
+                rec.order_update(ev)
+
+    # -- the loop -------------------------------------------------------------------------
+    def request_stop(self, why: str) -> None:
+        self._stop = why
+
+    async def run(self) -> dict:
+        await self._open_journal()
+        try:
+            return await self._run()
+        finally:
+            if self.journal is not None:
+                # aiosqlite's worker thread would keep the process alive if left open
+                await self.journal.close()
+
+    async def _run(self) -> dict:
+        s = self.session
+        ex = s.execution
+        rec = self.rec
+        crash_at = int(os.environ.get(CRASH_ENV, "-1"))
+        crash_dispatch = int(os.environ.get(CRASH_DISPATCH_ENV, "-1"))
+        batches = 0
+        snap_every = int(self.cfg.run.snapshot_every_s * 1e9)
+        cp_every = self.cfg.run.checkpoint_every
+        next_snap = None
+        restart_cancel = self.cfg.run.on_restart == "cancel" and self.checkpoint >= 0
+        events = merge_captures(self.inputs, market=self.cfg.replay.market,
+                                stats=self.captures)
+        progress = _Progress(self.progress)
+        perf = time.perf_counter_ns
+        i = -1
+        last_ts = 0
+        loop = asyncio.get_running_loop()
+        t0_rec = t0_wall = None
+        try:
+            for i, ev in enumerate(events):
+                if self._stop is not None:
+                    break
+                if self.speed:
+                    if t0_rec is None:
+                        t0_rec, t0_wall = ev.ts_recv, loop.time()
+                    delay = t0_wall + (ev.ts_recv - t0_rec) / 1e9 / self.speed - loop.time()
+                    if delay > 0.002:
+                        await asyncio.sleep(delay)
+                fund_before = None
+                if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
+                    fund_before = s.portfolio.perps[ev.symbol].funding
+                t0 = perf()
+                intent = s.process(ev)
+                if intent is not None or i & 63 == 0:
+                    self.latency.observe((perf() - t0) / 1000.0)
+                now = s.clock.now_ns()
+                last_ts = now
+                self.state.events = i + 1
+                effects = False
+                if intent is not None:
+                    self.state.intents += 1
+                    if rec:
+                        rec.decision(intent)
+                    effects = True
+                if fund_before is not None and rec:
+                    amt = s.portfolio.perps[ev.symbol].funding - fund_before
+                    if amt:
+                        rec.funding(ev.symbol, ev.ts_event, ev.rate, amt,
+                                    s.portfolio.sleeve_of.get(ev.symbol, ev.symbol))
+                if ex.outbox:
+                    effects = True
+                    fresh = self._journal_orders(ex.outbox, now)
+                    if fresh and self.journal is not None:
+                        await self.journal.flush()  # durable before it leaves
+                        batches += 1
+                        if batches == crash_dispatch:
+                            os.kill(os.getpid(), signal.SIGKILL)
+                    ex.dispatch(now)
+                if restart_cancel and i >= self.checkpoint:
+                    restart_cancel = False
+                    if ex.busy:
+                        log.warning("on_restart=cancel: aborting running parents")
+                        ex.abort_all("cancelled on restart", now)
+                        ex.dispatch(now)
+                if ex.dirty and rec:
+                    for p in ex.take_dirty():
+                        rec.parent(p, now)
+                    effects = True
+                u = s.portfolio.margin_utilisation
+                if u > self.state.max_margin_utilisation:
+                    self.state.max_margin_utilisation = u
+                if rec:
+                    if next_snap is None:
+                        next_snap = now - now % snap_every + snap_every
+                    elif now >= next_snap:
+                        rec.snapshot(now, s.portfolio.snapshot())
+                        next_snap = now - now % snap_every + snap_every
+                    if effects or i % cp_every == 0:
+                        rec.checkpoint(i, now, time.time_ns())
+                if i == crash_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if i & 511 == 0:
+                    progress.update(i + 1)
+                    if self.on_tick is not None:
+                        self.on_tick()
+                    await asyncio.sleep(0)
+        finally:
+            progress.close()
+        self.state.stopped = self._stop
+        if self._stop is not None and self.cfg.run.on_shutdown == "cancel" and ex.busy:
+            log.warning("stopping (%s): cancelling working orders", self._stop)
+            ex.abort_all(f"shutdown: {self._stop}", last_ts)
+            ex.dispatch(last_ts)
+            for ev in s.broker.on_time(last_ts + s.broker.latency_ns):
+                ex.on_broker_events([ev], last_ts)
+        if rec:
+            for p in ex.take_dirty():
+                rec.parent(p, last_ts)
+            rec.snapshot(last_ts, s.portfolio.snapshot())
+            if self._stop is None:
+                rec.checkpoint(i, last_ts, time.time_ns())
+            self.journal.write("UPDATE runs SET status=? WHERE run_id=?",
+                               ("stopped" if self._stop else "finished", self.run_id))
+            await self.journal.flush()
+        self.state.finished = self._stop is None
+        return await self.report()
+
+    def _journal_orders(self, orders, now: int) -> int:
+        fresh = 0
+        for o in orders:
+            self.state.orders += 1
+            known = self.known_orders.get(o.client_order_id)
+            if known is not None:
+                mine = (o.symbol, o.side, str(o.qty), None if o.price is None else str(o.price))
+                if known != mine:
+                    raise JournalError(
+                        f"{self.journal_path}: replay diverged from the journal at order "
+                        f"{o.client_order_id}: journal {known}, now {mine}")
+                self.recovered_orders += 1
+                continue
+            self.new_orders += 1
+            fresh += 1
+            if self.rec:
+                self.rec.order(o, now, new=True)
+        return fresh
+
+    # -- the report -------------------------------------------------------------------------
+    async def report(self) -> dict:
+        s = self.session
+        cfg = self.cfg
+        reports = s.execution.reports()
+        fills = [f for f, _ in s.broker.fill_log]
+        out = {
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "events": self.state.events,
+            "stopped": self.state.stopped,
+            "intents": len(s.pipeline.intents),
+            "parents": len(reports),
+            "children": len(s.execution.sent),
+            "fills": len(fills),
+            "fees": str(sum((f.fee for f in fills), Decimal(0))),
+            "shortfall_bps": _weighted_shortfall(reports),
+            "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+            "target_weights": dict(s.trigger.targets or {}),
+            "max_margin_utilisation": round(self.state.max_margin_utilisation, 6),
+            "positions": {sym: str(p.qty) for sym, p in s.portfolio.perps.items()},
+            "holdings": {a: str(q) for a, q in s.portfolio.holdings.items()},
+            "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
+            "risk_state": s.guard.state,
+            "journal": self.journal_path,
+            "recovered_orders": self.recovered_orders,
+            "new_orders": self.new_orders,
+        }
+        if self.journal is not None:
+            out.update(await journal_summary(self.journal, self.run_id, cfg))
+            out["client_order_ids_unique"] = out["journal_submissions_unique"]
+        else:
+            ids = [o.client_order_id for o in s.execution.sent]
+            out["client_order_ids_unique"] = len(ids) == len(set(ids))
+        return out
+
+
+def _weighted_shortfall(reports) -> float | None:
+    num = den = 0.0
+    for r in reports:
+        if r.shortfall_bps is None or r.avg_price is None:
+            continue
+        w = float(r.filled_qty * r.avg_price)
+        num += r.shortfall_bps * w
+        den += w
+    return round(num / den, 4) if den else None
+
+
+async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
+    """Figures re-derived from the journal alone: what a restart, an audit or `report` sees."""
+    (subs, distinct) = await j.fetchone(
+        "SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM submissions WHERE run_id=?",
+        (run_id,))
+    (n_fills,) = await j.fetchone("SELECT COUNT(*) FROM fills WHERE run_id=?", (run_id,))
+    (n_dec,) = await j.fetchone("SELECT COUNT(*) FROM decisions WHERE run_id=?", (run_id,))
+    (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
+    (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
+    p = build_portfolio(cfg)
+    fees = Decimal(0)
+    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
+            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
+            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
+        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
+                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
+                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
+        fees += Decimal(fee)
+    for sym, amount in await j.fetchall("SELECT symbol, amount FROM funding WHERE run_id=?",
+                                        (run_id,)):
+        p._credit(p.instruments[sym].settle, Decimal(amount))
+    last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
+                            "ORDER BY ts DESC LIMIT 1", (run_id,))
+    return {
+        "journal_submissions": subs,
+        "journal_submissions_unique": subs == distinct,
+        "journal_fills": n_fills,
+        "journal_intents": n_dec,
+        "journal_parents": n_par,
+        "journal_attempts": attempts,
+        "journal_fees": str(fees),
+        "journal_positions": {s: str(x.qty) for s, x in p.perps.items()},
+        "journal_holdings": {a: str(q) for a, q in p.holdings.items()},
+        "journal_cash": str(sum(p.cash.values(), Decimal(0))),
+        "journal_final_weights": ({a: round(w, 6) for a, w in
+                                   orjson.loads(last[0])["weights"].items()} if last else {}),
+    }
+
+
+class _Progress:
+    """A rich progress line when attached to a terminal; nothing in CI or in a pipe."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.p = None
+        if enabled and sys.stderr.isatty() and not os.environ.get("CI"):
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.p = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                              TimeElapsedColumn(), transient=True)
+            self.p.start()
+            self.task = self.p.add_task("replaying", total=None)
+            self.t0 = time.monotonic()
+
+    def update(self, n: int) -> None:
+        if self.p is not None:
+            rate = n / max(1e-9, time.monotonic() - self.t0)
+            self.p.update(self.task, description=f"replaying: {n:,} events ({rate:,.0f}/s)")
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()

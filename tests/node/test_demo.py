@@ -1,0 +1,41 @@
+"""`make demo` runs from the repository, finishes, and its numbers agree with its journal."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from decimal import Decimal
+
+import orjson
+
+from tests.conftest import ROOT
+
+
+def test_make_demo_reports_what_the_journal_holds(tmp_path):
+    journal = tmp_path / "demo.sqlite"
+    p = subprocess.run(["make", "--no-print-directory", "demo", f"DEMO_JOURNAL={journal}",
+                        f"PYTHON={sys.executable}"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout
+    m = re.search(r"parents / children / fills\s*│\s*(\d+) / (\d+) / (\d+)", out)
+    fees = re.search(r"fees\s*│\s*([0-9.]+) USDT", out)
+    btc = re.search(r"BTC weight / target\s*│\s*([0-9.]+) / ([0-9.]+)", out)
+    mmu = re.search(r"max margin utilisation\s*│\s*([0-9.]+)", out)
+    assert m and fees and btc and mmu, out
+    parents, children, fills = map(int, m.groups())
+    assert parents == 2 and children > 12 and fills >= children
+    assert abs(float(btc.group(1)) - 0.6) < 0.03 and btc.group(2) == "0.6000"
+    assert 0 < float(mmu.group(1)) <= 0.8
+    assert str(journal) in out
+
+    r = subprocess.run([sys.executable, "-m", "engine", "report", "--journal", str(journal),
+                        "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rep = orjson.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["status"] == "finished"
+    assert rep["journal_fills"] == fills and rep["journal_parents"] == parents
+    assert rep["journal_submissions"] == children and rep["journal_submissions_unique"]
+    assert Decimal(rep["journal_fees"]) == Decimal(fees.group(1))
+    assert round(rep["journal_final_weights"]["BTC"], 4) == float(btc.group(1))
