@@ -37,9 +37,12 @@ _STOP = object()
 
 
 class Journal:
-    def __init__(self, path: str, queue_size: int = 100_000, batch: int = 5000) -> None:
+    def __init__(self, path: str, batch: int = 5000, backlog_limit: int = 50_000) -> None:
         self.path = path
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        # Unbounded, so `write` never drops or blocks; producers that can write faster than
+        # SQLite commits watch `backlog` and await `flush` (back-pressure) above the limit.
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.backlog_limit = backlog_limit
         self.batch = batch
         self.db: aiosqlite.Connection | None = None
         self._writer: asyncio.Task | None = None
@@ -72,7 +75,11 @@ class Journal:
                 raise JournalError(f"{path}: not an SQLite file (corrupt or foreign); "
                                    "refusing to overwrite it")
         try:
-            self.db = await aiosqlite.connect(path, isolation_level=None)
+            conn = aiosqlite.connect(path, isolation_level=None)
+            worker = getattr(conn, "_thread", None)
+            if worker is not None:  # an unclosed journal must not keep a dying process alive
+                worker.daemon = True
+            self.db = await conn
             await self._check(exists)  # read-only look first: a refused file stays untouched
             await self.db.execute("PRAGMA journal_mode=WAL")
             await self.db.execute("PRAGMA synchronous=NORMAL")
@@ -117,8 +124,16 @@ class Journal:
             log.info("journal %s migrated to schema v%d", self.path, v + 1)
 
     # -- writing --------------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        return self.queue.qsize()
+
+    @property
+    def needs_flush(self) -> bool:
+        return self.queue.qsize() > self.backlog_limit
+
     def write(self, sql: str, params: tuple) -> None:
-        """Queue one statement; never blocks (a full queue is an error, not a wait)."""
+        """Queue one statement; never blocks."""
         if self.error is not None:
             raise JournalError(f"{self.path}: journal writer failed: {self.error}")
         self.queue.put_nowait((sql, params))

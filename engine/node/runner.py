@@ -253,6 +253,8 @@ class Runner:
                 if i == crash_at:
                     os.kill(os.getpid(), signal.SIGKILL)
                 if i & 511 == 0:
+                    if self.journal is not None and self.journal.needs_flush:
+                        await self.journal.flush()  # back-pressure: SQLite is behind
                     progress.update(i + 1)
                     if self.on_tick is not None:
                         self.on_tick()

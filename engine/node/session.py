@@ -44,6 +44,8 @@ class PaperSession:
                                          cfg.execution, self.pipeline.prices, books=self.books,
                                          trades=self.trades)
         self._keep_ns = int(cfg.execution.vwap_window_s * 1e9)
+        self._next_guard_update = 0
+        self.guard_every_ns = 50_000_000  # feed ages are judged in seconds: 50 ms is plenty
 
     def _book_valid(self, symbol: str) -> bool:
         s = self.books.syncs.get(symbol)
@@ -70,7 +72,9 @@ class PaperSession:
             self.execution.on_broker_events(self.broker.on_trade(ev), now)
         elif t is BookDelta:
             self.broker.on_delta(ev)
-        self.guard.update(now, list(self.pipeline.price_ts))
+        if now >= self._next_guard_update:
+            self.guard.update(now, list(self.pipeline.price_ts))
+            self._next_guard_update = now + self.guard_every_ns
         if intent is not None:
             self.execution.on_intent(intent, now)
         else:
