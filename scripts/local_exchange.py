@@ -92,6 +92,10 @@ class LocalExchange:
         self.subs: dict[web.WebSocketResponse, set[tuple[str, str]]] = {}
         self.names: dict[web.WebSocketResponse, dict[tuple[str, str], str]] = {}
         self.sent_frames = 0
+        # fault injection, for tests and by hand
+        self.stalled: set[tuple[str, str]] = set()  # (market id, kind) not sent while stalled
+        self.skip_depth: dict[str, int] = {}  # market id -> depth frames to swallow
+        self.skipped = 0
         self._timeline: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.started = asyncio.Event()
@@ -118,6 +122,15 @@ class LocalExchange:
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def drop_connections(self) -> int:
+        """Close every WebSocket (as an exchange restart or a network cut would)."""
+        n = 0
+        for ws in list(self.subs):
+            if not ws.closed:
+                await ws.close()
+                n += 1
+        return n
 
     def begin(self) -> None:
         """Start the timeline (on the first subscription, unless called earlier)."""
@@ -197,6 +210,12 @@ class LocalExchange:
             elif f.kind == "snapshot":
                 continue
             key = (f.market_id, f.kind)
+            if key in self.stalled:
+                continue
+            if f.kind == "depth" and self.skip_depth.get(f.market_id):
+                self.skip_depth[f.market_id] -= 1
+                self.skipped += 1
+                continue
             for ws, keys in list(self.subs.items()):
                 if key in keys and not ws.closed:
                     name = self.names[ws][key]
