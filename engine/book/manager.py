@@ -36,9 +36,10 @@ class BookManager:
             return out, _status(d.exchange, d.symbol, d, False, "gap", s.last_gap[0] if s.last_gap else 0)
         return out, None
 
-    def on_snapshot(self, snap: BookSnapshot) -> tuple[int, BookStatus | None]:
+    def on_snapshot(self, snap: BookSnapshot, replace: bool = False
+                    ) -> tuple[int, BookStatus | None]:
         s = self.sync_for(snap.exchange, snap.symbol)
-        out = s.on_snapshot(snap)
+        out = s.replace(snap) if replace else s.on_snapshot(snap)
         if out == SYNCED:
             return out, _status(snap.exchange, snap.symbol, snap, True, "synced", s.book.update_id)
         return out, None

@@ -111,6 +111,20 @@ class BookSync:
         self.buffer.clear()
         self.buffer.append(d)
 
+    # -- whole books ------------------------------------------------------------------------
+    def replace(self, s: BookSnapshot) -> int:
+        """Take a whole book as the truth (a live client library keeps the book and hands it
+        over after each update): no chain to check here, the library did that."""
+        self.book.load(s.bids, s.asks, s.update_id)
+        self.book.ts_event, self.book.ts_recv = s.ts_event, s.ts_recv
+        self.buffer.clear()
+        self._first_after_snapshot = False
+        if not self.valid:
+            self.valid = True
+            self.syncs += 1
+            return SYNCED
+        return APPLIED
+
     # -- snapshots --------------------------------------------------------------------------
     def on_snapshot(self, s: BookSnapshot) -> int:
         if self.valid:

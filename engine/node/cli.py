@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--status-port", type=int, default=None,
                      help="serve /status and /metrics on 127.0.0.1:PORT (0: any free port)")
     run.add_argument("--log-format", choices=("json", "text"), default="json")
+    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                     help="paper/live modes: stop after this long (default: until a signal)")
     run.add_argument("--speed", type=float, default=0.0,
                      help="replay pace: recorded time × SPEED (default 0: as fast as possible)")
 

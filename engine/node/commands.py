@@ -29,22 +29,23 @@ def cmd_run(args) -> int:
     from engine.node.report import print_run_report
     from engine.node.runner import Runner, resolve_inputs
 
-    if args.mode != "replay":
-        print(f"error: --mode {args.mode} needs the live ccxt.pro feed, which is not in this "
-              "build yet; use --mode replay", file=sys.stderr)
+    if args.mode == "live":
+        print("error: --mode live needs the live broker (orders through ccxt.pro), which is "
+              "not in this build yet; --mode paper runs live feeds with the paper broker",
+              file=sys.stderr)
         return 2
     try:
         cfg = load_config(args.config)
         with open(args.config, encoding="utf-8") as fh:
             text = fh.read()
-        inputs = resolve_inputs(cfg, args.config, args.input)
+        inputs = resolve_inputs(cfg, args.config, args.input) if args.mode == "replay" else []
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     async def main() -> dict:
         runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
-                        progress=True, speed=max(0.0, args.speed))
+                        progress=True, speed=max(0.0, args.speed), duration_s=args.duration)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop, signal.Signals(sig).name)

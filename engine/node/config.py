@@ -224,6 +224,14 @@ class AlertsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     rejects_window_s: Pos = 60.0
 
 
+class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    exchange: Literal["binance"] = "binance"
+    ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
+    rest_base: str | None = None
+    depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    idle_tick_ms: Annotated[float, msgspec.Meta(gt=0)] = 100.0
+
+
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     account: AccountCfg
     instruments: list[InstrumentCfg]
@@ -239,6 +247,7 @@ class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     run: RunCfg = RunCfg()
     status: StatusCfg = StatusCfg()
     alerts: AlertsCfg = AlertsCfg()
+    live: LiveCfg = LiveCfg()
 
 
 def load_config(path: str) -> EngineConfig:

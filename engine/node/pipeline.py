@@ -28,10 +28,11 @@ from engine.triggers.actor import TriggerActor
 class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
-                 price_from_depth: bool = False) -> None:
+                 price_from_depth: bool = False, whole_books: bool = False) -> None:
         self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
+        self.whole_books = whole_books  # live feeds hand over whole books, not diffs
         self.intents: list[RebalanceIntent] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
@@ -49,6 +50,8 @@ class Pipeline:
         if not self.required <= self.prices.keys():
             return False
         syncs = self.books.syncs
+        if self.whole_books:  # live: every traded instrument's book must have arrived
+            return all(s in syncs and syncs[s].valid for s in self.required)
         return all(syncs[s].valid for s in self.required if s in syncs)
 
     def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
@@ -70,7 +73,7 @@ class Pipeline:
             price = (top[0] + top[2]) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookSnapshot:
-            self.books.on_snapshot(ev)
+            self.books.on_snapshot(ev, replace=self.whole_books)
             return None
         elif t is MarkPrice:
             price = ev.mark_price

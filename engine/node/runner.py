@@ -84,13 +84,15 @@ def resolve_inputs(cfg: EngineConfig, cfg_path: str, override: list[str] | None)
 class Runner:
     def __init__(self, cfg: EngineConfig, cfg_path: str, cfg_text: str, inputs: list[str],
                  journal_path: str | None, mode: str = "replay", progress: bool = False,
-                 speed: float = 0.0) -> None:
+                 speed: float = 0.0, duration_s: float | None = None) -> None:
         self.cfg, self.cfg_path, self.cfg_text = cfg, cfg_path, cfg_text
         self.inputs, self.journal_path, self.mode = inputs, journal_path, mode
         self.progress = progress
         self.speed = speed  # 0: as fast as possible; else recorded time × speed
+        self.duration_s = duration_s  # live modes: stop after this long
         self.state = RunState(mode=mode)
-        self.session = PaperSession(cfg)
+        self.session = PaperSession(cfg, whole_books=mode != "replay")
+        self.feed = None
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
         self.run_id = run_identity(cfg_text, inputs)
@@ -118,6 +120,11 @@ class Runner:
                                "input; use a new journal path")
         row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
         attempt = 1
+        if row is not None and self.mode != "replay":
+            await j.close()
+            raise JournalError(f"{self.journal_path}: resuming a {self.mode} run needs the "
+                               "exchange's view of orders and positions (not in this build); "
+                               "start with a new journal path")
         if row is None:
             j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
                     (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
@@ -181,8 +188,7 @@ class Runner:
         cp_every = self.cfg.run.checkpoint_every
         next_snap = None
         restart_cancel = self.cfg.run.on_restart == "cancel" and self.checkpoint >= 0
-        events = merge_captures(self.inputs, market=self.cfg.replay.market,
-                                stats=self.captures)
+        events = self._source()
         progress = _Progress(self.progress)
         perf = time.perf_counter_ns
         i = -1
@@ -190,7 +196,9 @@ class Runner:
         loop = asyncio.get_running_loop()
         t0_rec = t0_wall = None
         try:
-            for i, ev in enumerate(events):
+            i = -1
+            async for ev in events:
+                i += 1
                 if self._stop is not None:
                     break
                 if self.speed:
@@ -279,6 +287,41 @@ class Runner:
             await self.journal.flush()
         self.state.finished = self._stop is None
         return await self.report()
+
+    async def _source(self):
+        """Market events: the recorded captures (replay) or the live feed (paper)."""
+        if self.mode == "replay":
+            for ev in merge_captures(self.inputs, market=self.cfg.replay.market,
+                                     stats=self.captures):
+                yield ev
+            return
+        from engine.core.clock import LiveClock
+        from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
+
+        live = self.cfg.live
+        ex = make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base),
+                           live.exchange)
+        queue: asyncio.Queue = asyncio.Queue()
+        clock = LiveClock()
+        symbols = sorted(self.session.pipeline.required)
+        self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth)
+        task = asyncio.create_task(self.feed.run(), name="live-feed")
+        idle = live.idle_tick_ms / 1000.0
+        end = None if self.duration_s is None else time.monotonic() + self.duration_s
+        try:
+            while self._stop is None and (end is None or time.monotonic() < end):
+                if task.done():
+                    task.result()  # a feed that died for good halts the run loudly
+                try:
+                    ev = await asyncio.wait_for(queue.get(), idle)
+                except asyncio.TimeoutError:
+                    self.session.idle(clock.now_ns())
+                    continue
+                yield ev
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await ex.close()
 
     def _journal_orders(self, orders, now: int) -> int:
         fresh = 0

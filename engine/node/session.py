@@ -18,12 +18,13 @@ from engine.risk.guard import RiskGuard
 
 class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
-                 clock: ReplayClock | None = None, price_from_depth: bool = False) -> None:
+                 clock: ReplayClock | None = None, price_from_depth: bool = False,
+                 whole_books: bool = False) -> None:
         self.cfg = cfg
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
         self.pipeline = Pipeline(portfolio, stats, trigger, self.clock,
-                                 price_from_depth=price_from_depth)
+                                 price_from_depth=price_from_depth, whole_books=whole_books)
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
         self.books = self.pipeline.books
         if markets is None:
@@ -80,3 +81,11 @@ class PaperSession:
         else:
             self.execution.on_time(now)
         return intent
+
+    def idle(self, now: int) -> None:
+        """No market event for a while (live): let time pass for the guard and the slicer."""
+        self.clock.advance_to(now)
+        now = self.clock.now_ns()
+        self.guard.update(now, list(self.pipeline.price_ts))
+        self._next_guard_update = now + self.guard_every_ns
+        self.execution.on_time(now)
