@@ -96,6 +96,9 @@ class LocalExchange:
         self.stalled: set[tuple[str, str]] = set()  # (market id, kind) not sent while stalled
         self.skip_depth: dict[str, int] = {}  # market id -> depth frames to swallow
         self.skipped = 0
+        # (market id, kind, update id) -> wall ns when the frame left, when `record_sends` is on
+        self.record_sends = False
+        self.sent_at: dict[tuple[str, str, int], int] = {}
         self._timeline: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.started = asyncio.Event()
@@ -220,6 +223,9 @@ class LocalExchange:
                 if key in keys and not ws.closed:
                     name = self.names[ws][key]
                     try:
+                        if self.record_sends and f.kind == "bookTicker":
+                            self.sent_at[(f.market_id, f.kind, f.event.update_id)] = \
+                                time.time_ns()
                         await ws.send_bytes(b'{"stream":"' + name.encode() + b'","data":'
                                             + f.data + b"}")
                         self.sent_frames += 1
