@@ -33,7 +33,7 @@ from engine.book.sync import BookSync  # noqa: E402
 from engine.core.numeric import fmt  # noqa: E402
 from engine.feeds.binance import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
-from engine.model import BookDelta, BookSnapshot  # noqa: E402
+from engine.model import BookSnapshot  # noqa: E402
 
 log = logging.getLogger("local_exchange")
 BUNDLED = [ROOT / "scripts/data/hftbacktest/usdm/btcusdt_20240808.gz",

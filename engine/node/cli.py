@@ -119,7 +119,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     session = ReplaySession(verify=args.verify)
     t0 = time.perf_counter()
     if args.speed:
-        import asyncio
 
         from engine.core.clock import ReplayClock
         from engine.feeds.replay import replay

@@ -24,6 +24,15 @@ def _loop_run(coro):
         return asyncio.run(coro)
 
 
+def _journaled(coro) -> tuple[dict | None, int]:
+    """Run `coro` on the loop; a journal problem becomes its message and exit code 3."""
+    try:
+        return _loop_run(coro), 0
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, EXIT_JOURNAL
+
+
 def cmd_run(args) -> int:
     from engine.node.config import load_config
     from engine.node.report import print_run_report
@@ -71,11 +80,9 @@ def cmd_run(args) -> int:
             if server is not None:
                 await server.stop()
 
-    try:
-        report = _loop_run(main())
-    except JournalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_JOURNAL
+    report, code = _journaled(main())
+    if report is None:
+        return code
     print_run_report(report)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
@@ -99,11 +106,9 @@ def cmd_report(args) -> int:
         finally:
             await j.close()
 
-    try:
-        out = _loop_run(main())
-    except JournalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_JOURNAL
+    out, code = _journaled(main())
+    if out is None:
+        return code
     for k, v in out.items():
         print(f"{k:28} {v}")
     if args.json:

@@ -297,7 +297,7 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             fail(f"$.account.positions.{sym}.entry_price", f"must be > 0, got {pos.entry_price}")
     for ccy, amt in {**cfg.account.cash, **cfg.account.holdings}.items():
         if amt < 0:
-            fail(f"$.account", f"{ccy} balance must not be negative, got {amt}")
+            fail("$.account", f"{ccy} balance must not be negative, got {amt}")
     for asset, legs in cfg.universe.items():
         for leg in ("spot", "perp"):
             sym = getattr(legs, leg)

@@ -7,7 +7,7 @@ event to `on_event` and gets back the intent it caused, if any.
 from __future__ import annotations
 
 from engine.book.manager import BookManager
-from engine.book.sync import APPLIED, SYNCED
+from engine.book.sync import APPLIED
 from engine.core.clock import ReplayClock
 from engine.model.events import (
     Bar,

@@ -34,7 +34,7 @@ import msgspec
 from engine.core.errors import ConfigError
 from engine.core.numeric import to_decimal
 from engine.model.events import Fill, FundingRate
-from engine.portfolio.instruments import INVERSE, LINEAR, SPOT, Instrument
+from engine.portfolio.instruments import LINEAR, SPOT, Instrument
 
 STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
 _ZERO = Decimal(0)
@@ -331,6 +331,19 @@ class Portfolio:
                 self._remark_perp(p)
 
     # -- reads --------------------------------------------------------------------------------
+    @property
+    def cash_value(self) -> float:
+        """Stablecoin cash, valued 1:1 (float, for ratios)."""
+        return self._cash_f
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self._sum_upnl
+
+    def coin_amounts(self) -> dict[str, float]:
+        """Coin holdings as floats (a copy)."""
+        return dict(self._hold_f)
+
     @property
     def nav(self) -> float:
         return self._cash_f + self._sum_spot + self._sum_upnl

@@ -42,13 +42,13 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
             ) -> Projection:
     """The portfolio after `pending` signed amounts per symbol fill at `prices` (float maths:
     these are ratios for limits, not money that moves)."""
-    cash = portfolio._cash_f
-    upnl = portfolio._sum_upnl
+    cash = portfolio.cash_value
+    upnl = portfolio.unrealized_pnl
     im = 0.0
     gross = 0.0
     exposure = {a: 0.0 for a in portfolio.assets}
     position: dict[str, float] = {}
-    hold = dict(portfolio._hold_f)
+    hold = portfolio.coin_amounts()
     for sym, inst in portfolio.instruments.items():
         px = prices.get(sym) or 0.0
         add = float(pending.get(sym, 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import pytest
 
 from engine.book.sync import BookSync
 from engine.core.clock import LiveClock

@@ -3,7 +3,6 @@ logs, and webhook alerts that never block trading."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import sqlite3

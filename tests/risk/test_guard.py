@@ -7,7 +7,6 @@ import os
 import signal
 from decimal import Decimal as D
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
