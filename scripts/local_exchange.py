@@ -11,7 +11,11 @@ diffs that follow it.
 
     python scripts/local_exchange.py [CAPTURE...] [--port 8765] [--speed 1]
 
-Order entry and user-data streams are not served yet.
+Order entry (REST, signed requests accepted as they come): `POST/DELETE/GET /fapi/v1/order`,
+`GET /fapi/v1/userTrades`, `GET /fapi/v2/positionRisk`, `GET /fapi/v1/leverageBracket`.
+Orders fill against the server's own replayed books, as the paper broker fills them, on an
+account that starts from `account` (cash and perp positions). `fail_next` queues HTTP failures
+(429, 5xx) for the next order requests. User-data streams are not served yet.
 """
 
 from __future__ import annotations
@@ -83,7 +87,8 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
 
 class LocalExchange:
     def __init__(self, captures=None, speed: float = 1.0, host: str = "127.0.0.1",
-                 port: int = 0, exchange_info: Path = EXCHANGE_INFO) -> None:
+                 port: int = 0, exchange_info: Path = EXCHANGE_INFO,
+                 account: dict | None = None) -> None:
         self.captures = [str(c) for c in (captures or BUNDLED)]
         self.speed, self.host, self.port = speed, host, port
         self.exchange_info = exchange_info.read_bytes()
@@ -102,6 +107,34 @@ class LocalExchange:
         self._timeline: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.started = asyncio.Event()
+        self._setup_account(account or {"cash": {"USDT": "100000"}, "positions": {}})
+
+    # -- the account and its matching ----------------------------------------------------
+    def _setup_account(self, account: dict) -> None:
+        from decimal import Decimal
+
+        from engine.book.manager import BookManager
+        from engine.brokers.paper import FeeSchedule, PaperBroker
+        from engine.execution.markets import load_markets_offline
+        from engine.portfolio.instruments import instrument_from_symbol
+        from engine.portfolio.state import Portfolio
+
+        self.markets = load_markets_offline()
+        self.book_manager = BookManager()
+        for mid, sync in self.books.items():
+            self.book_manager.syncs[sync.book.symbol] = sync
+        syms = [sync.book.symbol for sync in self.books.values()]
+        self.account = Portfolio([instrument_from_symbol(s, leverage=float(
+            account.get("leverage", {}).get(s, 5))) for s in syms], cash=account["cash"])
+        for sym, (qty, entry) in account.get("positions", {}).items():
+            self.account.seed_position(sym, Decimal(qty), Decimal(entry))
+        self.matcher = PaperBroker(self.book_manager, self.markets, self.account, FeeSchedule(),
+                                   exchange="binanceusdm")
+        self.orders: dict[str, dict] = {}
+        self.trades: list[dict] = []
+        self._order_seq = 1000
+        self.fail_next: list[tuple[int, dict]] = []
+        self.order_requests = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
@@ -110,6 +143,13 @@ class LocalExchange:
         app.router.add_get("/fapi/v1/depth", self.depth)
         app.router.add_get("/fapi/v1/time", self.time)
         app.router.add_get("/fapi/v1/ping", self.ping)
+        app.router.add_post("/fapi/v1/order", self.new_order)
+        app.router.add_delete("/fapi/v1/order", self.cancel_order)
+        app.router.add_get("/fapi/v1/order", self.get_order)
+        app.router.add_get("/fapi/v1/userTrades", self.user_trades)
+        app.router.add_get("/fapi/v2/positionRisk", self.position_risk)
+        app.router.add_get("/fapi/v3/positionRisk", self.position_risk)
+        app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -164,6 +204,122 @@ class LocalExchange:
                 "asks": [[fmt(p), fmt(q)] for p, q in asks]}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
+    # -- order entry ----------------------------------------------------------------------
+    def _now(self) -> int:
+        return time.time_ns()
+
+    def _mid(self, symbol: str) -> str:
+        return self.markets[symbol].market_id
+
+    def _order_json(self, o: dict) -> dict:
+        return {k: v for k, v in o.items() if not k.startswith("_")}
+
+    async def new_order(self, request):
+        from decimal import Decimal
+
+        from engine.model.events import Fill
+        from engine.model.orders import OrderRequest
+
+        self.order_requests += 1
+        if self.fail_next:
+            status, body = self.fail_next.pop(0)
+            return web.json_response(body, status=status)
+        q = dict(request.query)
+        q.update(dict(await request.post()))
+        mid = q.get("symbol", "")
+        symbol = next((s for s, m in self.markets.items() if m.market_id == mid
+                       and s in self.book_manager.syncs), None)
+        if symbol is None:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        cid = q.get("newClientOrderId") or f"x-{self._order_seq}"
+        if cid in self.orders:
+            return web.json_response({"code": -4116, "msg": "ClientOrderId is duplicated."},
+                                     status=400)
+        tif = q.get("timeInForce", "GTC") if q.get("type") == "LIMIT" else "IOC"
+        order = OrderRequest(client_order_id=cid, parent_id="", symbol=symbol,
+                             side=q.get("side", "").lower(), qty=Decimal(q.get("quantity", "0")),
+                             price=Decimal(q["price"]) if q.get("price") else None, tif=tif,
+                             reduce_only=q.get("reduceOnly") == "true")
+        now = self._now()
+        self.matcher.submit(order, now)
+        events = self.matcher.on_time(now)
+        self._order_seq += 1
+        oid = self._order_seq
+        filled, cost, status, reject = Decimal(0), Decimal(0), "NEW", None
+        for ev in events:
+            if isinstance(ev, Fill):
+                self.account.on_fill(ev)
+                filled += ev.qty
+                cost += ev.qty * ev.price
+                self.trades.append({
+                    "symbol": mid, "id": len(self.trades) + 1, "orderId": oid,
+                    "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.qty),
+                    "realizedPnl": "0", "quoteQty": str(ev.qty * ev.price),
+                    "commission": str(ev.fee), "commissionAsset": ev.fee_currency,
+                    "time": now // 1_000_000, "positionSide": "BOTH",
+                    "buyer": ev.side == "buy", "maker": ev.liquidity == "maker"})
+            elif ev.status == "rejected":
+                reject = ev
+            else:
+                status = {"filled": "FILLED", "expired": "EXPIRED", "accepted": "NEW",
+                          "canceled": "CANCELED"}.get(ev.status, "NEW")
+        if reject is not None:
+            return web.json_response({"code": reject.code, "msg": reject.reason}, status=400)
+        if status == "EXPIRED" and filled:
+            status = "EXPIRED"  # IOC remainder expired after a partial fill
+        body = {"orderId": oid, "clientOrderId": cid, "symbol": mid, "status": status,
+                "price": q.get("price", "0"), "avgPrice": str(cost / filled) if filled else "0",
+                "origQty": q.get("quantity"), "executedQty": str(filled), "cumQuote": str(cost),
+                "timeInForce": tif, "type": q.get("type", "LIMIT"), "side": q.get("side"),
+                "reduceOnly": order.reduce_only, "positionSide": "BOTH",
+                "updateTime": now // 1_000_000}
+        self.orders[cid] = body
+        return web.json_response(body)
+
+    async def cancel_order(self, request):
+        q = dict(request.query)
+        cid = q.get("origClientOrderId")
+        now = self._now()
+        self.matcher.cancel(cid, now)
+        for ev in self.matcher.on_time(now):
+            if getattr(ev, "status", "") == "canceled" and cid in self.orders:
+                self.orders[cid]["status"] = "CANCELED"
+                return web.json_response(self.orders[cid])
+        return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
+
+    async def get_order(self, request):
+        cid = request.query.get("origClientOrderId")
+        if cid not in self.orders:
+            return web.json_response({"code": -2013, "msg": "Order does not exist."},
+                                     status=400)
+        return web.json_response(self.orders[cid])
+
+    async def user_trades(self, request):
+        mid = request.query.get("symbol")
+        oid = request.query.get("orderId")
+        rows = [t for t in self.trades if t["symbol"] == mid
+                and (oid is None or str(t["orderId"]) == oid)]
+        return web.json_response(rows)
+
+    async def position_risk(self, request):
+        out = []
+        for sym, p in self.account.perps.items():
+            mid = self._mid(sym)
+            out.append({"symbol": mid, "positionAmt": str(p.qty), "entryPrice": str(p.entry),
+                        "markPrice": repr(p.mark), "unRealizedProfit": repr(p.upnl),
+                        "liquidationPrice": "0", "leverage": str(int(p.lev)),
+                        "maxNotionalValue": "1000000", "marginType": "cross",
+                        "isolatedMargin": "0", "isAutoAddMargin": "false",
+                        "positionSide": "BOTH", "notional": repr(p.notional),
+                        "isolatedWallet": "0", "updateTime": self._now() // 1_000_000})
+        return web.json_response(out)
+
+    async def leverage_bracket(self, request):
+        return web.json_response([
+            {"symbol": self._mid(sym), "brackets": [
+                {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
+                 "maintMarginRatio": 0.004, "cum": 0.0}]} for sym in self.account.perps])
+
     # -- WebSocket ------------------------------------------------------------------------
     async def ws(self, request):
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
@@ -210,8 +366,12 @@ class LocalExchange:
             self.position = i
             if f.kind == "depth":
                 self.books[f.market_id].on_delta(f.event)
+                self.matcher.on_delta(f.event)
             elif f.kind == "snapshot":
                 continue
+            elif f.kind == "bookTicker":
+                ev = f.event
+                self.account.on_price(ev.symbol, (ev.bid_price + ev.ask_price) * 0.5)
             key = (f.market_id, f.kind)
             if key in self.stalled:
                 continue

@@ -38,7 +38,8 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     """A ccxt.pro exchange for USD-M perps, its URLs pointed where `endpoints` say."""
     import ccxt.pro as ccxtpro
 
-    opts = {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]}}
+    opts = {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False}
     opts.update(options or {})
     ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": True})
     if endpoints is not None:

@@ -38,11 +38,6 @@ def cmd_run(args) -> int:
     from engine.node.report import print_run_report
     from engine.node.runner import Runner, resolve_inputs
 
-    if args.mode == "live":
-        print("error: --mode live needs the live broker (orders through ccxt.pro), which is "
-              "not in this build yet; --mode paper runs live feeds with the paper broker",
-              file=sys.stderr)
-        return 2
     try:
         cfg = load_config(args.config)
         with open(args.config, encoding="utf-8") as fh:
@@ -53,8 +48,12 @@ def cmd_run(args) -> int:
         return 2
 
     async def main() -> dict:
-        runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
-                        progress=True, speed=max(0.0, args.speed), duration_s=args.duration)
+        try:
+            runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
+                            progress=True, speed=max(0.0, args.speed), duration_s=args.duration)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop, signal.Signals(sig).name)
@@ -82,7 +81,7 @@ def cmd_run(args) -> int:
 
     report, code = _journaled(main())
     if report is None:
-        return code
+        return code or 2
     print_run_report(report)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")

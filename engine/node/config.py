@@ -230,6 +230,9 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     rest_base: str | None = None
     depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     idle_tick_ms: Annotated[float, msgspec.Meta(gt=0)] = 100.0
+    # names of the environment variables holding the API key and secret (never the values)
+    api_key_env: str = "BINANCE_API_KEY"
+    api_secret_env: str = "BINANCE_API_SECRET"
 
 
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -91,7 +91,29 @@ class Runner:
         self.speed = speed  # 0: as fast as possible; else recorded time × speed
         self.duration_s = duration_s  # live modes: stop after this long
         self.state = RunState(mode=mode)
-        self.session = PaperSession(cfg, whole_books=mode != "replay")
+        self.exchange = None
+        broker = None
+        if mode == "live":
+            from engine.brokers.live import LiveBroker
+            from engine.core.clock import LiveClock
+            from engine.feeds.live import LiveEndpoints, make_exchange
+
+            key, secret = (os.environ.get(cfg.live.api_key_env),
+                           os.environ.get(cfg.live.api_secret_env))
+            if not key or not secret:
+                raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
+                                  f"environment variables {cfg.live.api_key_env} and "
+                                  f"{cfg.live.api_secret_env}")
+            self.exchange = make_exchange(LiveEndpoints(ws_linear=cfg.live.ws_linear,
+                                                        rest_base=cfg.live.rest_base),
+                                          cfg.live.exchange)
+            self.exchange.apiKey, self.exchange.secret = key, secret
+            from engine.execution.markets import BUNDLED_USDM, load_markets_offline
+
+            markets = load_markets_offline(cfg.markets.exchange_info or BUNDLED_USDM,
+                                           cfg.markets.exchange)
+            broker = LiveBroker(self.exchange, markets, LiveClock())
+        self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker)
         self.feed = None
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
@@ -299,8 +321,8 @@ class Runner:
         from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
 
         live = self.cfg.live
-        ex = make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base),
-                           live.exchange)
+        ex = self.exchange or make_exchange(LiveEndpoints(ws_linear=live.ws_linear,
+                                                          rest_base=live.rest_base), live.exchange)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)
@@ -321,6 +343,10 @@ class Runner:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            broker = self.session.broker
+            if hasattr(broker, "drain"):
+                await broker.drain()  # orders in flight come back before the exchange closes
+                self.session.execution.on_time(clock.now_ns())
             await ex.close()
 
     def _journal_orders(self, orders, now: int) -> int:

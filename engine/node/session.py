@@ -19,7 +19,7 @@ from engine.risk.guard import RiskGuard
 class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
                  clock: ReplayClock | None = None, price_from_depth: bool = False,
-                 whole_books: bool = False) -> None:
+                 whole_books: bool = False, broker=None) -> None:
         self.cfg = cfg
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
@@ -38,8 +38,8 @@ class PaperSession:
         self.markets = markets
         self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
                                price_ts=self.pipeline.price_ts, book_valid=self._book_valid)
-        self.broker = PaperBroker(self.books, markets, portfolio, cfg.paper.fees,
-                                  int(cfg.paper.latency_ms * 1e6))
+        self.broker = broker if broker is not None else PaperBroker(
+            self.books, markets, portfolio, cfg.paper.fees, int(cfg.paper.latency_ms * 1e6))
         self.trades: dict[str, deque] = {}
         self.execution = ExecutionEngine(portfolio, markets, self.guard, self.broker,
                                          cfg.execution, self.pipeline.prices, books=self.books,

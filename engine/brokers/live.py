@@ -1,0 +1,174 @@
+"""Live broker: child orders through ccxt (REST), fills read back per order.
+
+`submit` and `cancel` start a task and return at once; what comes back (fills, order updates)
+is collected and handed to the execution engine on its next `on_time`, exactly as the paper
+broker's events are. The deterministic client order id goes with every attempt, so a retry
+can never create a second order: transient failures (ccxt's OperationFailed family: network,
+timeouts, 429 rate limits, 5xx) are retried with back-off, and a "duplicate client order id"
+answer means an earlier attempt got through, so the order is looked up instead. Rejections
+(margin, filters, reduce-only) are final and never retried. ccxt's own rate limiter is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from decimal import Decimal
+
+import orjson
+
+from engine.execution.markets import MarketSpec
+from engine.model.events import Fill
+from engine.model.orders import OrderRequest, OrderUpdate
+
+log = logging.getLogger("engine.brokers.live")
+
+_STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
+           "open": "accepted", "rejected": "rejected"}
+
+
+def _venue_error(exc: Exception) -> tuple[int, str]:
+    """Binance's code and message out of a ccxt exception text."""
+    m = re.search(r"\{.*\}", str(exc))
+    if m:
+        try:
+            body = orjson.loads(m.group(0))
+            return int(body.get("code", 0)), str(body.get("msg", ""))
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            pass
+    return 0, str(exc)[:200]
+
+
+class LiveBroker:
+    def __init__(self, exchange, markets: dict[str, MarketSpec], clock, retries: int = 4,
+                 backoff_s: float = 0.2) -> None:
+        self.ex, self.markets, self.clock = exchange, markets, clock
+        self.retries, self.backoff_s = retries, backoff_s
+        self.inbox: list[Fill | OrderUpdate] = []
+        self.tasks: set[asyncio.Task] = set()
+        self.fill_log: list[tuple[Fill, bool]] = []
+        self.resting: dict[str, OrderRequest] = {}
+        self.attempts: dict[str, int] = {}
+        self.latency_ns = 0
+
+    # -- the broker interface ---------------------------------------------------------------
+    def submit(self, order: OrderRequest, now: int) -> None:
+        self._spawn(self._place(order))
+
+    def cancel(self, client_order_id: str, now: int) -> None:
+        self._spawn(self._cancel(client_order_id))
+
+    def on_time(self, now: int) -> list[Fill | OrderUpdate]:
+        out, self.inbox = self.inbox, []
+        return out
+
+    def on_trade(self, trade) -> list:
+        return []
+
+    def on_delta(self, delta) -> None:
+        return None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.tasks)
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+
+    # -- calls --------------------------------------------------------------------------------
+    async def _call(self, what: str, fn, *args, **kw):
+        import ccxt
+
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return await fn(*args, **kw)
+            except ccxt.OperationFailed as exc:  # transient: network, timeout, 429, 5xx
+                if attempt == self.retries:
+                    raise
+                log.warning("%s failed (%s: %s); retry %d in %.2fs", what, type(exc).__name__,
+                            str(exc)[:160], attempt + 1, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _place(self, o: OrderRequest) -> None:
+        import ccxt
+
+        params = {"newClientOrderId": o.client_order_id}
+        if o.price is not None:
+            params["timeInForce"] = o.tif
+        if o.reduce_only:
+            params["reduceOnly"] = True
+        kind = "limit" if o.price is not None else "market"
+        self.attempts[o.client_order_id] = self.attempts.get(o.client_order_id, 0) + 1
+        now = self.clock.now_ns()
+        try:
+            res = await self._call(f"order {o.client_order_id}", self.ex.create_order, o.symbol,
+                                   kind, o.side, float(o.qty),
+                                   None if o.price is None else float(o.price), params)
+        except ccxt.OperationFailed as exc:
+            code, msg = _venue_error(exc)
+            self.inbox.append(OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
+                                          status="rejected", ts=now, code=code,
+                                          reason=f"gave up after retries: {msg}"))
+            return
+        except ccxt.BaseError as exc:
+            code, msg = _venue_error(exc)
+            if code == -4116:  # an earlier attempt got through: look it up, do not resend
+                res = await self._call("fetch order", self.ex.fetch_order, None, o.symbol,
+                                       {"origClientOrderId": o.client_order_id})
+            else:
+                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
+                                              symbol=o.symbol, status="rejected", ts=now,
+                                              code=code, reason=msg))
+                return
+        await self._report(o, res)
+
+    async def _report(self, o: OrderRequest, res: dict) -> None:
+        now = self.clock.now_ns()
+        filled = Decimal(str(res.get("filled") or 0))
+        if filled > 0:
+            trades = await self._call("fetch trades", self.ex.fetch_my_trades, o.symbol,
+                                      params={"orderId": res["id"]})
+            for t in trades:
+                fee = t.get("fee") or {}
+                f = Fill(exchange="binanceusdm", symbol=o.symbol, ts_event=now, ts_recv=now,
+                         order_id=o.client_order_id, trade_id=str(t["id"]), side=o.side,
+                         qty=Decimal(str(t["amount"])), price=Decimal(str(t["price"])),
+                         fee=Decimal(str(fee.get("cost") or 0)),
+                         fee_currency=fee.get("currency") or "",
+                         liquidity=t.get("takerOrMaker") or "taker")
+                self.fill_log.append((f, True))
+                self.inbox.append(f)
+        status = _STATUS.get(res.get("status") or "", "accepted")
+        if status == "accepted":
+            self.resting[o.client_order_id] = o
+        self.inbox.append(OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
+                                      status=status, ts=now, filled_qty=filled))
+
+    async def _cancel(self, cid: str) -> None:
+        import ccxt
+
+        o = self.resting.pop(cid, None)
+        now = self.clock.now_ns()
+        if o is None:
+            self.inbox.append(OrderUpdate(client_order_id=cid, symbol="", status="cancel_rejected",
+                                          ts=now, reason="not resting", code=-2011))
+            return
+        try:
+            await self._call(f"cancel {cid}", self.ex.cancel_order, None, o.symbol,
+                             {"origClientOrderId": cid})
+            self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
+                                          status="canceled", ts=now))
+        except ccxt.BaseError as exc:
+            code, msg = _venue_error(exc)
+            self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
+                                          status="cancel_rejected", ts=now, code=code,
+                                          reason=msg))
