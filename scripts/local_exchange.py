@@ -134,6 +134,7 @@ class LocalExchange:
         self.trades: list[dict] = []
         self._order_seq = 1000
         self.fail_next: list[tuple[int, dict]] = []
+        self.withdrawals_enabled = False
         self.order_requests = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class LocalExchange:
         app.router.add_get("/fapi/v2/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v3/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -313,6 +315,13 @@ class LocalExchange:
                         "positionSide": "BOTH", "notional": repr(p.notional),
                         "isolatedWallet": "0", "updateTime": self._now() // 1_000_000})
         return web.json_response(out)
+
+    async def api_restrictions(self, request):
+        return web.json_response({"ipRestrict": False, "enableReading": True,
+                                  "enableFutures": True, "enableSpotAndMarginTrading": False,
+                                  "enableWithdrawals": self.withdrawals_enabled,
+                                  "enableInternalTransfer": False, "permitsUniversalTransfer":
+                                  False, "createTime": 1700000000000})
 
     async def leverage_bracket(self, request):
         return web.json_response([

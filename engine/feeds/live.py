@@ -31,6 +31,7 @@ class LiveEndpoints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     ws_linear: str | None = None  # e.g. ws://127.0.0.1:8765/ws
     rest_base: str | None = None  # replaces https://fapi.binance.com in every fapi URL
+    account_base: str | None = None  # replaces https://api.binance.com (sapi: key permissions)
 
 
 def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binance",
@@ -45,11 +46,23 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     if endpoints is not None:
         if endpoints.ws_linear:
             ex.urls["api"]["ws"]["linear"] = endpoints.ws_linear
-        if endpoints.rest_base:
-            for k, v in list(ex.urls["api"].items()):
-                if isinstance(v, str) and v.startswith("https://fapi.binance.com"):
-                    ex.urls["api"][k] = v.replace("https://fapi.binance.com", endpoints.rest_base)
+        for host, base in (("https://fapi.binance.com", endpoints.rest_base),
+                           ("https://api.binance.com", endpoints.account_base)):
+            if base:
+                for k, v in list(ex.urls["api"].items()):
+                    if isinstance(v, str) and v.startswith(host):
+                        ex.urls["api"][k] = v.replace(host, base)
     return ex
+
+
+async def check_key_permissions(exchange) -> None:
+    """Refuse a key that can withdraw (Binance reports it in apiRestrictions)."""
+    from engine.core.errors import FatalError
+
+    r = await exchange.sapi_get_account_apirestrictions()
+    if str(r.get("enableWithdrawals")).lower() == "true":
+        raise FatalError("this API key has withdrawal permission: refusing to trade with it "
+                         "(create a key without withdrawals)")
 
 
 def _ok(*xs: float) -> bool:

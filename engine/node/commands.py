@@ -9,7 +9,7 @@ import sys
 
 import orjson
 
-from engine.core.errors import ConfigError
+from engine.core.errors import ConfigError, FatalError
 from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
 
 log = logging.getLogger("engine.cli")
@@ -79,7 +79,11 @@ def cmd_run(args) -> int:
             if server is not None:
                 await server.stop()
 
-    report, code = _journaled(main())
+    try:
+        report, code = _journaled(main())
+    except FatalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if report is None:
         return code or 2
     print_run_report(report)

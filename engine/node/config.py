@@ -228,6 +228,7 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     exchange: Literal["binance"] = "binance"
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
     rest_base: str | None = None
+    account_base: str | None = None
     depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     idle_tick_ms: Annotated[float, msgspec.Meta(gt=0)] = 100.0
     # names of the environment variables holding the API key and secret (never the values)

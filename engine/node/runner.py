@@ -105,7 +105,8 @@ class Runner:
                                   f"environment variables {cfg.live.api_key_env} and "
                                   f"{cfg.live.api_secret_env}")
             self.exchange = make_exchange(LiveEndpoints(ws_linear=cfg.live.ws_linear,
-                                                        rest_base=cfg.live.rest_base),
+                                                        rest_base=cfg.live.rest_base,
+                                                        account_base=cfg.live.account_base),
                                           cfg.live.exchange)
             self.exchange.apiKey, self.exchange.secret = key, secret
             from engine.execution.markets import BUNDLED_USDM, load_markets_offline
@@ -191,6 +192,14 @@ class Runner:
         self._stop = why
 
     async def run(self) -> dict:
+        if self.mode == "live":
+            from engine.feeds.live import check_key_permissions
+
+            try:
+                await check_key_permissions(self.exchange)
+            except BaseException:
+                await self.exchange.close()
+                raise
         await self._open_journal()
         try:
             return await self._run()

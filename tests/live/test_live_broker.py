@@ -21,27 +21,36 @@ CONFIG = str(ROOT / "configs" / "demo.toml")
 SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 
-async def _live_run(tmp_path, monkeypatch, fail=()):
+async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=False,
+                    risk=None, during=None):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
-                       account={"cash": {"USDT": "100000"}, "positions": SEED})
+                       account=account or {"cash": {"USDT": "100000"}, "positions": SEED})
     ex.fail_next.extend(fail)
+    ex.withdrawals_enabled = withdrawals
     port = await ex.start()
     ends = LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
-                         rest_base=f"http://127.0.0.1:{port}")
+                         rest_base=f"http://127.0.0.1:{port}",
+                         account_base=f"http://127.0.0.1:{port}")
     cfg = load_config(CONFIG)
     cfg = msgspec.structs.replace(
         cfg, live=msgspec.structs.replace(cfg.live, ws_linear=ends.ws_linear,
-                                          rest_base=ends.rest_base),
+                                          rest_base=ends.rest_base,
+                                          account_base=ends.account_base),
         execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
-                                          retry_s=0.3))
+                                          retry_s=0.3, deadline_s=8.0),
+        risk=msgspec.structs.replace(cfg.risk, **(risk or {})))
     r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="live")
     try:
         async def stop_when_done():
+            fired = False
             while True:
                 await asyncio.sleep(0.2)
                 s = r.session
+                if during is not None and s.pipeline.intents and not fired:
+                    fired = True
+                    await during(ex)
                 if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight:
                     r.request_stop("done")
                     return
@@ -93,3 +102,46 @@ def test_live_mode_refuses_to_start_without_keys(monkeypatch):
     cfg = load_config(CONFIG)
     with pytest.raises(ConfigError, match="BINANCE_API_KEY"):
         Runner(cfg, CONFIG, open(CONFIG).read(), [], None, mode="live")
+
+
+async def test_a_key_that_can_withdraw_is_refused(tmp_path, monkeypatch):
+    import pytest
+
+    from engine.core.errors import FatalError
+
+    with pytest.raises(FatalError, match="withdrawal permission"):
+        await _live_run(tmp_path, monkeypatch, withdrawals=True)
+
+
+async def test_venue_margin_rejection_pauses_then_aborts_with_nothing_lost(tmp_path,
+                                                                          monkeypatch):
+    # The venue's account is far smaller than the engine's config believes: its margin check
+    # rejects the ETH buys (-2019); the BTC sells (reducing) go through.
+    account = {"cash": {"USDT": "1500"}, "positions": SEED}
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, account=account)
+    rejected = [u for u in r.session.execution.updates
+                if u.status == "rejected" and u.code == -2019]
+    assert rejected and all(u.symbol == "ETH/USDT:USDT" for u in rejected)
+    reports = {p.symbol: p for p in r.session.execution.reports()}
+    assert reports["ETH/USDT:USDT"].state == "aborted"
+    assert reports["ETH/USDT:USDT"].filled_qty == 0
+    assert reports["BTC/USDT:USDT"].state == "done"
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert report["journal_submissions_unique"]
+
+
+async def test_stalled_price_stream_mid_twap_goes_reducing_then_resumes(tmp_path, monkeypatch):
+    async def stall(ex):
+        ex.stalled.add(("ethusdt", "bookTicker"))
+        await asyncio.sleep(2.0)
+        ex.stalled.clear()
+
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch,
+                                               risk={"max_price_age_s": 1.0}, during=stall)
+    changes = [(c.old, c.new) for c in r.session.guard.history]
+    assert ("ACTIVE", "REDUCING") in changes and ("REDUCING", "ACTIVE") in changes
+    assert any("ETH/USDT:USDT" in c.reason for c in r.session.guard.history)
+    assert all(p.state == "done" for p in r.session.execution.reports())
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
