@@ -15,7 +15,8 @@ Order entry (REST, signed requests accepted as they come): `POST/DELETE/GET /fap
 `GET /fapi/v1/userTrades`, `GET /fapi/v2/positionRisk`, `GET /fapi/v1/leverageBracket`.
 Orders fill against the server's own replayed books, as the paper broker fills them, on an
 account that starts from `account` (cash and perp positions). `fail_next` queues HTTP failures
-(429, 5xx) for the next order requests. User-data streams are not served yet.
+(429, 5xx) for the next order requests. A listenKey user-data stream (`/private/ws`) pushes
+ORDER_TRADE_UPDATE for every fill.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class LocalExchange:
         self._order_seq = 1000
         self.fail_next: list[tuple[int, dict]] = []
         self.withdrawals_enabled = False
+        self.user_streams: set[web.WebSocketResponse] = set()
         self.order_requests = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -152,6 +154,7 @@ class LocalExchange:
         app.router.add_get("/fapi/v3/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
+        app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -245,16 +248,28 @@ class LocalExchange:
         now = self._now()
         self.matcher.submit(order, now)
         events = self.matcher.on_time(now)
-        self._order_seq += 1
-        oid = self._order_seq
+        oid = self._order_seq + 1
         filled, cost, status, reject = Decimal(0), Decimal(0), "NEW", None
         for ev in events:
             if isinstance(ev, Fill):
                 self.account.on_fill(ev)
                 filled += ev.qty
                 cost += ev.qty * ev.price
+                cum = filled
+                tid = len(self.trades) + 1
+                await self._push_user({
+                    "e": "ORDER_TRADE_UPDATE", "E": now // 1_000_000, "T": now // 1_000_000,
+                    "o": {"s": mid, "c": cid, "S": ev.side.upper(), "o": "LIMIT", "f": tif,
+                          "q": q.get("quantity"), "p": q.get("price", "0"),
+                          "ap": str(cost / cum), "sp": "0", "x": "TRADE",
+                          "X": "PARTIALLY_FILLED", "i": self._order_seq + 1,
+                          "l": str(ev.qty), "z": str(cum), "L": str(ev.price),
+                          "N": ev.fee_currency, "n": str(ev.fee), "T": now // 1_000_000,
+                          "t": tid, "b": "0", "a": "0", "m": ev.liquidity == "maker",
+                          "R": order.reduce_only, "wt": "CONTRACT_PRICE", "ot": "LIMIT",
+                          "ps": "BOTH", "cp": False, "rp": "0"}})
                 self.trades.append({
-                    "symbol": mid, "id": len(self.trades) + 1, "orderId": oid,
+                    "symbol": mid, "id": tid, "orderId": oid,
                     "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.qty),
                     "realizedPnl": "0", "quoteQty": str(ev.qty * ev.price),
                     "commission": str(ev.fee), "commissionAsset": ev.fee_currency,
@@ -265,6 +280,7 @@ class LocalExchange:
             else:
                 status = {"filled": "FILLED", "expired": "EXPIRED", "accepted": "NEW",
                           "canceled": "CANCELED"}.get(ev.status, "NEW")
+        self._order_seq += 1
         if reject is not None:
             return web.json_response({"code": reject.code, "msg": reject.reason}, status=400)
         if status == "EXPIRED" and filled:
@@ -316,6 +332,18 @@ class LocalExchange:
                         "isolatedWallet": "0", "updateTime": self._now() // 1_000_000})
         return web.json_response(out)
 
+    async def listen_key(self, request):
+        return web.json_response({"listenKey": "local-listen-key"})
+
+    async def _push_user(self, payload: dict) -> None:
+        data = orjson.dumps(payload)
+        for ws in list(self.user_streams):
+            if not ws.closed:
+                try:
+                    await ws.send_bytes(data)
+                except ConnectionError:
+                    pass
+
     async def api_restrictions(self, request):
         return web.json_response({"ipRestrict": False, "enableReading": True,
                                   "enableFutures": True, "enableSpotAndMarginTrading": False,
@@ -333,6 +361,14 @@ class LocalExchange:
     async def ws(self, request):
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
+        if request.path.startswith("/private"):  # the user-data stream (listenKey in query)
+            self.user_streams.add(ws)
+            try:
+                async for _ in ws:
+                    pass
+            finally:
+                self.user_streams.discard(ws)
+            return ws
         self.subs[ws] = set()
         self.names[ws] = {}
         try:

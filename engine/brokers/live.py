@@ -51,6 +51,9 @@ class LiveBroker:
         self.resting: dict[str, OrderRequest] = {}
         self.attempts: dict[str, int] = {}
         self.latency_ns = 0
+        self._seen_trades: set[str] = set()  # fills come by stream and by REST: once each
+        self.stream_fills = 0
+        self.rest_fills = 0
 
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
@@ -138,20 +141,52 @@ class LiveBroker:
             trades = await self._call("fetch trades", self.ex.fetch_my_trades, o.symbol,
                                       params={"orderId": res["id"]})
             for t in trades:
-                fee = t.get("fee") or {}
-                f = Fill(exchange="binanceusdm", symbol=o.symbol, ts_event=now, ts_recv=now,
-                         order_id=o.client_order_id, trade_id=str(t["id"]), side=o.side,
-                         qty=Decimal(str(t["amount"])), price=Decimal(str(t["price"])),
-                         fee=Decimal(str(fee.get("cost") or 0)),
-                         fee_currency=fee.get("currency") or "",
-                         liquidity=t.get("takerOrMaker") or "taker")
-                self.fill_log.append((f, True))
-                self.inbox.append(f)
+                if self._fill(t, o.client_order_id, o.symbol, o.side, now):
+                    self.rest_fills += 1
         status = _STATUS.get(res.get("status") or "", "accepted")
         if status == "accepted":
             self.resting[o.client_order_id] = o
         self.inbox.append(OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
                                       status=status, ts=now, filled_qty=filled))
+
+    def _fill(self, t: dict, cid: str, symbol: str, side: str, now: int) -> bool:
+        tid = str(t["id"])
+        if tid in self._seen_trades:
+            return False
+        self._seen_trades.add(tid)
+        fee = t.get("fee") or {}
+        f = Fill(exchange="binanceusdm", symbol=symbol, ts_event=now, ts_recv=now,
+                 order_id=cid, trade_id=tid, side=side, qty=Decimal(str(t["amount"])),
+                 price=Decimal(str(t["price"])), fee=Decimal(str(fee.get("cost") or 0)),
+                 fee_currency=fee.get("currency") or "",
+                 liquidity=t.get("takerOrMaker") or "taker")
+        self.fill_log.append((f, True))
+        self.inbox.append(f)
+        return True
+
+    async def run_streams(self) -> None:
+        """The user-data stream: fills as the venue pushes them (`watch_my_trades`), so they
+        arrive even when the REST answer is lost; REST and stream fills are merged by id."""
+        backoff = 0.25
+        while True:
+            try:
+                trades = await self.ex.watch_my_trades()
+                backoff = 0.25
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("user-data stream failed (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(10.0, backoff * 2)
+                continue
+            now = self.clock.now_ns()
+            for t in trades:
+                info = t.get("info") or {}
+                cid = info.get("c")
+                if not cid:
+                    continue
+                if self._fill(t, cid, t["symbol"], t.get("side") or "", now):
+                    self.stream_fills += 1
 
     async def _cancel(self, cid: str) -> None:
         import ccxt

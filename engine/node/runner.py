@@ -337,6 +337,9 @@ class Runner:
         symbols = sorted(self.session.pipeline.required)
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth)
         task = asyncio.create_task(self.feed.run(), name="live-feed")
+        streams = None
+        if hasattr(self.session.broker, "run_streams"):
+            streams = asyncio.create_task(self.session.broker.run_streams(), name="user-data")
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s
         try:
@@ -351,7 +354,9 @@ class Runner:
                 yield ev
         finally:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            if streams is not None:
+                streams.cancel()
+            await asyncio.gather(task, *(x for x in (streams,) if x), return_exceptions=True)
             broker = self.session.broker
             if hasattr(broker, "drain"):
                 await broker.drain()  # orders in flight come back before the exchange closes

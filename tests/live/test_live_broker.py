@@ -78,6 +78,10 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     assert venue == engine
     assert report["journal_submissions_unique"] and report["journal_fills"] == report["fills"]
     assert ex.order_requests == report["children"]
+    # every venue trade reached the engine exactly once, by the user-data stream or by REST
+    broker = r.session.broker
+    assert report["fills"] == len(ex.trades) == broker.stream_fills + broker.rest_fills
+    assert broker.stream_fills > 0
 
 
 async def test_429_and_5xx_are_retried_with_the_same_client_id(tmp_path, monkeypatch):
