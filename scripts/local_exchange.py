@@ -174,7 +174,7 @@ class LocalExchange:
     async def drop_connections(self) -> int:
         """Close every WebSocket (as an exchange restart or a network cut would)."""
         n = 0
-        for ws in list(self.subs):
+        for ws in list(self.subs) + list(self.user_streams):
             if not ws.closed:
                 await ws.close()
                 n += 1

@@ -149,3 +149,18 @@ async def test_stalled_price_stream_mid_twap_goes_reducing_then_resumes(tmp_path
     assert all(p.state == "done" for p in r.session.execution.reports())
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+
+
+async def test_websocket_cut_mid_twap_recovers_with_no_lost_or_duplicated_order(tmp_path,
+                                                                                monkeypatch):
+    async def cut(ex):
+        await asyncio.sleep(1.0)  # the TWAP is under way
+        assert await ex.drop_connections() >= 1
+
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=cut)
+    assert r.feed.reconnects >= 1
+    assert all(p.state == "done" for p in r.session.execution.reports())
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert len(ex.orders) == report["children"] and report["journal_submissions_unique"]
+    assert report["fills"] == len(ex.trades)
