@@ -90,8 +90,6 @@ class ReplaySession:
                             "book invalidated, waiting for a snapshot", ev.symbol,
                             ev.first_update_id, ev.final_update_id, ev.prev_final_update_id,
                             status.update_id)
-            elif out == SYNCED:  # pragma: no cover - diffs never sync on their own
-                pass
             if status is not None:
                 self._record(status)
             return status
