@@ -188,6 +188,16 @@ class LiveBroker:
                 if self._fill(t, cid, t["symbol"], t.get("side") or "", now):
                     self.stream_fills += 1
 
+    async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        """Signed position per symbol as the venue reports it."""
+        rows = await self._call("fetch positions", self.ex.fetch_positions, symbols)
+        out = {s: Decimal(0) for s in symbols}
+        for p in rows:
+            amt = (p.get("info") or {}).get("positionAmt")
+            if p.get("symbol") in out and amt is not None:
+                out[p["symbol"]] = Decimal(str(amt))
+        return out
+
     async def _cancel(self, cid: str) -> None:
         import ccxt
 

@@ -234,6 +234,7 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # names of the environment variables holding the API key and secret (never the values)
     api_key_env: str = "BINANCE_API_KEY"
     api_secret_env: str = "BINANCE_API_SECRET"
+    reconcile_every_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # live: venue positions check
 
 
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

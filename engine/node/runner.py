@@ -126,6 +126,7 @@ class Runner:
         self._stop: str | None = None
         self.captures: list[CaptureStats] = []
         self.on_tick = None  # called every few hundred events (status, alerts)
+        self.reconciliations = 0  # live: venue position checks that agreed or not
         from engine.node.status import LatencyHistogram
 
         self.latency = LatencyHistogram()
@@ -339,7 +340,7 @@ class Runner:
         task = asyncio.create_task(self.feed.run(), name="live-feed")
         streams = None
         if hasattr(self.session.broker, "run_streams"):
-            streams = asyncio.create_task(self.session.broker.run_streams(), name="user-data")
+            streams = asyncio.create_task(self._live_tasks(symbols, clock), name="user-data")
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s
         try:
@@ -362,6 +363,36 @@ class Runner:
                 await broker.drain()  # orders in flight come back before the exchange closes
                 self.session.execution.on_time(clock.now_ns())
             await ex.close()
+
+    async def _live_tasks(self, symbols: list[str], clock) -> None:
+        await asyncio.gather(self.session.broker.run_streams(),
+                             self._reconcile_loop(symbols, clock))
+
+    async def _reconcile_loop(self, symbols: list[str], clock) -> None:
+        """Live: the venue's positions must equal ours whenever nothing is in flight;
+        a mismatch halts trading (kill switch) with both views in the reason."""
+        every = self.cfg.live.reconcile_every_s
+        s = self.session
+        while True:
+            await asyncio.sleep(every)
+            if s.broker.in_flight or s.execution.outbox:
+                continue
+            try:
+                venue = await s.broker.venue_positions(symbols)
+            except Exception as exc:  # transient after retries: try again next round
+                log.warning("position reconciliation failed: %s", exc)
+                continue
+            if s.broker.in_flight:
+                continue
+            s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
+            ours = {sym: s.portfolio.perps[sym].qty for sym in symbols if sym in
+                    s.portfolio.perps}
+            self.reconciliations += 1
+            diff = {sym: (str(ours.get(sym)), str(q)) for sym, q in venue.items()
+                    if sym in ours and ours[sym] != q}
+            if diff:
+                s.guard.kill(f"position mismatch with the venue (ours, venue): {diff}",
+                             clock.now_ns())
 
     def _journal_orders(self, orders, now: int) -> int:
         fresh = 0

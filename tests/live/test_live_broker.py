@@ -37,7 +37,8 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
     cfg = msgspec.structs.replace(
         cfg, live=msgspec.structs.replace(cfg.live, ws_linear=ends.ws_linear,
                                           rest_base=ends.rest_base,
-                                          account_base=ends.account_base),
+                                          account_base=ends.account_base,
+                                          reconcile_every_s=0.5),
         execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
                                           retry_s=0.3, deadline_s=8.0),
         risk=msgspec.structs.replace(cfg.risk, **(risk or {})))
@@ -70,7 +71,10 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
 
 
 async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, monkeypatch):
-    r, report, positions, ex = await _live_run(tmp_path, monkeypatch)
+    async def linger(ex):
+        await asyncio.sleep(5.0)  # the TWAP finishes; quiet moments get reconciled
+
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=linger)
     assert report["intents"] >= 1 and report["fills"] > 0
     assert abs(report["final_weights"]["BTC"] - 0.6) < 0.01
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
@@ -82,6 +86,7 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     broker = r.session.broker
     assert report["fills"] == len(ex.trades) == broker.stream_fills + broker.rest_fills
     assert broker.stream_fills > 0
+    assert r.reconciliations >= 1 and r.session.guard.state == "ACTIVE"  # venue agreed
 
 
 async def test_429_and_5xx_are_retried_with_the_same_client_id(tmp_path, monkeypatch):
@@ -164,3 +169,18 @@ async def test_websocket_cut_mid_twap_recovers_with_no_lost_or_duplicated_order(
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
     assert len(ex.orders) == report["children"] and report["journal_submissions_unique"]
     assert report["fills"] == len(ex.trades)
+
+
+async def test_positions_are_reconciled_and_a_mismatch_halts(tmp_path, monkeypatch):
+    from decimal import Decimal as D
+
+    async def tamper(ex):
+        await asyncio.sleep(4.0)  # TWAP done and reconciled at least once
+        # someone trades the account behind the engine's back
+        ex.account.seed_position("ETH/USDT:USDT", D("1.0"), D("2680"))
+        await asyncio.sleep(1.5)
+
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=tamper)
+    assert r.reconciliations >= 2
+    assert r.session.guard.state == "HALTED"
+    assert "position mismatch" in r.session.guard.history[-1].reason
