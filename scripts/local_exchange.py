@@ -38,6 +38,7 @@ from engine.book.sync import BookSync  # noqa: E402
 from engine.core.numeric import fmt  # noqa: E402
 from engine.feeds.binance import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
+from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
 
 log = logging.getLogger("local_exchange")
@@ -156,11 +157,7 @@ class LocalExchange:
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
         app.router.add_get("/{tail:.*}", self.ws)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self.port
 
     async def stop(self) -> None:

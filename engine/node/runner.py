@@ -225,20 +225,11 @@ class Runner:
         perf = time.perf_counter_ns
         i = -1
         last_ts = 0
-        loop = asyncio.get_running_loop()
-        t0_rec = t0_wall = None
         try:
-            i = -1
             async for ev in events:
                 i += 1
                 if self._stop is not None:
                     break
-                if self.speed:
-                    if t0_rec is None:
-                        t0_rec, t0_wall = ev.ts_recv, loop.time()
-                    delay = t0_wall + (ev.ts_recv - t0_rec) / 1e9 / self.speed - loop.time()
-                    if delay > 0.002:
-                        await asyncio.sleep(delay)
                 fund_before = None
                 if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
                     fund_before = s.portfolio.perps[ev.symbol].funding
@@ -323,8 +314,10 @@ class Runner:
     async def _source(self):
         """Market events: the recorded captures (replay) or the live feed (paper)."""
         if self.mode == "replay":
-            for ev in merge_captures(self.inputs, market=self.cfg.replay.market,
-                                     stats=self.captures):
+            from engine.feeds.replay import replay
+
+            async for ev in replay(merge_captures(self.inputs, market=self.cfg.replay.market,
+                                                  stats=self.captures), speed=self.speed or None):
                 yield ev
             return
         from engine.core.clock import LiveClock

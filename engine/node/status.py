@@ -6,6 +6,8 @@ import time
 
 import orjson
 from aiohttp import web
+
+from engine.node.http import serve
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -110,11 +112,7 @@ class StatusServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/kill", self._kill)
-        self._app_runner = web.AppRunner(app, access_log=None)
-        await self._app_runner.setup()
-        site = web.TCPSite(self._app_runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._app_runner, self.port = await serve(app, self.host, self.port)
 
     async def stop(self) -> None:
         if self._app_runner is not None:

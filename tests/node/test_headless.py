@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from engine.node.config import load_config
+from engine.node.http import serve
 from engine.node.runner import Runner, resolve_inputs
 from tests.conftest import ROOT
 
@@ -128,11 +129,7 @@ async def _receiver(fail: bool = False):
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve(app)
     return runner, f"http://127.0.0.1:{port}/hook", got
 
 
