@@ -6,7 +6,11 @@ It speaks enough of Binance's wire formats for the real ccxt.pro client: REST
 book at its current replay position), `GET /fapi/v1/time`, and WebSocket streams on any path
 (ccxt dials `/public/ws/0`): each SUBSCRIBE is answered with `{"result": null, "id": N}`, then
 the recorded frames of the subscribed streams are played at recorded time × speed, in the
-combined-stream layout. One timeline drives everything, so a depth snapshot always matches the
+combined-stream layout. The captures hold no mark price stream, so the server makes one:
+`<symbol>@markPrice@1s` once per recorded second, its mark and index the mid of the server's
+own book at that moment, its funding rate `funding_rates[market id]` (default 0.0001) due at the
+next multiple of `funding_interval_ms` (Binance: 8 h; tests shorten it so a settlement falls
+inside the recording). The first mark at or after a funding time settles it on the account. One timeline drives everything, so a depth snapshot always matches the
 diffs that follow it.
 
     python scripts/local_exchange.py [CAPTURE...] [--port 8765] [--speed 1]
@@ -90,11 +94,20 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
 class LocalExchange:
     def __init__(self, captures=None, speed: float = 1.0, host: str = "127.0.0.1",
                  port: int = 0, exchange_info: Path = EXCHANGE_INFO,
-                 account: dict | None = None) -> None:
+                 account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
+                 funding_rates: dict[str, str] | None = None) -> None:
         self.captures = [str(c) for c in (captures or BUNDLED)]
         self.speed, self.host, self.port = speed, host, port
         self.exchange_info = exchange_info.read_bytes()
         self.frames, self.books = load_frames(self.captures)
+        self.frames = _with_marks(self.frames, sorted(self.books))
+        self.funding_interval_ms = funding_interval_ms
+        self.funding_rates = {mid: "0.00010000" for mid in self.books}
+        self.funding_rates.update(funding_rates or {})
+        self._funding_due: dict[str, tuple[int, str]] = {}  # market id -> (T ms, rate)
+        self._funding_done: dict[str, int] = {}
+        self.mark_frames: list[bytes] = []  # every mark payload sent (for comparisons)
+        self.funding_paid: list[tuple[str, int, str]] = []  # (symbol, T ms, amount)
         self.position = 0
         self.subs: dict[web.WebSocketResponse, set[tuple[str, str]]] = {}
         self.names: dict[web.WebSocketResponse, dict[tuple[str, str], str]] = {}
@@ -219,7 +232,6 @@ class LocalExchange:
     async def new_order(self, request):
         from decimal import Decimal
 
-        from engine.model.events import Fill
         from engine.model.orders import OrderRequest
 
         self.order_requests += 1
@@ -245,61 +257,102 @@ class LocalExchange:
         now = self._now()
         self.matcher.submit(order, now)
         events = self.matcher.on_time(now)
-        oid = self._order_seq + 1
-        filled, cost, status, reject = Decimal(0), Decimal(0), "NEW", None
+        reject = next((ev for ev in events if getattr(ev, "status", "") == "rejected"), None)
+        if reject is not None:
+            return web.json_response({"code": reject.code, "msg": reject.reason}, status=400)
+        self._order_seq += 1
+        self.orders[cid] = {
+            "orderId": self._order_seq, "clientOrderId": cid, "symbol": mid, "status": "NEW",
+            "price": q.get("price", "0"), "avgPrice": "0", "origQty": q.get("quantity"),
+            "executedQty": "0", "cumQuote": "0", "timeInForce": tif,
+            "type": q.get("type", "LIMIT"), "side": q.get("side"),
+            "reduceOnly": order.reduce_only, "positionSide": "BOTH",
+            "updateTime": now // 1_000_000}
+        await self._apply(events, now, new=cid)
+        return web.json_response(self._order_json(self.orders[cid]))
+
+    async def _apply(self, events, now: int, new: str | None = None) -> None:
+        """Book what the matcher reports and push it on the user-data stream, as Binance
+        does: ORDER_TRADE_UPDATE per execution (NEW, TRADE, EXPIRED, CANCELED), then one
+        ACCOUNT_UPDATE with the wallet and positions that changed."""
+        from decimal import Decimal
+
+        from engine.model.events import Fill
+
+        touched: list[str] = []
+        if new is not None and not any(isinstance(ev, Fill) for ev in events) and not any(
+                ev.status in ("expired", "canceled") for ev in events):
+            await self._push_order(self.orders[new], "NEW", now)
         for ev in events:
             if isinstance(ev, Fill):
+                o = self.orders[ev.order_id]
                 self.account.on_fill(ev)
-                filled += ev.qty
-                cost += ev.qty * ev.price
-                cum = filled
+                cum = Decimal(o["executedQty"]) + ev.qty
+                cost = Decimal(o["cumQuote"]) + ev.qty * ev.price
+                o["executedQty"], o["cumQuote"] = str(cum), str(cost)
+                o["avgPrice"] = str(cost / cum)
+                o["status"] = "FILLED" if cum >= Decimal(o["origQty"]) else "PARTIALLY_FILLED"
+                o["updateTime"] = now // 1_000_000
                 tid = len(self.trades) + 1
-                await self._push_user({
-                    "e": "ORDER_TRADE_UPDATE", "E": now // 1_000_000, "T": now // 1_000_000,
-                    "o": {"s": mid, "c": cid, "S": ev.side.upper(), "o": "LIMIT", "f": tif,
-                          "q": q.get("quantity"), "p": q.get("price", "0"),
-                          "ap": str(cost / cum), "sp": "0", "x": "TRADE",
-                          "X": "PARTIALLY_FILLED", "i": self._order_seq + 1,
-                          "l": str(ev.qty), "z": str(cum), "L": str(ev.price),
-                          "N": ev.fee_currency, "n": str(ev.fee), "T": now // 1_000_000,
-                          "t": tid, "b": "0", "a": "0", "m": ev.liquidity == "maker",
-                          "R": order.reduce_only, "wt": "CONTRACT_PRICE", "ot": "LIMIT",
-                          "ps": "BOTH", "cp": False, "rp": "0"}})
                 self.trades.append({
-                    "symbol": mid, "id": tid, "orderId": oid,
+                    "symbol": o["symbol"], "id": tid, "orderId": o["orderId"],
                     "side": ev.side.upper(), "price": str(ev.price), "qty": str(ev.qty),
                     "realizedPnl": "0", "quoteQty": str(ev.qty * ev.price),
                     "commission": str(ev.fee), "commissionAsset": ev.fee_currency,
                     "time": now // 1_000_000, "positionSide": "BOTH",
                     "buyer": ev.side == "buy", "maker": ev.liquidity == "maker"})
-            elif ev.status == "rejected":
-                reject = ev
-            else:
-                status = {"filled": "FILLED", "expired": "EXPIRED", "accepted": "NEW",
-                          "canceled": "CANCELED"}.get(ev.status, "NEW")
-        self._order_seq += 1
-        if reject is not None:
-            return web.json_response({"code": reject.code, "msg": reject.reason}, status=400)
-        if status == "EXPIRED" and filled:
-            status = "EXPIRED"  # IOC remainder expired after a partial fill
-        body = {"orderId": oid, "clientOrderId": cid, "symbol": mid, "status": status,
-                "price": q.get("price", "0"), "avgPrice": str(cost / filled) if filled else "0",
-                "origQty": q.get("quantity"), "executedQty": str(filled), "cumQuote": str(cost),
-                "timeInForce": tif, "type": q.get("type", "LIMIT"), "side": q.get("side"),
-                "reduceOnly": order.reduce_only, "positionSide": "BOTH",
-                "updateTime": now // 1_000_000}
-        self.orders[cid] = body
-        return web.json_response(body)
+                await self._push_order(o, "TRADE", now, fill=ev, trade_id=tid)
+                if ev.symbol not in touched:
+                    touched.append(ev.symbol)
+            elif ev.status in ("expired", "canceled"):
+                o = self.orders.get(ev.client_order_id)
+                if o is None:
+                    continue
+                o["status"] = ev.status.upper()
+                o["updateTime"] = now // 1_000_000
+                await self._push_order(o, ev.status.upper(), now)
+        if touched:
+            await self._push_account("ORDER", touched, None)
+
+    async def _push_order(self, o: dict, execution: str, now: int, fill=None,
+                          trade_id: int = 0) -> None:
+        ms = now // 1_000_000
+        await self._push_user({
+            "e": "ORDER_TRADE_UPDATE", "E": ms, "T": ms,
+            "o": {"s": o["symbol"], "c": o["clientOrderId"], "S": o["side"],
+                  "o": o["type"], "f": o["timeInForce"], "q": o["origQty"], "p": o["price"],
+                  "ap": o["avgPrice"], "sp": "0", "x": execution, "X": o["status"],
+                  "i": o["orderId"], "l": str(fill.qty) if fill else "0",
+                  "z": o["executedQty"], "L": str(fill.price) if fill else "0",
+                  "N": fill.fee_currency if fill else "USDT",
+                  "n": str(fill.fee) if fill else "0", "T": ms, "t": trade_id, "b": "0",
+                  "a": "0", "m": bool(fill and fill.liquidity == "maker"),
+                  "R": o["reduceOnly"], "wt": "CONTRACT_PRICE", "ot": o["type"],
+                  "ps": "BOTH", "cp": False, "rp": "0"}})
+
+    async def _push_account(self, reason: str, symbols: list[str], change) -> None:
+        """ACCOUNT_UPDATE: the wallet balance and the positions of `symbols`."""
+        ms = self._now() // 1_000_000
+        bal = [{"a": a, "wb": str(q), "cw": str(q), "bc": str(change or 0)}
+               for a, q in self.account.cash.items()]
+        pos = []
+        for sym in symbols:
+            p = self.account.perps[sym]
+            pos.append({"s": self._mid(sym), "pa": str(p.qty), "ep": str(p.entry),
+                        "bep": str(p.entry), "cr": "0", "up": repr(p.upnl), "mt": "cross",
+                        "iw": "0", "ps": "BOTH"})
+        await self._push_user({"e": "ACCOUNT_UPDATE", "E": ms, "T": ms,
+                               "a": {"m": reason, "B": bal, "P": pos}})
 
     async def cancel_order(self, request):
         q = dict(request.query)
         cid = q.get("origClientOrderId")
         now = self._now()
         self.matcher.cancel(cid, now)
-        for ev in self.matcher.on_time(now):
-            if getattr(ev, "status", "") == "canceled" and cid in self.orders:
-                self.orders[cid]["status"] = "CANCELED"
-                return web.json_response(self.orders[cid])
+        events = self.matcher.on_time(now)
+        if any(getattr(ev, "status", "") == "canceled" for ev in events) and cid in self.orders:
+            await self._apply(events, now)
+            return web.json_response(self._order_json(self.orders[cid]))
         return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
 
     async def get_order(self, request):
@@ -411,9 +464,17 @@ class LocalExchange:
                 self.matcher.on_delta(f.event)
             elif f.kind == "snapshot":
                 continue
+            elif f.kind == "markPrice":
+                f.data = self._mark_frame(f)
+                if f.data is None:
+                    continue
             elif f.kind == "bookTicker":
                 ev = f.event
                 self.account.on_price(ev.symbol, (ev.bid_price + ev.ask_price) * 0.5)
+            elif f.kind == "trade" and self.matcher.open_orders():
+                now = self._now()  # resting orders the recorded trades went through
+                await self._apply(self.matcher.on_trade(f.event) + self.matcher.on_time(now),
+                                  now)
             key = (f.market_id, f.kind)
             if key in self.stalled:
                 continue
@@ -434,6 +495,50 @@ class LocalExchange:
                     except ConnectionError:
                         pass
         self.position = len(frames)
+
+    def _mark_frame(self, f: Frame) -> bytes | None:
+        """The mark price frame for this second (mid of the book), settling funding first."""
+        from decimal import Decimal
+
+        from engine.model.events import FundingRate
+
+        sync = self.books[f.market_id]
+        top = sync.book.top() if sync.valid else None
+        if top is None:
+            return None
+        mark = (top[0] + top[2]) * 0.5
+        e_ms = f.ts // 1_000_000
+        symbol = sync.book.symbol
+        due = self._funding_due.get(f.market_id)
+        if due is not None and e_ms >= due[0] and self._funding_done.get(f.market_id) != due[0]:
+            self._funding_done[f.market_id] = due[0]
+            self.account.on_price(symbol, mark)
+            amount = self.account.on_funding(FundingRate(
+                exchange="binanceusdm", symbol=symbol, ts_event=due[0] * 1_000_000,
+                ts_recv=f.ts, rate=float(due[1]), mark_price=mark))
+            if amount is not None:
+                self.funding_paid.append((symbol, due[0], str(amount)))
+                asyncio.get_running_loop().create_task(
+                    self._push_account("FUNDING_FEE", [symbol], Decimal(amount)))
+        nxt = (e_ms // self.funding_interval_ms + 1) * self.funding_interval_ms
+        rate = self.funding_rates[f.market_id]
+        self._funding_due[f.market_id] = (nxt, rate)
+        body = orjson.dumps({"e": "markPriceUpdate", "E": e_ms, "s": f.market_id.upper(),
+                             "p": repr(mark), "P": repr(mark), "i": repr(mark), "r": rate,
+                             "T": nxt})
+        self.mark_frames.append(body)
+        return body
+
+
+def _with_marks(frames: list[Frame], market_ids: list[str], every_ns: int = 1_000_000_000
+                ) -> list[Frame]:
+    """The recorded frames with one (yet empty) mark price frame per market per second."""
+    if not frames:
+        return frames
+    first, last = frames[0].ts, frames[-1].ts
+    marks = [Frame(t, mid, "markPrice", None, None) for t in
+             range(first - first % every_ns + every_ns, last + 1, every_ns) for mid in market_ids]
+    return sorted(frames + marks, key=lambda f: f.ts)
 
 
 async def _main(args) -> None:

@@ -1,4 +1,5 @@
-"""Live broker: child orders through ccxt (REST), fills read back per order.
+"""Live broker: child orders through ccxt (REST); fills, order states, positions and the wallet
+from the user-data stream.
 
 `submit` and `cancel` start a task and return at once; what comes back (fills, order updates)
 is collected and handed to the execution engine on its next `on_time`, exactly as the paper
@@ -7,6 +8,12 @@ can never create a second order: transient failures (ccxt's OperationFailed fami
 timeouts, 429 rate limits, 5xx) are retried with back-off, and a "duplicate client order id"
 answer means an earlier attempt got through, so the order is looked up instead. Rejections
 (margin, filters, reduce-only) are final and never retried. ccxt's own rate limiter is on.
+
+The user-data stream (`run_streams`) keeps four views: `watch_my_trades` (fills, merged with the
+REST ones by trade id), `watch_orders` (an order that ends at the venue: a resting order filled
+or cancelled there), `watch_positions` and `watch_balance` (what the venue holds, for the
+runner's reconciliation). An order's final state is handed on only once its fills have been:
+the execution engine must never see "filled" before the fill itself, or it would send more.
 """
 
 from __future__ import annotations
@@ -54,6 +61,12 @@ class LiveBroker:
         self._seen_trades: set[str] = set()  # fills come by stream and by REST: once each
         self.stream_fills = 0
         self.rest_fills = 0
+        self._filled: dict[str, Decimal] = {}  # client id -> quantity of the fills handed on
+        self._held: dict[str, tuple[str, str, Decimal]] = {}  # final states awaiting fills
+        self._final: set[str] = set()  # client ids whose final state was handed on
+        self.venue_positions_seen: dict[str, Decimal] = {}  # from watch_positions
+        self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
+        self.stream_updates = 0
 
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
@@ -145,9 +158,26 @@ class LiveBroker:
                     self.rest_fills += 1
         status = _STATUS.get(res.get("status") or "", "accepted")
         if status == "accepted":
-            self.resting[o.client_order_id] = o
-        self.inbox.append(OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
-                                      status=status, ts=now, filled_qty=filled))
+            if o.client_order_id not in self._final:
+                self.resting[o.client_order_id] = o
+                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
+                                              symbol=o.symbol, status=status, ts=now,
+                                              filled_qty=filled))
+            return
+        self._end(o.client_order_id, o.symbol, status, filled)
+
+    def _end(self, cid: str, symbol: str, status: str, filled: Decimal) -> None:
+        """Hand on an order's final state once, and only after `filled` of fills."""
+        if cid in self._final:
+            return
+        if self._filled.get(cid, Decimal(0)) < filled:
+            self._held[cid] = (symbol, status, filled)
+            return
+        self._held.pop(cid, None)
+        self._final.add(cid)
+        self.resting.pop(cid, None)
+        self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status=status,
+                                      ts=self.clock.now_ns(), filled_qty=filled))
 
     def _fill(self, t: dict, cid: str, symbol: str, side: str, now: int) -> bool:
         tid = str(t["id"])
@@ -162,31 +192,67 @@ class LiveBroker:
                  liquidity=t.get("takerOrMaker") or "taker")
         self.fill_log.append((f, True))
         self.inbox.append(f)
+        self._filled[cid] = self._filled.get(cid, Decimal(0)) + f.qty
+        held = self._held.get(cid)
+        if held is not None:
+            self._end(cid, *held)
         return True
 
     async def run_streams(self) -> None:
-        """The user-data stream: fills as the venue pushes them (`watch_my_trades`), so they
-        arrive even when the REST answer is lost; REST and stream fills are merged by id."""
+        """The user-data stream, one ccxt watcher per view, each reconnecting on its own."""
+        await asyncio.gather(self._watch("my trades", self.ex.watch_my_trades, self._on_trades),
+                             self._watch("orders", self.ex.watch_orders, self._on_orders),
+                             self._watch("positions", self.ex.watch_positions,
+                                         self._on_positions),
+                             self._watch("balance", self.ex.watch_balance, self._on_balance))
+
+    async def _watch(self, name: str, fn, handle) -> None:
         backoff = 0.25
         while True:
             try:
-                trades = await self.ex.watch_my_trades()
+                got = await fn()
                 backoff = 0.25
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("user-data stream failed (%s); retrying in %.2fs", exc, backoff)
+                log.warning("user-data %s stream failed (%s); retrying in %.2fs", name, exc,
+                            backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
                 continue
-            now = self.clock.now_ns()
-            for t in trades:
-                info = t.get("info") or {}
-                cid = info.get("c")
-                if not cid:
-                    continue
-                if self._fill(t, cid, t["symbol"], t.get("side") or "", now):
-                    self.stream_fills += 1
+            try:
+                handle(got)
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                log.warning("malformed user-data %s message skipped: %s", name, exc)
+
+    def _on_trades(self, trades: list) -> None:
+        now = self.clock.now_ns()
+        for t in trades:
+            cid = (t.get("info") or {}).get("c")
+            if cid and self._fill(t, cid, t["symbol"], t.get("side") or "", now):
+                self.stream_fills += 1
+
+    def _on_orders(self, orders: list) -> None:
+        for o in orders:
+            cid = o.get("clientOrderId")
+            status = _STATUS.get(o.get("status") or "")
+            if cid not in self.attempts or status not in ("filled", "expired", "canceled"):
+                continue  # not ours, or not over yet
+            self.stream_updates += 1
+            self._end(cid, o["symbol"], status, Decimal(str((o.get("info") or {}).get("z")
+                                                            or o.get("filled") or 0)))
+
+    def _on_positions(self, positions: list) -> None:
+        for p in positions:
+            info = p.get("info") or {}
+            amt = info.get("pa", info.get("positionAmt"))
+            if p.get("symbol") and amt is not None:
+                self.venue_positions_seen[p["symbol"]] = Decimal(str(amt))
+
+    def _on_balance(self, balance: dict) -> None:
+        rows = ((balance.get("info") or {}).get("a") or {}).get("B") or []
+        for b in rows:
+            self.venue_cash[str(b["a"])] = Decimal(str(b["wb"]))
 
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""
@@ -208,10 +274,16 @@ class LiveBroker:
                                           ts=now, reason="not resting", code=-2011))
             return
         try:
-            await self._call(f"cancel {cid}", self.ex.cancel_order, None, o.symbol,
-                             {"origClientOrderId": cid})
-            self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
-                                          status="canceled", ts=now))
+            res = await self._call(f"cancel {cid}", self.ex.cancel_order, None, o.symbol,
+                                   {"origClientOrderId": cid})
+            filled = Decimal(str(res.get("filled") or 0))
+            if self._filled.get(cid, Decimal(0)) < filled and res.get("id"):
+                # it filled in part before the cancel: those fills may not have come yet
+                for t in await self._call("fetch trades", self.ex.fetch_my_trades, o.symbol,
+                                          params={"orderId": res["id"]}):
+                    if self._fill(t, cid, o.symbol, o.side, now):
+                        self.rest_fills += 1
+            self._end(cid, o.symbol, "canceled", filled)
         except ccxt.BaseError as exc:
             code, msg = _venue_error(exc)
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,

@@ -1,8 +1,9 @@
 """Live market data through ccxt.pro, translated into the same model events as replay.
 
 One task per (symbol, stream): `watch_order_book` (the book's top levels, copied right after
-each await because ccxt mutates the book in place), `watch_bids_asks` (bookTicker) and
-`watch_trades`. Every price is validated here (ccxt accepts a "NaN" best bid), a failing watch
+each await because ccxt mutates the book in place), `watch_bids_asks` (bookTicker),
+`watch_trades` and, for perps, `watch_mark_prices` (mark, index, the funding rate and the next
+funding time; a `FundingSettler` turns the passing of that time into a `FundingRate`). Every price is validated here (ccxt accepts a "NaN" best bid), a failing watch
 reconnects with exponential backoff, and each stream's age is tracked for the risk guard.
 
 Exchange URLs come from configuration (`LiveEndpoints`), so the same code talks to Binance or to
@@ -19,7 +20,8 @@ from typing import Callable
 import msgspec
 
 from engine.core.clock import Clock
-from engine.model.events import BestBidAsk, BookSnapshot, MarketEvent, Trade
+from engine.feeds.funding import FundingSettler
+from engine.model.events import BestBidAsk, BookSnapshot, MarkPrice, MarketEvent, Trade
 
 log = logging.getLogger("engine.feeds.live")
 
@@ -72,11 +74,12 @@ def _ok(*xs: float) -> bool:
 class LiveFeed:
     def __init__(self, exchange, symbols: list[str], emit: Callable[[MarketEvent], None],
                  clock: Clock, depth: int = 50, books: bool = True, tickers: bool = True,
-                 trades: bool = True, max_backoff_s: float = 10.0) -> None:
+                 trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0) -> None:
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
         self.depth, self.max_backoff = depth, max_backoff_s
         self.streams = [s for s, on in (("book", books), ("ticker", tickers),
-                                        ("trades", trades)) if on]
+                                        ("trades", trades), ("mark", marks)) if on]
+        self.settler = FundingSettler()
         self.age: dict[tuple[str, str], int] = {}  # (symbol, stream) -> last receive ns
         self.invalid = 0
         self.reconnects = 0
@@ -89,7 +92,8 @@ class LiveFeed:
 
     async def run(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
-                       for sym in self.symbols for st in self.streams]
+                       for sym in self.symbols for st in self.streams
+                       if st != "mark" or ":" in sym]  # mark prices exist for perps only
         try:
             await asyncio.gather(*self._tasks)
         finally:
@@ -103,7 +107,8 @@ class LiveFeed:
 
     async def _loop(self, symbol: str, stream: str) -> None:
         backoff = 0.25
-        step = {"book": self._book, "ticker": self._ticker, "trades": self._trades}[stream]
+        step = {"book": self._book, "ticker": self._ticker, "trades": self._trades,
+                "mark": self._mark}[stream]
         while True:
             try:
                 await step(symbol)
@@ -171,3 +176,33 @@ class LiveFeed:
                             ts_event=(tr.get("timestamp") or 0) * _MS, ts_recv=now,
                             trade_id=int(tr.get("id") or 0), price=float(p), size=float(q),
                             taker_side=tr.get("side") or "buy"))
+
+    async def _mark(self, symbol: str) -> None:
+        tickers = await self.ex.watch_mark_prices([symbol])
+        now = self.clock.now_ns()
+        t = tickers.get(symbol)
+        if not t:
+            return
+        m = t.get("info") or {}
+        try:
+            mark = float(m["p"])
+            index = float(m["i"]) if m.get("i") not in (None, "") else None
+            rate = float(m["r"]) if m.get("r") not in (None, "") else None
+            nxt = int(m["T"]) if m.get("T") else None
+            ts = int(m["E"])
+        except (KeyError, TypeError, ValueError):
+            self.invalid += 1
+            return
+        if not (_ok(mark) and mark > 0 and (index is None or _ok(index))
+                and (rate is None or math.isfinite(rate))):
+            self.invalid += 1
+            return
+        self.age[(symbol, "mark")] = now
+        ev = MarkPrice(exchange=self.exchange_id(), symbol=symbol, ts_event=ts * _MS,
+                       ts_recv=now, mark_price=mark, index_price=index,
+                       funding_rate=rate if nxt else None,
+                       next_funding_ts=nxt * _MS if nxt else None)
+        self.emit(ev)
+        settled = self.settler.on_mark(ev)
+        if settled is not None:
+            self.emit(settled)

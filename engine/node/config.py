@@ -235,6 +235,9 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     api_key_env: str = "BINANCE_API_KEY"
     api_secret_env: str = "BINANCE_API_SECRET"
     reconcile_every_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # live: venue positions check
+    # live: the venue's wallet balance may differ from ours by this much (its own rounding)
+    cash_tolerance: Decimal = Decimal("0.01")
+    mark_prices: bool = True  # perps: watch the mark price stream (mark, funding rate)
 
 
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -329,7 +329,8 @@ class Runner:
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)
-        self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth)
+        self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
+                             marks=live.mark_prices)
         task = asyncio.create_task(self.feed.run(), name="live-feed")
         streams = None
         if hasattr(self.session.broker, "run_streams"):
@@ -362,10 +363,13 @@ class Runner:
                              self._reconcile_loop(symbols, clock))
 
     async def _reconcile_loop(self, symbols: list[str], clock) -> None:
-        """Live: the venue's positions must equal ours whenever nothing is in flight;
-        a mismatch halts trading (kill switch) with both views in the reason."""
+        """Live: whenever nothing is in flight, the venue's positions (REST) and wallet balance
+        (user-data stream) must equal ours; a difference seen on two checks in a row (one
+        could be a stream message still on its way) halts trading with both views."""
         every = self.cfg.live.reconcile_every_s
+        tol = self.cfg.live.cash_tolerance
         s = self.session
+        strikes = 0
         while True:
             await asyncio.sleep(every)
             if s.broker.in_flight or s.execution.outbox:
@@ -378,14 +382,24 @@ class Runner:
             if s.broker.in_flight:
                 continue
             s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
-            ours = {sym: s.portfolio.perps[sym].qty for sym in symbols if sym in
-                    s.portfolio.perps}
             self.reconciliations += 1
-            diff = {sym: (str(ours.get(sym)), str(q)) for sym, q in venue.items()
-                    if sym in ours and ours[sym] != q}
-            if diff:
-                s.guard.kill(f"position mismatch with the venue (ours, venue): {diff}",
-                             clock.now_ns())
+            diff = {sym: (str(s.portfolio.perps[sym].qty), str(q)) for sym, q in venue.items()
+                    if sym in s.portfolio.perps and s.portfolio.perps[sym].qty != q}
+            cash = {}
+            for ccy, wb in s.broker.venue_cash.items():
+                ours = s.portfolio.cash.get(ccy)
+                if ours is not None and abs(ours - wb) > tol:
+                    cash[ccy] = (str(ours), str(wb))
+            if not diff and not cash:
+                strikes = 0
+                continue
+            strikes += 1
+            log.warning("venue disagrees (ours, venue): positions %s, cash %s (check %d)",
+                        diff, cash, strikes)
+            if strikes >= 2:
+                what = "position" if diff else "cash"
+                s.guard.kill(f"{what} mismatch with the venue (ours, venue): "
+                             f"positions {diff}, cash {cash}", clock.now_ns())
 
     def _journal_orders(self, orders, now: int) -> int:
         fresh = 0

@@ -25,7 +25,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                     risk=None, during=None):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
-    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=60_000,
                        account=account or {"cash": {"USDT": "100000"}, "positions": SEED})
     ex.fail_next.extend(fail)
     ex.withdrawals_enabled = withdrawals
@@ -87,6 +87,14 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     assert report["fills"] == len(ex.trades) == broker.stream_fills + broker.rest_fills
     assert broker.stream_fills > 0
     assert r.reconciliations >= 1 and r.session.guard.state == "ACTIVE"  # venue agreed
+    # the user-data stream's views: every order's end, the positions and the wallet balance
+    assert broker.stream_updates >= report["children"]
+    assert broker.venue_positions_seen == engine
+    assert broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"] == ex.account.cash["USDT"]
+    # funding (every minute here): settled from the mark stream, the same as the venue charged
+    assert ex.funding_paid
+    for sym, p in r.session.portfolio.perps.items():
+        assert p.funding == sum(Decimal(a) for s, _, a in ex.funding_paid if s == sym)
 
 
 async def test_429_and_5xx_are_retried_with_the_same_client_id(tmp_path, monkeypatch):
@@ -142,7 +150,7 @@ async def test_venue_margin_rejection_pauses_then_aborts_with_nothing_lost(tmp_p
 
 async def test_stalled_price_stream_mid_twap_goes_reducing_then_resumes(tmp_path, monkeypatch):
     async def stall(ex):
-        ex.stalled.add(("ethusdt", "bookTicker"))
+        ex.stalled.update({("ethusdt", "bookTicker"), ("ethusdt", "markPrice")})  # ETH prices
         await asyncio.sleep(2.0)
         ex.stalled.clear()
 
@@ -178,7 +186,7 @@ async def test_positions_are_reconciled_and_a_mismatch_halts(tmp_path, monkeypat
         await asyncio.sleep(4.0)  # TWAP done and reconciled at least once
         # someone trades the account behind the engine's back
         ex.account.seed_position("ETH/USDT:USDT", D("1.0"), D("2680"))
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)  # a difference must be seen on two checks in a row
 
     r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=tamper)
     assert r.reconciliations >= 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from decimal import Decimal
 
 
 from engine.book.sync import BookSync
@@ -75,4 +76,58 @@ async def test_ccxt_pro_books_via_the_local_exchange_match_our_replay_books():
     for t in trs:
         assert trades[t.trade_id] == (t.price, t.size, t.taker_side)
     assert feed.invalid == 0 and feed.reconnects == 0
-    assert set(feed.age) == {(SYM, "book"), (SYM, "ticker"), (SYM, "trades")}
+    assert set(feed.age) == {(SYM, "book"), (SYM, "ticker"), (SYM, "trades"), (SYM, "mark")}
+
+
+async def test_mark_prices_and_funding_settlements_arrive_as_replay_decodes_them():
+    """The mark price stream through ccxt.pro gives the events our own decoder gives for the
+    same frames, and a funding time passing becomes one settlement at that time, the one the
+    exchange booked. (Funding every minute here, so settlements fall inside the recording.)"""
+    from engine.feeds.binance import BinanceDecoder
+    from engine.feeds.funding import FundingSettler
+    from engine.model import FundingRate, MarkPrice
+
+    ex = LocalExchange([USDM_BTC], speed=60, funding_interval_ms=60_000,
+                       funding_rates={"btcusdt": "0.00012500"},
+                       account={"cash": {"USDT": "100000"},
+                                "positions": {SYM: ("0.5", "61000")}})
+    port = await ex.start()
+    client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
+                                         rest_base=f"http://127.0.0.1:{port}"))
+    got: list = []
+    feed = LiveFeed(client, [SYM], got.append, LiveClock(), books=False, tickers=False,
+                    trades=False)
+    task = asyncio.create_task(feed.run())
+    try:
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            if ex.position >= len(ex.frames):
+                break
+        await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await ex.stop()
+    dec = BinanceDecoder("usdm", SYM)
+    settler = FundingSettler()
+    ours, our_settled = {}, []
+    for raw in ex.mark_frames:
+        ev = dec.decode_frame(b'{"stream":"btcusdt@markPrice@1s","data":' + raw + b"}", 0)
+        ours[ev.ts_event] = (ev.mark_price, ev.index_price, ev.funding_rate, ev.next_funding_ts)
+        s = settler.on_mark(ev)
+        if s is not None:
+            our_settled.append((s.ts_event, s.rate, s.mark_price))
+    marks = [e for e in got if type(e) is MarkPrice]
+    settled = [(e.ts_event, e.rate, e.mark_price) for e in got if type(e) is FundingRate]
+    print(f"\n{len(marks)} marks, {len(settled)} settlements")
+    assert len(marks) >= len(ex.mark_frames) - 3  # all but those before the subscription
+    for m in marks:
+        assert ours[m.ts_event] == (m.mark_price, m.index_price, m.funding_rate,
+                                    m.next_funding_ts)
+    assert len(settled) >= 4 and settled == our_settled[-len(settled):]
+    assert all(ts % 60_000_000_000 == 0 and rate == 0.000125 for ts, rate, _ in settled)
+    # the exchange charged the long 0.5 BTC position at the same times
+    assert [t * 1_000_000 for _, t, _ in ex.funding_paid][-len(settled):] == \
+        [ts for ts, _, _ in settled]
+    assert all(Decimal(a) < 0 for _, _, a in ex.funding_paid)  # a long pays a positive rate
