@@ -67,10 +67,13 @@ class LiveBroker:
         self.venue_positions_seen: dict[str, Decimal] = {}  # from watch_positions
         self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
         self.stream_updates = 0
+        self._placing: dict[str, asyncio.Task] = {}  # client id -> its create_order task
 
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
-        self._spawn(self._place(order))
+        cid = order.client_order_id
+        self._placing[cid] = t = self._spawn(self._place(order))
+        t.add_done_callback(lambda _: self._placing.pop(cid, None))
 
     def cancel(self, client_order_id: str, now: int) -> None:
         self._spawn(self._cancel(client_order_id))
@@ -93,10 +96,11 @@ class LiveBroker:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         t = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(t)
         t.add_done_callback(self.tasks.discard)
+        return t
 
     # -- calls --------------------------------------------------------------------------------
     async def _call(self, what: str, fn, *args, **kw):
@@ -267,6 +271,9 @@ class LiveBroker:
     async def _cancel(self, cid: str) -> None:
         import ccxt
 
+        placing = self._placing.get(cid)
+        if placing is not None and not placing.done():
+            await asyncio.wait([placing])  # a cancel must not overtake its own order
         o = self.resting.pop(cid, None)
         now = self.clock.now_ns()
         if o is None:

@@ -22,7 +22,7 @@ SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 
 async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=False,
-                    risk=None, during=None):
+                    risk=None, during=None, execution=None):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=60_000,
@@ -40,7 +40,8 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                                           account_base=ends.account_base,
                                           reconcile_every_s=0.5),
         execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
-                                          retry_s=0.3, deadline_s=8.0),
+                                          retry_s=0.3, deadline_s=8.0,
+                                          **(execution or {})),
         risk=msgspec.structs.replace(cfg.risk, **(risk or {})))
     r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="live")
     try:
@@ -192,3 +193,24 @@ async def test_positions_are_reconciled_and_a_mismatch_halts(tmp_path, monkeypat
     assert r.reconciliations >= 2
     assert r.session.guard.state == "HALTED"
     assert "position mismatch" in r.session.guard.history[-1].reason
+
+
+async def test_resting_children_filled_at_the_venue_reach_the_engine_by_the_stream(
+        tmp_path, monkeypatch):
+    # Passive children rest on the venue's book; recorded trades fill them there, later, and
+    # only the user-data stream says so (fills by watch_my_trades, the end by watch_orders).
+    r, report, positions, ex = await _live_run(
+        tmp_path, monkeypatch, execution={"mode": "passive_then_cross", "passive_timeout_s": 1.0,
+                                          "stale_child_s": 0.5})
+    broker = r.session.broker
+    makers = [f for f, _ in broker.fill_log if f.liquidity == "maker"]
+    print(f"\n{len(makers)} maker fills of {report['fills']}, {broker.stream_updates} order ends "
+          "by stream")
+    assert makers and broker.stream_fills >= len(makers) and broker.stream_updates >= len(makers)
+    # a cancel sent while its order was still on its way waited for it: none was left resting
+    assert not ex.matcher.open_orders()
+    assert all(p.state == "done" for p in r.session.execution.reports())
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert report["fills"] == len(ex.trades) and report["journal_submissions_unique"]
+    assert broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"]
