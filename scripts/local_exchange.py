@@ -152,6 +152,8 @@ class LocalExchange:
         self.withdrawals_enabled = False
         self.user_streams: set[web.WebSocketResponse] = set()
         self.order_requests = 0
+        # test hook: called with the client id once an order is booked, before the reply
+        self.before_reply = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
@@ -269,6 +271,8 @@ class LocalExchange:
             "reduceOnly": order.reduce_only, "positionSide": "BOTH",
             "updateTime": now // 1_000_000}
         await self._apply(events, now, new=cid)
+        if self.before_reply is not None:
+            self.before_reply(cid)
         return web.json_response(self._order_json(self.orders[cid]))
 
     async def _apply(self, events, now: int, new: str | None = None) -> None:

@@ -154,12 +154,7 @@ class LiveBroker:
     async def _report(self, o: OrderRequest, res: dict) -> None:
         now = self.clock.now_ns()
         filled = Decimal(str(res.get("filled") or 0))
-        if filled > 0:
-            trades = await self._call("fetch trades", self.ex.fetch_my_trades, o.symbol,
-                                      params={"orderId": res["id"]})
-            for t in trades:
-                if self._fill(t, o.client_order_id, o.symbol, o.side, now):
-                    self.rest_fills += 1
+        await self._catch_up(o.client_order_id, o.symbol, o.side, res)
         status = _STATUS.get(res.get("status") or "", "accepted")
         if status == "accepted":
             if o.client_order_id not in self._final:
@@ -201,6 +196,40 @@ class LiveBroker:
         if held is not None:
             self._end(cid, *held)
         return True
+
+    async def recover(self, cid: str, symbol: str, side: str) -> str:
+        """A restart found `cid` unfinished in the journal: ask the venue. Its fills are taken
+        in (the inbox), an open order is cancelled, one the venue never saw is `unsent`."""
+        import ccxt
+
+        self.attempts.setdefault(cid, 0)
+        try:
+            res = await self._call("fetch order", self.ex.fetch_order, None, symbol,
+                                   {"origClientOrderId": cid})
+        except ccxt.OrderNotFound:
+            self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status="unsent",
+                                          ts=self.clock.now_ns(),
+                                          reason="not at the venue: never arrived"))
+            return "unsent"
+        await self._catch_up(cid, symbol, side, res)
+        status = _STATUS.get(res.get("status") or "", "accepted")
+        if status == "accepted":
+            res = await self._call(f"cancel {cid}", self.ex.cancel_order, None, symbol,
+                                   {"origClientOrderId": cid})
+            await self._catch_up(cid, symbol, side, res)
+            status = "canceled"
+        self._end(cid, symbol, status, Decimal(str(res.get("filled") or 0)))
+        return status
+
+    async def _catch_up(self, cid: str, symbol: str, side: str, res: dict) -> None:
+        """Fetch the order's fills by REST when the venue says more filled than we have."""
+        if self._filled.get(cid, Decimal(0)) < Decimal(str(res.get("filled") or 0)) and \
+                res.get("id"):
+            now = self.clock.now_ns()
+            for t in await self._call("fetch trades", self.ex.fetch_my_trades, symbol,
+                                      params={"orderId": res["id"]}):
+                if self._fill(t, cid, symbol, side, now):
+                    self.rest_fills += 1
 
     async def run_streams(self) -> None:
         """The user-data stream, one ccxt watcher per view, each reconnecting on its own."""
@@ -283,14 +312,8 @@ class LiveBroker:
         try:
             res = await self._call(f"cancel {cid}", self.ex.cancel_order, None, o.symbol,
                                    {"origClientOrderId": cid})
-            filled = Decimal(str(res.get("filled") or 0))
-            if self._filled.get(cid, Decimal(0)) < filled and res.get("id"):
-                # it filled in part before the cancel: those fills may not have come yet
-                for t in await self._call("fetch trades", self.ex.fetch_my_trades, o.symbol,
-                                          params={"orderId": res["id"]}):
-                    if self._fill(t, cid, o.symbol, o.side, now):
-                        self.rest_fills += 1
-            self._end(cid, o.symbol, "canceled", filled)
+            await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
+            self._end(cid, o.symbol, "canceled", Decimal(str(res.get("filled") or 0)))
         except ccxt.BaseError as exc:
             code, msg = _venue_error(exc)
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,

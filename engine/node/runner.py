@@ -127,6 +127,8 @@ class Runner:
         self.captures: list[CaptureStats] = []
         self.on_tick = None  # called every few hundred events (status, alerts)
         self.reconciliations = 0  # live: venue position checks that agreed or not
+        self.resuming = False  # paper/live: the journal holds an earlier attempt of this run
+        self.resumed: dict = {}  # what the restart found and settled
         from engine.node.status import LatencyHistogram
 
         self.latency = LatencyHistogram()
@@ -144,15 +146,16 @@ class Runner:
                                "input; use a new journal path")
         row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
         attempt = 1
-        if row is not None and self.mode != "replay":
-            await j.close()
-            raise JournalError(f"{self.journal_path}: resuming a {self.mode} run needs the "
-                               "exchange's view of orders and positions (not in this build); "
-                               "start with a new journal path")
         if row is None:
             j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
                     (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
                      orjson.dumps([Path(p).name for p in self.inputs]).decode(), "running"))
+        elif self.mode != "replay":
+            (last,) = await j.fetchone("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
+                                       "WHERE run_id=?", (self.run_id,))
+            attempt = last + 1
+            self.resuming = True
+            j.write("UPDATE runs SET status='running' WHERE run_id=?", (self.run_id,))
         else:
             (last,) = await j.fetchone("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
                                        "WHERE run_id=?", (self.run_id,))
@@ -188,6 +191,51 @@ class Runner:
             else:
                 rec.order_update(ev)
 
+    async def _resume_outside(self) -> None:
+        """Restart of a paper or live run (the market cannot be replayed): the portfolio is the
+        journal's fills and funding on top of the configured start; every order the journal
+        leaves unfinished is settled with the venue (live: looked up by its client id; its
+        fills taken in, cancelled if still open, marked unsent if it never arrived) or dropped
+        (paper: the simulated exchange died with the process); running parents end as aborted.
+        Journal rows are written in order by one writer, so an order whose final state is
+        durable has its fills durable too: only unfinished orders can hide fills. Live, the
+        venue's positions must then equal ours, or the engine refuses to start."""
+        from engine.core.errors import FatalError
+
+        j, s, now = self.journal, self.session, time.time_ns()
+        await apply_ledger(j, self.run_id, s.portfolio)
+        rows = await j.fetchall(
+            "SELECT client_order_id, symbol, side, status FROM orders WHERE run_id=? AND status "
+            "NOT IN ('filled','expired','canceled','rejected','refused','unsent')",
+            (self.run_id,))
+        settled: dict[str, str] = {}
+        for cid, sym, side, _ in rows:
+            if self.mode == "paper":
+                settled[cid] = "canceled"
+                self.rec.order_update(OrderUpdate(client_order_id=cid, symbol=sym,
+                                                  status="canceled", ts=now,
+                                                  reason="paper exchange restarted"))
+            else:
+                settled[cid] = await s.broker.recover(cid, sym, side)
+        s.execution.on_time(now)  # recovered fills and ends: into the portfolio and journal
+        j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
+                "WHERE run_id=? AND state IN ('running','paused')", (self.run_id,))
+        self.resumed = {"unfinished_orders": settled,
+                        "positions": {k: str(p.qty) for k, p in s.portfolio.perps.items()},
+                        "cash": {k: str(v) for k, v in s.portfolio.cash.items()}}
+        log.warning("resumed %s run %s: %d unfinished orders settled %s", self.mode,
+                    self.run_id, len(settled), settled)
+        if self.mode == "live":
+            venue = await s.broker.venue_positions(sorted(s.portfolio.perps))
+            diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in venue.items()
+                    if s.portfolio.perps[k].qty != q}
+            if diff:
+                await j.flush()
+                raise FatalError(f"positions at the venue differ from the journal's after "
+                                 f"settling unfinished orders (ours, venue): {diff}; "
+                                 "settle them by hand before restarting")
+        await j.flush()
+
     # -- the loop -------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:
         self._stop = why
@@ -203,6 +251,8 @@ class Runner:
                 raise
         await self._open_journal()
         try:
+            if self.resuming:
+                await self._resume_outside()
             return await self._run()
         finally:
             if self.journal is not None:
@@ -457,6 +507,22 @@ class Runner:
         return out
 
 
+async def apply_ledger(j: Journal, run_id: str, p) -> Decimal:
+    """Apply the run's journaled fills and funding to portfolio `p`; returns the fees."""
+    fees = Decimal(0)
+    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
+            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
+            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
+        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
+                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
+                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
+        fees += Decimal(fee)
+    for sym, amount, ts in await j.fetchall("SELECT symbol, amount, ts FROM funding "
+                                            "WHERE run_id=? ORDER BY ts", (run_id,)):
+        p.book_funding(sym, Decimal(amount), ts)
+    return fees
+
+
 def _weighted_shortfall(reports) -> float | None:
     num = den = 0.0
     for r in reports:
@@ -478,17 +544,7 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
     (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
     (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
     p = build_portfolio(cfg)
-    fees = Decimal(0)
-    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
-            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
-            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
-        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
-                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
-                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
-        fees += Decimal(fee)
-    for sym, amount in await j.fetchall("SELECT symbol, amount FROM funding WHERE run_id=?",
-                                        (run_id,)):
-        p._credit(p.instruments[sym].settle, Decimal(amount))
+    fees = await apply_ledger(j, run_id, p)
     last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
                             "ORDER BY ts DESC LIMIT 1", (run_id,))
     return {

@@ -308,13 +308,18 @@ class Portfolio:
             amount = -p.qty * mark * rate
         else:
             amount = -p.qty * p.inst.contract_size / mark * rate
+        self.book_funding(ev.symbol, amount, ev.ts_recv)
+        return amount
+
+    def book_funding(self, symbol: str, amount: Decimal, ts: int = 0) -> None:
+        """Credit a funding amount already known (settled, or read back from the journal)."""
+        p = self.perps[symbol]
         p.funding += amount
-        sleeve = self.sleeve_of.get(ev.symbol, ev.symbol)
+        sleeve = self.sleeve_of.get(symbol, symbol)
         self.funding_by_sleeve[sleeve] = self.funding_by_sleeve.get(sleeve, _ZERO) + amount
         self._credit(p.inst.settle, amount)
-        self.ts = max(self.ts, ev.ts_recv)
+        self.ts = max(self.ts, ts)
         self._rebuild()
-        return amount
 
     # -- aggregates ---------------------------------------------------------------------------
     def _rebuild(self) -> None:

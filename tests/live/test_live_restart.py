@@ -1,0 +1,190 @@
+"""A live run killed (SIGKILL) and started again on the same journal: the orders it left
+unfinished are settled with the venue (looked up by client id, fills taken in, open ones
+cancelled, unsent ones marked so), nothing is sent twice, and the rebalance completes with
+the venue's positions and wallet equal to the engine's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from decimal import Decimal
+
+from engine.feeds.live import LiveEndpoints, make_exchange
+from engine.journal.store import Journal
+from engine.node.config import load_config
+from engine.node.runner import Runner
+from tests.conftest import ROOT, USDM_BTC, USDM_ETH
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from local_exchange import LocalExchange  # noqa: E402
+
+SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
+ENV = {"BINANCE_API_KEY": "local-test-key", "BINANCE_API_SECRET": "local-test-secret"}
+
+
+def _config(tmp_path, port: int, mode: str) -> str:
+    text = (ROOT / "configs" / "demo.toml").read_text()
+    text = (text.replace("duration_s = 120", "duration_s = 4")
+            .replace("slices = 12", "slices = 8").replace("retry_s = 1.0", "retry_s = 0.3")
+            .replace('mode = "marketable"', f'mode = "{mode}"\npassive_timeout_s = 1.0\n'
+                                            "stale_child_s = 0.5\ndeadline_s = 10"))
+    text += (f'\n[live]\nws_linear = "ws://127.0.0.1:{port}/ws"\n'
+             f'rest_base = "http://127.0.0.1:{port}"\naccount_base = "http://127.0.0.1:{port}"\n'
+             "reconcile_every_s = 0.5\n")
+    path = tmp_path / "live.toml"
+    path.write_text(text)
+    return str(path)
+
+
+async def _first_attempt(cfg_path: str, journal: str, env: dict, ex: LocalExchange,
+                         kill_at_order: int | None = None) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine", "run", "--config", cfg_path, "--mode", "live",
+        "--journal", journal, "--duration", "60", cwd=str(ROOT),
+        env={**os.environ, **ENV, **env}, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+    if kill_at_order is not None:
+        def kill(cid: str) -> None:
+            if len(ex.orders) >= kill_at_order and proc.returncode is None:
+                proc.send_signal(signal.SIGKILL)  # booked at the venue, never answered
+        ex.before_reply = kill
+    rc = await asyncio.wait_for(proc.wait(), 60)
+    ex.before_reply = None
+    return rc
+
+
+async def _second_attempt(cfg_path: str, journal: str, monkeypatch) -> Runner:
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    r = Runner(load_config(cfg_path), cfg_path, open(cfg_path).read(), [], journal, mode="live")
+
+    async def stop_when_done():
+        while True:
+            await asyncio.sleep(0.2)
+            s = r.session
+            if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight:
+                await asyncio.sleep(1.5)  # let a reconciliation pass
+                r.request_stop("done")
+                return
+
+    stopper = asyncio.create_task(stop_when_done())
+    r.report_out = await asyncio.wait_for(r.run(), 60)
+    stopper.cancel()
+    return r
+
+
+async def _venue(port: int) -> dict[str, Decimal]:
+    client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"))
+    client.apiKey, client.secret = "k", "s"
+    try:
+        rows = await client.fetch_positions(list(SEED))
+    finally:
+        await client.close()
+    return {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in rows}
+
+
+async def _journal_rows(path: str):
+    j = await Journal.open(path)
+    try:
+        subs = await j.fetchall("SELECT client_order_id, attempt FROM submissions")
+        orders = dict(await j.fetchall("SELECT client_order_id, status FROM orders"))
+        fills = await j.fetchall("SELECT trade_id FROM fills")
+    finally:
+        await j.close()
+    return subs, orders, fills
+
+
+async def test_killed_before_sending_a_durable_batch_resumes_without_resending(tmp_path,
+                                                                              monkeypatch):
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
+                       account={"cash": {"USDT": "100000"}, "positions": SEED})
+    port = await ex.start()
+    try:
+        cfg = _config(tmp_path, port, "marketable")
+        journal = str(tmp_path / "j.sqlite")
+        rc = await _first_attempt(cfg, journal, {"BALLAST_CRASH_BEFORE_DISPATCH": "3"}, ex)
+        assert rc == -signal.SIGKILL
+        sent_before = set(ex.orders)
+        r = await _second_attempt(cfg, journal, monkeypatch)
+        venue = await _venue(port)
+    finally:
+        await ex.stop()
+    report = r.report_out
+    unsent = [c for c, st in r.resumed["unfinished_orders"].items() if st == "unsent"]
+    assert unsent and not set(unsent) & set(ex.orders)  # durable, never sent, never resent
+    assert set(ex.orders) >= sent_before
+    subs, orders, fills = await _journal_rows(journal)
+    assert {attempt for _, attempt in subs} == {1, 2}
+    assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
+    assert all(orders[c] == "unsent" for c in unsent)
+    assert len(fills) == len(ex.trades) == len({t for (t,) in fills})  # every venue trade once
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert abs(report["final_weights"]["BTC"] - 0.6) < 0.01
+    assert r.session.broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"]
+    assert r.session.guard.state == "ACTIVE"
+
+
+async def test_killed_with_an_order_at_the_venue_unanswered_settles_it_on_restart(tmp_path,
+                                                                                 monkeypatch):
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
+                       account={"cash": {"USDT": "100000"}, "positions": SEED})
+    port = await ex.start()
+    try:
+        cfg = _config(tmp_path, port, "marketable")
+        journal = str(tmp_path / "j.sqlite")
+        rc = await _first_attempt(cfg, journal, {}, ex, kill_at_order=3)
+        assert rc == -signal.SIGKILL
+        third = list(ex.orders)[-1]  # booked (resting or done) but its answer never came
+        r = await _second_attempt(cfg, journal, monkeypatch)
+        venue = await _venue(port)
+    finally:
+        await ex.stop()
+    report = r.report_out
+    settled = r.resumed["unfinished_orders"]
+    assert third in settled and settled[third] in ("filled", "expired")  # IOC: done there
+    subs, orders, fills = await _journal_rows(journal)
+    assert len(subs) == len({c for c, _ in subs})
+    assert set(orders) >= set(ex.orders)  # every order the venue saw is in the journal
+    assert all(orders[c] != "sent" for c in ex.orders)  # and ended there
+    assert len(fills) == len(ex.trades) == len({t for (t,) in fills})
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert abs(report["final_weights"]["BTC"] - 0.6) < 0.01
+    assert r.session.broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"]
+
+
+async def test_recover_cancels_an_open_order_takes_fills_and_marks_the_unsent():
+    """The broker's restart lookup, order by order, on the real client and venue."""
+    from engine.brokers.live import LiveBroker
+    from engine.core.clock import LiveClock
+    from engine.execution.markets import load_markets_offline
+
+    ex = LocalExchange([USDM_BTC], speed=30,
+                       account={"cash": {"USDT": "100000"}, "positions": {}})
+    port = await ex.start()
+    client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"))
+    client.apiKey, client.secret = "k", "s"
+    sym = "BTC/USDT:USDT"
+    try:
+        await asyncio.sleep(0.3)
+        bid = ex.books["btcusdt"].book.top()[0]
+        # one resting below the touch, one crossing (filled), then the engine died
+        await client.create_order(sym, "limit", "buy", 0.01, bid - 50,
+                                  {"newClientOrderId": "rest-1", "timeInForce": "GTX"})
+        await client.create_order(sym, "limit", "buy", 0.01, bid + 100,
+                                  {"newClientOrderId": "took-1", "timeInForce": "IOC"})
+        broker = LiveBroker(client, load_markets_offline(), LiveClock())
+        got = {cid: await broker.recover(cid, sym, "buy")
+               for cid in ("rest-1", "took-1", "never-1")}
+        events = broker.on_time(0)
+    finally:
+        await client.close()
+        await ex.stop()
+    assert got == {"rest-1": "canceled", "took-1": "filled", "never-1": "unsent"}
+    fills = [e for e in events if type(e).__name__ == "Fill"]
+    assert fills and {f.order_id for f in fills} == {"took-1"}
+    assert sum(f.qty for f in fills) == Decimal("0.01") == ex.account.perps[sym].qty
+    assert not ex.matcher.open_orders()
+    ends = {(e.client_order_id, e.status) for e in events if type(e).__name__ == "OrderUpdate"}
+    assert ends == {("rest-1", "canceled"), ("took-1", "filled"), ("never-1", "unsent")}
