@@ -71,8 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--reason", default="operator kill")
 
-    bt = sub.add_parser("backtest", help="bar backtests (not in this build yet)")
+    bt = sub.add_parser("backtest", help="compare rebalancing policies on recorded bars")
     bt.add_argument("--config", required=True, metavar="FILE")
+    bt.add_argument("--policies", metavar="A,B", help="run only these policies")
+    bt.add_argument("--workers", type=int, help="local worker processes (default: config)")
+    bt.add_argument("--html", metavar="PATH", help="report file (default: config or "
+                    "out/backtest.html)")
+    bt.add_argument("--no-html", action="store_true", help="no HTML report")
+    bt.add_argument("--json", action="store_true", help="end with one JSON object")
     return p
 
 
@@ -92,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "kill":
         return commands.cmd_kill(args)
     if args.command == "backtest":
-        print("error: `backtest` is not in this build yet (bar backtests are planned work); "
-              "use `run --mode replay` for recorded ticks", file=sys.stderr)
-        return 2
+        return commands.cmd_backtest(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

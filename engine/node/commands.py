@@ -152,3 +152,54 @@ def cmd_kill(args) -> int:
         return 1
     print(body.decode())
     return 0 if code == 200 else 1
+
+
+def cmd_backtest(args) -> int:
+    """Run the config's policies over its bars; table, answer, HTML report, `--json`."""
+    import os
+    import time
+
+    from engine.backtest.data import load_bar_data
+    from engine.backtest.report import print_table, write_html
+    from engine.backtest.run import add_relative
+    from engine.backtest.sweep import expand_policies, run_all
+    from engine.node.config import load_config
+
+    try:
+        cfg = load_config(args.config)
+        if cfg.backtest is None:
+            raise ConfigError(f"{args.config}: no [backtest] section")
+        policies = [p.name for p in expand_policies(cfg)]
+        if args.policies:
+            want = [n.strip() for n in args.policies.split(",") if n.strip()]
+            unknown = [n for n in want if n not in policies]
+            if unknown:
+                raise ConfigError(f"unknown policies {unknown}; the config has {policies}")
+            policies = want
+        data = load_bar_data(cfg.backtest, args.config)  # fail early on bad data
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    workers = args.workers or cfg.backtest.workers
+    t0 = time.perf_counter()
+    try:
+        results = run_all(args.config, policies, workers=workers,
+                          ray_address=cfg.backtest.ray_address)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - t0
+    add_relative(results)
+    report = data.report()
+    print_table(results, report)
+    out = {"policies": {n: r.metrics for n, r in results.items()}, "data": report,
+           "wall_seconds": round(wall, 3), "workers": workers}
+    if not args.no_html:
+        path = args.html or cfg.backtest.html or "out/backtest.html"
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        out["html"] = write_html(results, report, path, f"Ballast backtest: {args.config}")
+        print(f"report: {out['html']}")
+    print(f"{len(results)} policies in {wall:.1f}s with {workers} worker(s)")
+    if args.json:
+        sys.stdout.write(orjson.dumps(out).decode() + "\n")
+    return 0

@@ -240,6 +240,47 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mark_prices: bool = True  # perps: watch the mark price stream (mark, funding rate)
 
 
+class PolicyCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One rebalancing policy of a backtest: a strategy (default: the config's) and when it
+    trades. No drift and no schedule is buy-and-hold (allocated once at the start)."""
+
+    name: str
+    strategy: StrategyCfg | None = None
+    drift: DriftCfg | None = None
+    schedule_minutes: Pos | None = None  # calendar: 1440 daily, 10080 weekly, 43200 monthly
+
+
+class FundingFileCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    rates: str  # freqtrade *-8h-funding_rate.feather
+    mark: str | None = None  # the matching *-8h-mark.feather (mark at each settlement)
+
+
+class SweepCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A grid of threshold policies added to the listed ones: every band × mode × kind."""
+
+    abs_bands: list[Pos] = []
+    rel_bands: list[Pos] = []
+    modes: list[Literal["target", "edge"]] = msgspec.field(default_factory=lambda: ["target"])
+
+
+class BacktestCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # instrument symbol -> freqtrade feather bar file (paths relative to the config file)
+    bars: dict[str, str]
+    funding: dict[str, FundingFileCfg] = {}
+    start: str | None = None  # ISO date/time, UTC (inclusive)
+    end: str | None = None  # ISO date/time, UTC (exclusive)
+    fee_bps: NonNeg = 10.0  # per fill, on the traded notional
+    slippage_bps: NonNeg = 2.0  # fills at close × (1 ± slippage)
+    qty_decimals: Annotated[int, msgspec.Meta(ge=0, le=12)] = 6  # amounts rounded down to this
+    min_notional: NonNeg = 10.0  # smaller trades are skipped (the exchange minimum)
+    band_for_metrics: Pos = 0.05  # "time in band" for policies without a drift band
+    policies: list[PolicyCfg] = []
+    sweep: SweepCfg | None = None
+    html: str | None = None  # report path (default out/backtest.html)
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 2
+    ray_address: str | None = None  # run the policies on this Ray cluster (optional dependency)
+
+
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     account: AccountCfg
     instruments: list[InstrumentCfg]
@@ -256,6 +297,7 @@ class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     status: StatusCfg = StatusCfg()
     alerts: AlertsCfg = AlertsCfg()
     live: LiveCfg = LiveCfg()
+    backtest: BacktestCfg | None = None
 
 
 def load_config(path: str) -> EngineConfig:
@@ -346,6 +388,8 @@ def check_config(cfg: EngineConfig, path: str) -> None:
         fail("$.risk.max_margin_utilisation", f"must be in (0, 1], got {r.max_margin_utilisation}")
     if r.max_gross_leverage <= 0 or r.price_band_bps <= 0 or r.max_price_age_s <= 0:
         fail("$.risk", "max_gross_leverage, price_band_bps and max_price_age_s must be > 0")
+    if cfg.backtest is not None:
+        _check_backtest(cfg, cfg.backtest, fail)
     names = [s.name for s in cfg.triggers.signals]
     if len(set(names)) != len(names):
         fail("$.triggers.signals", "signal names must be unique (set `name`)")
@@ -381,3 +425,44 @@ def _check_strategy(s, cfg: EngineConfig, where: str, fail) -> None:
     base = getattr(s, "base", None)
     if base is not None:
         _check_strategy(base, cfg, f"{where}.base", fail)
+
+
+def _check_backtest(cfg: EngineConfig, bt: BacktestCfg, fail) -> None:
+    symbols = {i.symbol for i in cfg.instruments}
+    traded = {sym for legs in cfg.universe.values() for sym in (legs.spot, legs.perp) if sym}
+    for sym in bt.bars:
+        if sym not in symbols:
+            fail(f"$.backtest.bars.{sym}", f"not a declared instrument; declared: {sorted(symbols)}")
+    missing = traded - set(bt.bars)
+    if missing:
+        fail("$.backtest.bars", f"no bar file for traded instruments {sorted(missing)}")
+    for sym in bt.funding:
+        if sym not in symbols or ":" not in sym:
+            fail(f"$.backtest.funding.{sym}", "funding needs a declared perp instrument")
+    names = [p.name for p in bt.policies]
+    if len(set(names)) != len(names):
+        fail("$.backtest.policies", "policy names must be unique")
+    if not bt.policies and bt.sweep is None:
+        fail("$.backtest.policies", "no policies to run")
+    for i, p in enumerate(bt.policies):
+        if p.strategy is not None:
+            _check_strategy(p.strategy, cfg, f"$.backtest.policies[{i}].strategy", fail)
+        if p.drift is not None and p.drift.abs_band is None and p.drift.rel_band is None:
+            fail(f"$.backtest.policies[{i}].drift", "needs abs_band or rel_band")
+    for k in ("start", "end"):
+        v = getattr(bt, k)
+        if v is not None:
+            try:
+                parse_utc(v)
+            except ValueError:
+                fail(f"$.backtest.{k}", f"not an ISO date/time: {v!r}")
+
+
+def parse_utc(text: str) -> int:
+    """ISO date or date-time (UTC unless it says otherwise) -> epoch ns."""
+    from datetime import datetime, timezone
+
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000

@@ -54,7 +54,9 @@ class Pipeline:
             return all(s in syncs and syncs[s].valid for s in self.required)
         return all(syncs[s].valid for s in self.required if s in syncs)
 
-    def on_event(self, ev: MarketEvent) -> RebalanceIntent | None:
+    def on_event(self, ev: MarketEvent, evaluate: bool = True) -> RebalanceIntent | None:
+        """Apply one event; with `evaluate` off (a bar backtest, before the last event of a
+        timestamp) the state is updated but no rule looks at it yet."""
         self.clock.advance_to(ev.ts_recv)
         t = type(ev)
         cause = "price"
@@ -107,6 +109,8 @@ class Pipeline:
                 if asset not in self.stats.spot_px and self.stats.on_price(
                         asset, price, ev.ts_event) and cause == "price":
                     cause = "sample"
+        if not evaluate:
+            return None
         if not self.ready:
             self.ready = self._warm()
             if not self.ready:

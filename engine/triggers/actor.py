@@ -2,8 +2,9 @@
 
 On the hot path the feed's task calls `on_update` directly (an asyncio queue hop costs more
 than the whole evaluation); `run` serves the same actor from a bounded queue where the producer
-lives in another task. Target weights are cached and recomputed only when their inputs change
-(bars, funding, fills, schedule), so a price tick costs one drift check over the weights.
+lives in another task. Target weights are cached, marked stale when their inputs change (bars,
+funding, fills, samples) and recomputed only when a rule needs them: a price tick costs one
+drift check over the weights, and a calendar policy computes its targets once per rebalance.
 """
 
 from __future__ import annotations
@@ -36,29 +37,50 @@ class TriggerActor:
         self.regimes = regimes
         self.sink = sink
         self.targets: dict[str, float] | None = None
+        self._stale = True
         self.fired = 0
         self._seq = 0
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
-        if self.targets is None or upd.cause in _SLOW_CAUSES:
-            self.refresh_targets()
+        if upd.cause in _SLOW_CAUSES:
+            self._stale = True
         if upd.cause in _SLOW_CAUSES and (self.signals or self.regimes):
             intent = self._signals(upd, now)
             if intent is not None:
                 return intent
         if self.schedule is not None and self.schedule.check(now):
-            return self._fire("schedule", "calendar rebalance", self.targets, upd, now)
+            return self._fire("schedule", "calendar rebalance", self.current_targets(), upd,
+                              now)
         if self.drift is not None:
             p = self.portfolio
-            breach = self.drift.check(p.weights(), self.targets, p.nav, now)
+            breach = self.drift.check(p.weights(), self.current_targets(), p.nav, now)
             if breach is not None:
                 return self._fire(breach.rule, breach.reason, breach.weights, upd, now)
         return None
 
+    def force(self, rule: str, reason: str, ts: int) -> RebalanceIntent:
+        """An intent to the current targets now, whatever the rules say (a backtest's initial
+        allocation, an operator's command)."""
+        self.refresh_targets()
+        upd = PortfolioUpdate(ts_event=ts, ts_recv=ts, cause="command", assets=(),
+                              nav=self.portfolio.nav)
+        return self._fire(rule, reason, self.targets, upd, self.clock.now_ns())
+
+    def rebalanced(self) -> None:
+        """The last intent has been carried out in full."""
+        if self.drift is not None:
+            self.drift.rearm()
+
+    def current_targets(self) -> dict[str, float]:
+        if self._stale or self.targets is None:
+            self.refresh_targets()
+        return self.targets
+
     def refresh_targets(self) -> None:
         self.targets = self.strategy.target_weights(self.portfolio.snapshot(), self.stats)
+        self._stale = False
 
     def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
         fired = [s.name for s in self.signals if s.update(self.stats)]
@@ -67,10 +89,12 @@ class TriggerActor:
             changed = self.regimes.update(active)
             if changed is not None:
                 return self._fire("regime", f"regime → {changed.name} (active: "
-                                  f"{', '.join(sorted(active)) or 'none'})", self.targets, upd, now)
+                                  f"{', '.join(sorted(active)) or 'none'})",
+                                  self.current_targets(), upd, now)
             return None
         if fired:
-            return self._fire(fired[0], f"signal {', '.join(fired)}", self.targets, upd, now)
+            return self._fire(fired[0], f"signal {', '.join(fired)}", self.current_targets(),
+                              upd, now)
         return None
 
     # -- decisions ------------------------------------------------------------------------

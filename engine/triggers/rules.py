@@ -52,6 +52,11 @@ class DriftBand:
         self.armed = True
         self.last_fire: int | None = None
 
+    def rearm(self) -> None:
+        """The rebalance this rule asked for is done: watch for the next breach (a bar
+        backtest fills at once and sees the next state only a bar later)."""
+        self.armed = True
+
     def band(self, target: float) -> float:
         if self.abs_band is not None:
             return self.abs_band

@@ -1,0 +1,175 @@
+"""The backtest report: a terminal table, the answer to "did threshold rebalancing lower the max
+drawdown versus set-and-forget, and at what cost?", and an HTML file with matplotlib plots
+(equity, drawdown, weights with rebalance marks, funding) embedded as PNG."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+
+from engine.backtest import metrics as m
+
+COLUMNS = [("cagr", "CAGR", "{:+.2%}"), ("volatility", "vol", "{:.2%}"),
+           ("sharpe", "Sharpe", "{:.2f}"), ("sortino", "Sortino", "{:.2f}"),
+           ("max_drawdown", "max DD", "{:.2%}"), ("max_drawdown_days", "DD days", "{:.0f}"),
+           ("rebalances", "rebal", "{:d}"), ("turnover", "turnover/yr", "{:.2f}"),
+           ("fees", "fees", "{:,.0f}"), ("slippage", "slippage", "{:,.0f}"),
+           ("funding", "funding", "{:+,.0f}"), ("tracking_error", "track err", "{:.3f}"),
+           ("time_in_band", "in band", "{:.1%}"),
+           ("max_margin_utilisation", "max margin", "{:.1%}"),
+           ("drawdown_reduction_vs_hold", "DD vs hold", "{:+.2%}"),
+           ("seconds", "secs", "{:.2f}")]
+
+
+def _fmt(fmt: str, v) -> str:
+    if v is None:
+        return "-"
+    try:
+        return fmt.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def answer(results: dict, baseline: str = "buy_and_hold") -> str:
+    """Plain words on the seeds' question, from the figures."""
+    base = results.get(baseline)
+    bands = {n: r for n, r in results.items() if r.metrics.get("band_policy")}
+    if base is None or not bands:
+        return "(needs a buy_and_hold policy and at least one threshold policy to answer)"
+    b = base.metrics
+    lines = [f"Set-and-forget ({baseline}): max drawdown {b['max_drawdown']:.2%}, "
+             f"CAGR {b['cagr']:+.2%}."]
+    better = 0
+    for n, r in bands.items():
+        x = r.metrics
+        d = x["max_drawdown"] - b["max_drawdown"]
+        better += d > 0
+        lines.append(f"{n}: max drawdown {x['max_drawdown']:.2%} ({d * 100:+.2f} pts vs hold), "
+                     f"CAGR {x['cagr']:+.2%}, {x['rebalances']} rebalances, turnover "
+                     f"{x['turnover']:.2f}/yr, fees {x['fees']:,.0f} + slippage "
+                     f"{x['slippage']:,.0f}.")
+    lines.insert(1, f"Threshold rebalancing lowered the max drawdown in {better} of {len(bands)} "
+                    "band policies." if better else
+                 f"Threshold rebalancing did not lower the max drawdown in any of {len(bands)} "
+                 "band policies.")
+    return "\n".join(lines)
+
+
+def print_table(results: dict, data_report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"backtest: {data_report['bars']:,} bars, {data_report['timeframe']}, "
+                    f"{_day(data_report['start_ns'])} → {_day(data_report['end_ns'])}")
+    t.add_column("policy")
+    for _, head, _ in COLUMNS:
+        t.add_column(head, justify="right")
+    for n, r in results.items():
+        t.add_row(n, *(_fmt(f, r.metrics.get(k)) for k, _, f in COLUMNS))
+    c = Console(width=220)
+    c.print(t)
+    for sym, cov in data_report["instruments"].items():
+        if cov["missing_bars"] or cov["bad_rows"]:
+            c.print(f"[yellow]data: {sym} lacks {cov['missing_bars']} bars others have "
+                    f"(e.g. {', '.join(_iso(t) for t in cov['missing_sample_ns'])}); "
+                    f"{cov['bad_rows']} unreadable rows; its last price stands meanwhile")
+    for sym, f in data_report["funding"].items():
+        c.print(f"data: {sym} funding: {f['settlements']} settlements, "
+                f"{f['covered_fraction']:.1%} of the window, {len(f['gaps'])} gaps, "
+                f"{f['without_mark']} without a recorded mark")
+    c.print(answer(results))
+
+
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%d")
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    def dates(ts):
+        return [datetime.fromtimestamp(t / 1e9, timezone.utc) for t in ts]
+
+    figs = []
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for n, r in results.items():
+        step = max(1, len(r.ts) // 3000)
+        ax.plot(dates(r.ts[::step]), r.nav[::step], label=n, lw=1)
+    ax.set_title("Equity (NAV, quote currency)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=3)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    figs.append(("Equity", _png(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    for n, r in results.items():
+        step = max(1, len(r.ts) // 3000)
+        ax.plot(dates(r.ts[::step]), [d * 100 for d in m.drawdowns(r.nav)[::step]], label=n,
+                lw=0.8)
+    ax.set_title("Drawdown (%)")
+    ax.legend(fontsize=7, ncol=3)
+    figs.append(("Drawdown", _png(fig)))
+    plt.close(fig)
+
+    for n, r in results.items():
+        if not r.weights:
+            continue
+        fig, ax = plt.subplots(figsize=(11, 3))
+        assets = sorted(r.weights[0])
+        d = dates(r.weights_ts)
+        for a in assets:
+            ax.plot(d, [w.get(a, 0.0) for w in r.weights], label=a, lw=0.9)
+        for t in r.rebalance_ts[:400]:
+            ax.axvline(datetime.fromtimestamp(t / 1e9, timezone.utc), color="grey", lw=0.3,
+                       alpha=0.5)
+        ax.set_title(f"{n}: weights over time ({len(r.rebalance_ts)} rebalances marked)")
+        ax.legend(fontsize=7, ncol=len(assets))
+        figs.append((f"Weights: {n}", _png(fig)))
+        plt.close(fig)
+
+    funded = {n: r for n, r in results.items() if r.funding_ts}
+    if funded:
+        fig, ax = plt.subplots(figsize=(11, 3))
+        for n, r in funded.items():
+            ax.step(dates(r.funding_ts), r.funding_cum, where="post", label=n, lw=0.9)
+        ax.set_title("Funding received (+) / paid (−), cumulative")
+        ax.legend(fontsize=7, ncol=3)
+        figs.append(("Funding", _png(fig)))
+        plt.close(fig)
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in COLUMNS)
+    rows = "".join(
+        f"<tr><td>{html.escape(n)}</td>" + "".join(
+            f"<td>{html.escape(_fmt(f, r.metrics.get(k)))}</td>" for k, _, f in COLUMNS)
+        + "</tr>" for n, r in results.items())
+    imgs = "".join(f"<h2>{html.escape(t)}</h2><img src='data:image/png;base64,{b}'/>"
+                   for t, b in figs)
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+           "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
+           "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:"
+           "right}td:first-child{text-align:left}</style></head><body>"
+           f"<h1>{html.escape(title)}</h1><p>{data_report['bars']:,} bars "
+           f"({data_report['timeframe']}), {_day(data_report['start_ns'])} → "
+           f"{_day(data_report['end_ns'])}</p><table><tr><th>policy</th>{head}</tr>{rows}"
+           f"</table><h2>Did threshold rebalancing lower the max drawdown, and at what cost?"
+           f"</h2><pre>{html.escape(answer(results))}</pre>{imgs}</body></html>")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(doc)
+    return path

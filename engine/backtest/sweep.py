@@ -1,0 +1,87 @@
+"""The policies of a backtest, run in parallel: local worker processes by default, a Ray cluster
+when one is configured (same job function; Ray is an optional dependency).
+
+A job is (config path, policy name): each worker reads the config and the bars itself (once per
+process, cached), so nothing large crosses a process boundary; only the result comes back.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from engine.core.errors import ConfigError
+from engine.node.config import DriftCfg, EngineConfig, PolicyCfg, load_config
+
+
+def expand_policies(cfg: EngineConfig) -> list[PolicyCfg]:
+    """The listed policies plus the sweep grid (band × mode, absolute and relative)."""
+    bt = cfg.backtest
+    out = list(bt.policies)
+    sw = bt.sweep
+    if sw is not None:
+        for mode in sw.modes:
+            for b in sw.abs_bands:
+                out.append(PolicyCfg(name=f"band_abs_{b * 100:g}pct_{mode}",
+                                     drift=DriftCfg(abs_band=b, mode=mode)))
+            for b in sw.rel_bands:
+                out.append(PolicyCfg(name=f"band_rel_{b * 100:g}pct_{mode}",
+                                     drift=DriftCfg(abs_band=None, rel_band=b, mode=mode)))
+    names = [p.name for p in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"policy names appear twice (listed and swept?): {sorted(dup)}")
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load(cfg_path: str):
+    from engine.backtest.data import load_bar_data
+
+    cfg = load_config(cfg_path)
+    return cfg, load_bar_data(cfg.backtest, cfg_path), {p.name: p for p in
+                                                         expand_policies(cfg)}
+
+
+def run_job(cfg_path: str, name: str):
+    """Run one policy of the config at `cfg_path` (in whatever process this is)."""
+    from engine.backtest.run import run_policy
+
+    cfg, data, policies = _load(cfg_path)
+    return run_policy(cfg, policies[name], data, cfg.backtest)
+
+
+def run_all(cfg_path: str, names: list[str], workers: int = 1,
+            ray_address: str | None = None, progress=None) -> dict:
+    """Results by policy name, in `names` order."""
+    cfg_path = os.path.abspath(cfg_path)
+    if ray_address:
+        return _run_ray(cfg_path, names, ray_address)
+    if workers <= 1 or len(names) <= 1:
+        out = {}
+        for n in names:
+            out[n] = run_job(cfg_path, n)
+            if progress:
+                progress(n)
+        return out
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = {n: pool.submit(run_job, cfg_path, n) for n in names}
+        out = {}
+        for n in names:
+            out[n] = futs[n].result()
+            if progress:
+                progress(n)
+        return out
+
+
+def _run_ray(cfg_path: str, names: list[str], address: str) -> dict:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("backtest.ray_address is set but Ray is not installed "
+                          "(pip install 'ballast[ray]')") from None
+    ray.init(address=address, ignore_reinit_error=True)
+    job = ray.remote(run_job)
+    refs = [job.remote(cfg_path, n) for n in names]
+    return dict(zip(names, ray.get(refs)))
