@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo verify-books test bench install clean
+.PHONY: demo backtest verify-books test bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 	$(PY) -m engine --log-level error run --config configs/demo.toml --mode replay \
 		--journal $(DEMO_JOURNAL) --log-format text
 
+# Rebalancing policies against buy-and-hold on the bundled 5-year daily bars (HTML in out/).
+backtest: $(STAMP)
+	$(PY) -m engine --log-level error backtest --config configs/backtest_daily.toml
+
 verify-books: $(STAMP)
 	$(PY) -m engine replay scripts/data/hftbacktest/usdm/btcusdt_20240808.gz \
 		scripts/data/hftbacktest/usdm/ethusdt_20240808.gz --verify
@@ -35,6 +39,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench/trigger_latency.py
 	$(PY) scripts/bench/execution.py
 	$(PY) scripts/bench/journal.py
+	$(PY) scripts/bench/backtest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
