@@ -144,7 +144,7 @@ def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
         figs.append((f"Weights: {n}", _png(fig)))
         plt.close(fig)
 
-    funded = {n: r for n, r in results.items() if r.funding_ts}
+    funded = {n: r for n, r in results.items() if any(r.funding_cum)}
     if funded:
         fig, ax = plt.subplots(figsize=(11, 3))
         for n, r in funded.items():

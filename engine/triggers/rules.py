@@ -52,6 +52,29 @@ class DriftBand:
         self.armed = True
         self.last_fire: int | None = None
 
+    def _edges(self, weights: dict[str, float], targets: dict[str, float]) -> dict[str, float]:
+        """Assets outside their band go to the nearest edge; what that frees or needs is
+        spread over the assets inside their bands in proportion to their targets (clamped to
+        their own bands), so the book stays as invested as the targets say."""
+        new, inside = {}, []
+        for a, t in targets.items():
+            w = weights.get(a, 0.0)
+            b = self.band(t)
+            if w > t + b:
+                new[a] = t + b
+            elif w < t - b:
+                new[a] = t - b
+            else:
+                new[a] = w
+                inside.append(a)
+        rest = sum(targets.values()) - sum(new.values())
+        share = sum(abs(targets[a]) for a in inside)
+        if inside and share > 0 and abs(rest) > 1e-12:
+            for a in inside:
+                t, b = targets[a], self.band(targets[a])
+                new[a] = min(t + b, max(t - b, new[a] + rest * abs(t) / share))
+        return new
+
     def rearm(self) -> None:
         """The rebalance this rule asked for is done: watch for the next breach (a bar
         backtest fills at once and sees the next state only a bar later)."""
@@ -85,11 +108,7 @@ class DriftBand:
         if self.mode == "target":
             new = dict(targets)
         else:
-            new = {}
-            for a, t in targets.items():
-                w = weights.get(a, 0.0)
-                b = self.band(t)
-                new[a] = t + b if w > t + b else (t - b if w < t - b else w)
+            new = self._edges(weights, targets)
         traded = sum(abs(new[a] - weights.get(a, 0.0)) for a in new) * nav
         if traded < self.min_trade_notional:
             return None
