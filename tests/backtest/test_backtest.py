@@ -274,3 +274,17 @@ def test_ray_address_without_ray_installed_is_a_clear_error(tmp_path):
                           "--no-html"], cwd=str(ROOT), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and "Ray is not installed" in out.stderr
+
+
+def test_costs_calibrated_on_the_tick_replay(capsys):
+    """The demo capture's paper fills all take liquidity: the measured fee is the configured
+    taker rate, and the slippage is the parents' fill-weighted shortfall."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from calibrate_costs import main
+
+    assert main(["--json"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["fills"] > 0 and doc["fee_bps"] == pytest.approx(5.0, abs=1e-6)
+    per = doc["per_symbol"]
+    weighted = sum(v["slippage_bps"] * v["notional"] for v in per.values()) / doc["notional"]
+    assert doc["slippage_bps"] == pytest.approx(weighted, abs=1e-3) and doc["slippage_bps"] > 0
