@@ -50,7 +50,8 @@ async def run(speed: float, seconds: float, every: float) -> dict:
     cfg = load_config(str(CONFIG))
     cfg = msgspec.structs.replace(
         cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                          rest_base=f"http://127.0.0.1:{port}"),
+                                          rest_base=f"http://127.0.0.1:{port}",
+                                          mark_prices=False),  # bookTicker is what is timed
         execution=msgspec.structs.replace(cfg.execution, duration_s=0.5, slices=1))
     r = Runner(cfg, str(CONFIG), CONFIG.read_text(), [], None, mode="paper",
                duration_s=seconds)
