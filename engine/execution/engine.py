@@ -131,6 +131,9 @@ class Parent:
             children=self.children, rejects=self.rejects, state=self.state, reason=self.reason)
 
 
+POST_ONLY_WOULD_TAKE = -5022  # Binance: a GTX order that would have taken liquidity
+
+
 def client_order_id(parent_id: str, n: int) -> str:
     """Deterministic, ≤ 36 chars, Binance's alphabet: the same parent and child number always
     give the same id, so a restarted engine can tell what it already sent."""
@@ -371,6 +374,13 @@ class ExecutionEngine:
             elif ev.status == "expired" and p.active:
                 # nothing more at our limit right now: try again after `retry_s`
                 p.retry_at = now + int(self.cfg.retry_s * 1e9)
+        elif ev.status == "rejected" and ev.code == POST_ONLY_WOULD_TAKE:
+            # the touch moved through our post-only price: the market came to us, so the
+            # next child crosses (as after a passive timeout); not a refusal of the parent
+            p.child = None
+            p.child_price = None
+            p.cancelling = False
+            p.crossing = True
         elif ev.status == "rejected":
             p.child = None
             p.child_price = None

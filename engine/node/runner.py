@@ -127,6 +127,7 @@ class Runner:
         self.captures: list[CaptureStats] = []
         self.on_tick = None  # called every few hundred events (status, alerts)
         self.reconciliations = 0  # live: venue position checks that agreed or not
+        self.cash_reconciled = 0  # live: checks where the venue's wallet equalled our cash
         self.resuming = False  # paper/live: the journal holds an earlier attempt of this run
         self.resumed: dict = {}  # what the restart found and settled
         from engine.node.status import LatencyHistogram
@@ -442,6 +443,7 @@ class Runner:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:
                 strikes = 0
+                self.cash_reconciled += bool(s.broker.venue_cash)
                 continue
             strikes += 1
             log.warning("venue disagrees (ours, venue): positions %s, cash %s (check %d)",

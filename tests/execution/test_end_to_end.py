@@ -106,3 +106,22 @@ def test_fills_reach_the_portfolio_exactly_once(demo_cfg):
         assert s.portfolio.on_fill(f) is None
     assert s.portfolio.perps["BTC/USDT:USDT"].qty == before
     assert to_decimal(s.portfolio.perps["BTC/USDT:USDT"].qty_f) == before
+
+
+def test_a_refused_post_only_child_crosses_next_and_never_aborts_the_parent(demo_cfg):
+    # With 300 ms to reach the book, the touch often moves through a post-only price on the
+    # way (-5022). That is the market coming to us, not a refusal: even with on_reject =
+    # "abort" the parent goes on, and its next child crosses.
+    cfg = msgspec.structs.replace(
+        demo_cfg, paper=msgspec.structs.replace(demo_cfg.paper, latency_ms=300),
+        execution=msgspec.structs.replace(demo_cfg.execution, mode="passive_then_cross",
+                                          on_reject="abort", passive_timeout_s=4.0))
+    s = run(cfg)
+    post_only = [u for u in s.execution.updates if u.status == "rejected" and u.code == -5022]
+    assert post_only
+    assert all(r.state == "done" and r.rejects == 0 for r in s.execution.reports())
+    sent = {o.client_order_id: o for o in s.execution.sent}
+    for u in post_only:  # the child after each refused one is a crossing (IOC) order
+        pid, n = u.client_order_id.rsplit("-", 1)
+        nxt = sent.get(f"{pid}-{int(n) + 1}")
+        assert nxt is None or nxt.tif == "IOC"

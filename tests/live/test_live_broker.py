@@ -22,7 +22,7 @@ SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 
 async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=False,
-                    risk=None, during=None, execution=None):
+                    risk=None, during=None, execution=None, until=None):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=60_000,
@@ -53,7 +53,8 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                 if during is not None and s.pipeline.intents and not fired:
                     fired = True
                     await during(ex)
-                if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight:
+                if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight \
+                        and (until is None or until(r)):
                     r.request_stop("done")
                     return
 
@@ -72,10 +73,9 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
 
 
 async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, monkeypatch):
-    async def linger(ex):
-        await asyncio.sleep(5.0)  # the TWAP finishes; quiet moments get reconciled
-
-    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=linger)
+    # the TWAP finishes, then quiet moments get reconciled with the venue
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch,
+                                               until=lambda r: r.reconciliations >= 2)
     assert report["intents"] >= 1 and report["fills"] > 0
     assert abs(report["final_weights"]["BTC"] - 0.6) < 0.01
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
@@ -91,11 +91,17 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     # the user-data stream's views: every order's end, the positions and the wallet balance
     assert broker.stream_updates >= report["children"]
     assert broker.venue_positions_seen == engine
-    assert broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"] == ex.account.cash["USDT"]
+    assert r.cash_reconciled >= 1  # the wallet on the stream equalled our cash when idle
+    # at the stop, a funding settlement may still be on its way to one side
+    gap = r.session.portfolio.cash["USDT"] - ex.account.cash["USDT"]
+    last_t = ex.funding_paid[-1][1]
+    last = sum(Decimal(a) for _, t, a in ex.funding_paid if t == last_t)
+    assert gap == 0 or abs(gap) == abs(last)
     # funding (every minute here): settled from the mark stream, the same as the venue charged
     assert ex.funding_paid
     for sym, p in r.session.portfolio.perps.items():
-        assert p.funding == sum(Decimal(a) for s, _, a in ex.funding_paid if s == sym)
+        paid = [Decimal(a) for s, _, a in ex.funding_paid if s == sym]
+        assert p.funding in (sum(paid), sum(paid[:-1]))  # the last one may be on its way
 
 
 async def test_429_and_5xx_are_retried_with_the_same_client_id(tmp_path, monkeypatch):
@@ -201,7 +207,8 @@ async def test_resting_children_filled_at_the_venue_reach_the_engine_by_the_stre
     # only the user-data stream says so (fills by watch_my_trades, the end by watch_orders).
     r, report, positions, ex = await _live_run(
         tmp_path, monkeypatch, execution={"mode": "passive_then_cross", "passive_timeout_s": 1.0,
-                                          "stale_child_s": 0.5})
+                                          "stale_child_s": 0.5},
+        until=lambda r: r.cash_reconciled >= 1)
     broker = r.session.broker
     makers = [f for f, _ in broker.fill_log if f.liquidity == "maker"]
     print(f"\n{len(makers)} maker fills of {report['fills']}, {broker.stream_updates} order ends "
@@ -213,4 +220,4 @@ async def test_resting_children_filled_at_the_venue_reach_the_engine_by_the_stre
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
     assert report["fills"] == len(ex.trades) and report["journal_submissions_unique"]
-    assert broker.venue_cash["USDT"] == r.session.portfolio.cash["USDT"]
+    assert r.cash_reconciled >= 1
