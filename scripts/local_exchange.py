@@ -16,7 +16,7 @@ diffs that follow it.
     python scripts/local_exchange.py [CAPTURE...] [--port 8765] [--speed 1]
 
 Order entry (REST, signed requests accepted as they come): `POST/DELETE/GET /fapi/v1/order`,
-`GET /fapi/v1/userTrades`, `GET /fapi/v2/positionRisk`, `GET /fapi/v1/leverageBracket`.
+`GET /fapi/v1/userTrades`, `GET /fapi/v1/income` (funding fees), `GET /fapi/v2/positionRisk`, `GET /fapi/v1/leverageBracket`.
 Orders fill against the server's own replayed books, as the paper broker fills them, on an
 account that starts from `account` (cash and perp positions). `fail_next` queues HTTP failures
 (429, 5xx) for the next order requests. A listenKey user-data stream (`/private/ws`) pushes
@@ -108,6 +108,7 @@ class LocalExchange:
         self._funding_done: dict[str, int] = {}
         self.mark_frames: list[bytes] = []  # every mark payload sent (for comparisons)
         self.funding_paid: list[tuple[str, int, str]] = []  # (symbol, T ms, amount)
+        self.income: list[dict] = []  # GET /fapi/v1/income rows (funding fees)
         self.position = 0
         self.subs: dict[web.WebSocketResponse, set[tuple[str, str]]] = {}
         self.names: dict[web.WebSocketResponse, dict[tuple[str, str], str]] = {}
@@ -166,6 +167,7 @@ class LocalExchange:
         app.router.add_delete("/fapi/v1/order", self.cancel_order)
         app.router.add_get("/fapi/v1/order", self.get_order)
         app.router.add_get("/fapi/v1/userTrades", self.user_trades)
+        app.router.add_get("/fapi/v1/income", self.income_history)
         app.router.add_get("/fapi/v2/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v3/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
@@ -373,6 +375,14 @@ class LocalExchange:
                 and (oid is None or str(t["orderId"]) == oid)]
         return web.json_response(rows)
 
+    async def income_history(self, request):
+        q = request.query
+        start = int(q.get("startTime", "0"))
+        rows = [r for r in self.income if r["time"] >= start
+                and q.get("symbol") in (None, r["symbol"])
+                and q.get("incomeType") in (None, r["incomeType"])]
+        return web.json_response(rows[: int(q.get("limit", "1000"))])
+
     async def position_risk(self, request):
         out = []
         for sym, p in self.account.perps.items():
@@ -522,8 +532,14 @@ class LocalExchange:
                 ts_recv=f.ts, rate=float(due[1]), mark_price=mark))
             if amount is not None:
                 self.funding_paid.append((symbol, due[0], str(amount)))
+                self.income.append({"symbol": f.market_id.upper(), "incomeType": "FUNDING_FEE",
+                                    "income": str(amount), "asset": "USDT",
+                                    "time": self._now() // 1_000_000,  # charged now, as live
+                                    "info": "FUNDING_FEE", "tranId": str(len(self.income) + 1),
+                                    "tradeId": ""})
+                # crossed positions: Binance pushes the wallet only, no positions
                 asyncio.get_running_loop().create_task(
-                    self._push_account("FUNDING_FEE", [symbol], Decimal(amount)))
+                    self._push_account("FUNDING_FEE", [], Decimal(amount)))
         nxt = (e_ms // self.funding_interval_ms + 1) * self.funding_interval_ms
         rate = self.funding_rates[f.market_id]
         self._funding_due[f.market_id] = (nxt, rate)

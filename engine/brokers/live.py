@@ -68,6 +68,12 @@ class LiveBroker:
         self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
         self.stream_updates = 0
         self._placing: dict[str, asyncio.Task] = {}  # client id -> its create_order task
+        # funding as the venue charged it (income history), for the runner to book
+        self.funding_fees: list[tuple[str, int, Decimal, str]] = []  # symbol, ts ns, amount, id
+        self._seen_funding: set[str] = set()
+        self._funding_task: asyncio.Task | None = None
+        self._funding_dirty = False
+        self.funding_since_ms = clock.now_ns() // 1_000_000  # none from before this run
 
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
@@ -283,9 +289,48 @@ class LiveBroker:
                 self.venue_positions_seen[p["symbol"]] = Decimal(str(amt))
 
     def _on_balance(self, balance: dict) -> None:
-        rows = ((balance.get("info") or {}).get("a") or {}).get("B") or []
-        for b in rows:
+        upd = (balance.get("info") or {}).get("a") or {}
+        for b in upd.get("B") or []:
             self.venue_cash[str(b["a"])] = Decimal(str(b["wb"]))
+        if upd.get("m") == "FUNDING_FEE":  # the wallet moved by funding: read what, per symbol
+            self._funding_dirty = True
+            if self._funding_task is None or self._funding_task.done():
+                self._funding_task = asyncio.get_running_loop().create_task(
+                    self._funding_loop())
+
+    @property
+    def funding_pending(self) -> bool:
+        """A funding fee was announced and its amounts are not read yet."""
+        return self._funding_dirty or (self._funding_task is not None
+                                       and not self._funding_task.done())
+
+    async def _funding_loop(self) -> None:
+        # one income request at a time (it weighs 30 on Binance's limiter), however many
+        # symbols' fees were announced meanwhile
+        while self._funding_dirty:
+            self._funding_dirty = False
+            try:
+                await self.poll_funding()
+            except Exception as exc:  # after retries: the next announcement tries again
+                log.warning("funding history request failed: %s", exc)
+
+    async def poll_funding(self, since_ms: int | None = None) -> int:
+        """New funding fees from the venue's income history (each once, by its id)."""
+        rows = await self._call("fetch funding", self.ex.fetch_funding_history, None,
+                                since_ms if since_ms is not None else self.funding_since_ms)
+        n = 0
+        for r in rows:
+            fid = str(r.get("id"))
+            if fid in self._seen_funding:
+                continue
+            self._seen_funding.add(fid)
+            ms = int(r["timestamp"])
+            self.funding_fees.append((r["symbol"], ms * 1_000_000,
+                                      Decimal(str((r.get("info") or {}).get("income",
+                                                                           r["amount"]))), fid))
+            self.funding_since_ms = max(self.funding_since_ms, ms)
+            n += 1
+        return n
 
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""

@@ -28,11 +28,14 @@ from engine.triggers.actor import TriggerActor
 class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
-                 price_from_depth: bool = False, whole_books: bool = False) -> None:
+                 price_from_depth: bool = False, whole_books: bool = False,
+                 book_funding: bool = True) -> None:
         self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
         self.whole_books = whole_books  # live feeds hand over whole books, not diffs
+        # live trading books funding as the venue charged it, not from the rate stream
+        self.book_funding = book_funding
         self.intents: list[RebalanceIntent] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
@@ -87,7 +90,8 @@ class Pipeline:
                 self.stats.on_bar(asset, ev.open, ev.high, ev.low, ev.close)
             cause = "bar"
         elif t is FundingRate:
-            self.portfolio.on_funding(ev)
+            if self.book_funding:
+                self.portfolio.on_funding(ev)
             self.stats.on_funding(ev.symbol, ev.rate)
             asset = self._perp.get(ev.symbol)
             price = 0.0

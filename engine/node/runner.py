@@ -114,7 +114,8 @@ class Runner:
             markets = load_markets_offline(cfg.markets.exchange_info or BUNDLED_USDM,
                                            cfg.markets.exchange)
             broker = LiveBroker(self.exchange, markets, LiveClock())
-        self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker)
+        self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
+                                    book_funding=mode != "live")
         self.feed = None
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
@@ -227,6 +228,15 @@ class Runner:
         log.warning("resumed %s run %s: %d unfinished orders settled %s", self.mode,
                     self.run_id, len(settled), settled)
         if self.mode == "live":
+            # funding charged while the engine was down: from the last one journaled (or the
+            # run's start) on, those not journaled yet
+            done = {(sym, ts) for sym, ts in await j.fetchall(
+                "SELECT symbol, ts FROM funding WHERE run_id=?", (self.run_id,))}
+            (since,) = await j.fetchone(
+                "SELECT COALESCE((SELECT MAX(ts) FROM funding WHERE run_id=?), "
+                "(SELECT started_ns FROM runs WHERE run_id=?))", (self.run_id, self.run_id))
+            await s.broker.poll_funding(since // 1_000_000)
+            self.resumed["funding_booked"] = self._book_venue_funding(skip=done)
             venue = await s.broker.venue_positions(sorted(s.portfolio.perps))
             diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in venue.items()
                     if s.portfolio.perps[k].qty != q}
@@ -272,6 +282,7 @@ class Runner:
         next_snap = None
         restart_cancel = self.cfg.run.on_restart == "cancel" and self.checkpoint >= 0
         events = self._source()
+        venue_funding = self.mode == "live"
         progress = _Progress(self.progress)
         perf = time.perf_counter_ns
         i = -1
@@ -302,6 +313,9 @@ class Runner:
                     if amt:
                         rec.funding(ev.symbol, ev.ts_event, ev.rate, amt,
                                     s.portfolio.sleeve_of.get(ev.symbol, ev.symbol))
+                if venue_funding and s.broker.funding_fees:
+                    self._book_venue_funding()
+                    effects = True
                 if ex.outbox:
                     effects = True
                     fresh = self._journal_orders(ex.outbox, now)
@@ -433,17 +447,19 @@ class Runner:
             if s.broker.in_flight:
                 continue
             s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
+            if s.broker.funding_fees:
+                self._book_venue_funding()
             self.reconciliations += 1
             diff = {sym: (str(s.portfolio.perps[sym].qty), str(q)) for sym, q in venue.items()
                     if sym in s.portfolio.perps and s.portfolio.perps[sym].qty != q}
             cash = {}
-            for ccy, wb in s.broker.venue_cash.items():
+            for ccy, wb in ({} if s.broker.funding_pending else s.broker.venue_cash).items():
                 ours = s.portfolio.cash.get(ccy)
                 if ours is not None and abs(ours - wb) > tol:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:
                 strikes = 0
-                self.cash_reconciled += bool(s.broker.venue_cash)
+                self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
                 continue
             strikes += 1
             log.warning("venue disagrees (ours, venue): positions %s, cash %s (check %d)",
@@ -452,6 +468,26 @@ class Runner:
                 what = "position" if diff else "cash"
                 s.guard.kill(f"{what} mismatch with the venue (ours, venue): "
                              f"positions {diff}, cash {cash}", clock.now_ns())
+
+    def _book_venue_funding(self, skip: set | None = None) -> int:
+        """Live: the funding fees the venue charged (its income history) into the portfolio
+        and the journal; `skip` holds (symbol, ts) pairs already journaled."""
+        s = self.session
+        fees, s.broker.funding_fees = s.broker.funding_fees, []
+        n = 0
+        for sym, ts, amount, _ in fees:
+            if sym not in s.portfolio.perps:
+                log.warning("funding fee for %s, not an instrument of this run: %s", sym, amount)
+                continue
+            if skip and (sym, ts) in skip:
+                continue
+            s.portfolio.book_funding(sym, amount, ts)
+            hist = s.pipeline.stats.funding.get(sym)
+            if self.rec:
+                self.rec.funding(sym, ts, hist[-1] if hist else 0.0, amount,
+                                 s.portfolio.sleeve_of.get(sym, sym))
+            n += 1
+        return n
 
     def _journal_orders(self, orders, now: int) -> int:
         fresh = 0

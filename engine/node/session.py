@@ -19,12 +19,13 @@ from engine.risk.guard import RiskGuard
 class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
                  clock: ReplayClock | None = None, price_from_depth: bool = False,
-                 whole_books: bool = False, broker=None) -> None:
+                 whole_books: bool = False, broker=None, book_funding: bool = True) -> None:
         self.cfg = cfg
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
         self.pipeline = Pipeline(portfolio, stats, trigger, self.clock,
-                                 price_from_depth=price_from_depth, whole_books=whole_books)
+                                 price_from_depth=price_from_depth, whole_books=whole_books,
+                                 book_funding=book_funding)
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
         self.books = self.pipeline.books
         if markets is None:

@@ -25,7 +25,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                     risk=None, during=None, execution=None, until=None):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
-    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=60_000,
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=120_000,
                        account=account or {"cash": {"USDT": "100000"}, "positions": SEED})
     ex.fail_next.extend(fail)
     ex.withdrawals_enabled = withdrawals
@@ -52,7 +52,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                 s = r.session
                 if during is not None and s.pipeline.intents and not fired:
                     fired = True
-                    await during(ex)
+                    await during(ex, r)
                 if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight \
                         and (until is None or until(r)):
                     r.request_stop("done")
@@ -97,7 +97,7 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     last_t = ex.funding_paid[-1][1]
     last = sum(Decimal(a) for _, t, a in ex.funding_paid if t == last_t)
     assert gap == 0 or abs(gap) == abs(last)
-    # funding (every minute here): settled from the mark stream, the same as the venue charged
+    # funding (every 2 minutes here): settled from the mark stream, the same as the venue charged
     assert ex.funding_paid
     for sym, p in r.session.portfolio.perps.items():
         paid = [Decimal(a) for s, _, a in ex.funding_paid if s == sym]
@@ -156,7 +156,7 @@ async def test_venue_margin_rejection_pauses_then_aborts_with_nothing_lost(tmp_p
 
 
 async def test_stalled_price_stream_mid_twap_goes_reducing_then_resumes(tmp_path, monkeypatch):
-    async def stall(ex):
+    async def stall(ex, r):
         ex.stalled.update({("ethusdt", "bookTicker"), ("ethusdt", "markPrice")})  # ETH prices
         await asyncio.sleep(2.0)
         ex.stalled.clear()
@@ -173,7 +173,7 @@ async def test_stalled_price_stream_mid_twap_goes_reducing_then_resumes(tmp_path
 
 async def test_websocket_cut_mid_twap_recovers_with_no_lost_or_duplicated_order(tmp_path,
                                                                                 monkeypatch):
-    async def cut(ex):
+    async def cut(ex, r):
         await asyncio.sleep(1.0)  # the TWAP is under way
         assert await ex.drop_connections() >= 1
 
@@ -189,11 +189,14 @@ async def test_websocket_cut_mid_twap_recovers_with_no_lost_or_duplicated_order(
 async def test_positions_are_reconciled_and_a_mismatch_halts(tmp_path, monkeypatch):
     from decimal import Decimal as D
 
-    async def tamper(ex):
-        await asyncio.sleep(4.0)  # TWAP done and reconciled at least once
+    async def tamper(ex, r):
+        while r.reconciliations < 1 or r.session.execution.busy:  # TWAP done, venue agreed
+            await asyncio.sleep(0.1)
         # someone trades the account behind the engine's back
         ex.account.seed_position("ETH/USDT:USDT", D("1.0"), D("2680"))
-        await asyncio.sleep(2.5)  # a difference must be seen on two checks in a row
+        seen = r.reconciliations
+        while r.reconciliations < seen + 2:  # a difference must be seen on two checks in a row
+            await asyncio.sleep(0.1)
 
     r, report, positions, ex = await _live_run(tmp_path, monkeypatch, during=tamper)
     assert r.reconciliations >= 2
