@@ -96,25 +96,34 @@ async def _journal_rows(path: str):
     return subs, orders, fills
 
 
-async def test_killed_before_sending_a_durable_batch_resumes_without_resending(tmp_path,
-                                                                              monkeypatch):
+async def _crash_and_resume(tmp_path, monkeypatch, env: dict, kill_at_order=None):
+    """Attempt 1 in a subprocess, SIGKILLed; attempt 2 in this process on the same journal.
+    Returns the exchange, the second runner, the venue's positions, the client ids the venue
+    had before the restart (in arrival order) and the journal path."""
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
                        account={"cash": {"USDT": "100000"}, "positions": SEED})
     port = await ex.start()
     try:
         cfg = _config(tmp_path, port, "marketable")
         journal = str(tmp_path / "j.sqlite")
-        rc = await _first_attempt(cfg, journal, {"BALLAST_CRASH_BEFORE_DISPATCH": "3"}, ex)
+        rc = await _first_attempt(cfg, journal, env, ex, kill_at_order=kill_at_order)
         assert rc == -signal.SIGKILL
-        sent_before = set(ex.orders)
+        sent_before = list(ex.orders)
         r = await _second_attempt(cfg, journal, monkeypatch)
         venue = await _venue(port)
     finally:
         await ex.stop()
+    return ex, r, venue, sent_before, journal
+
+
+async def test_killed_before_sending_a_durable_batch_resumes_without_resending(tmp_path,
+                                                                              monkeypatch):
+    ex, r, venue, sent_before, journal = await _crash_and_resume(
+        tmp_path, monkeypatch, {"BALLAST_CRASH_BEFORE_DISPATCH": "3"})
     report = r.report_out
     unsent = [c for c, st in r.resumed["unfinished_orders"].items() if st == "unsent"]
     assert unsent and not set(unsent) & set(ex.orders)  # durable, never sent, never resent
-    assert set(ex.orders) >= sent_before
+    assert set(ex.orders) >= set(sent_before)
     subs, orders, fills = await _journal_rows(journal)
     assert {attempt for _, attempt in subs} == {1, 2}
     assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
@@ -128,19 +137,9 @@ async def test_killed_before_sending_a_durable_batch_resumes_without_resending(t
 
 async def test_killed_with_an_order_at_the_venue_unanswered_settles_it_on_restart(tmp_path,
                                                                                  monkeypatch):
-    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
-                       account={"cash": {"USDT": "100000"}, "positions": SEED})
-    port = await ex.start()
-    try:
-        cfg = _config(tmp_path, port, "marketable")
-        journal = str(tmp_path / "j.sqlite")
-        rc = await _first_attempt(cfg, journal, {}, ex, kill_at_order=3)
-        assert rc == -signal.SIGKILL
-        third = list(ex.orders)[-1]  # booked (resting or done) but its answer never came
-        r = await _second_attempt(cfg, journal, monkeypatch)
-        venue = await _venue(port)
-    finally:
-        await ex.stop()
+    ex, r, venue, sent_before, journal = await _crash_and_resume(tmp_path, monkeypatch, {},
+                                                                 kill_at_order=3)
+    third = list(sent_before)[-1]  # booked (resting or done) but its answer never came
     report = r.report_out
     settled = r.resumed["unfinished_orders"]
     assert third in settled and settled[third] in ("filled", "expired")  # IOC: done there
