@@ -134,23 +134,21 @@ def _http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
 
 
 def cmd_status(args) -> int:
-    try:
-        code, body = _http("GET", f"http://{args.host}:{args.port}/status")
-    except ConnectionError as exc:
-        print(f"error: no engine answering on {args.host}:{args.port} ({exc})", file=sys.stderr)
-        return 1
-    print(body.decode())
-    return 0 if code == 200 else 1
+    return _ask_engine(args, "GET", "/status")
 
 
 def cmd_kill(args) -> int:
+    return _ask_engine(args, "POST", "/kill", {"reason": args.reason})
+
+
+def _ask_engine(args, method: str, path: str, body: dict | None = None) -> int:
+    """One request to a running engine's status server; its answer on stdout."""
     try:
-        code, body = _http("POST", f"http://{args.host}:{args.port}/kill",
-                           {"reason": args.reason})
+        code, answer = _http(method, f"http://{args.host}:{args.port}{path}", body)
     except ConnectionError as exc:
         print(f"error: no engine answering on {args.host}:{args.port} ({exc})", file=sys.stderr)
         return 1
-    print(body.decode())
+    print(answer.decode())
     return 0 if code == 200 else 1
 
 
