@@ -19,7 +19,9 @@ Order entry (REST, signed requests accepted as they come): `POST/DELETE/GET /fap
 `GET /fapi/v1/userTrades`, `GET /fapi/v1/income` (funding fees), `GET /fapi/v2/positionRisk`, `GET /fapi/v1/leverageBracket`.
 Orders fill against the server's own replayed books, as the paper broker fills them, on an
 account that starts from `account` (cash and perp positions). `fail_next` queues HTTP failures
-(429, 5xx) for the next order requests. A listenKey user-data stream (`/private/ws`) pushes
+(429, 5xx) for the next order requests: `(status, body)` fails before booking,
+`(status, body, "after_booking")` books the order and then answers with the error;
+`fail_first_order` holds the same for the attempts of the first order only. A listenKey user-data stream (`/private/ws`) pushes
 ORDER_TRADE_UPDATE for every fill.
 """
 
@@ -149,7 +151,9 @@ class LocalExchange:
         self.orders: dict[str, dict] = {}
         self.trades: list[dict] = []
         self._order_seq = 1000
-        self.fail_next: list[tuple[int, dict]] = []
+        self.fail_next: list[tuple] = []
+        self.fail_first_order: list[tuple] = []  # the same, for the first order's attempts only
+        self._first_cid: str | None = None
         self.withdrawals_enabled = False
         self.user_streams: set[web.WebSocketResponse] = set()
         self.order_requests = 0
@@ -239,11 +243,16 @@ class LocalExchange:
         from engine.model.orders import OrderRequest
 
         self.order_requests += 1
-        if self.fail_next:
-            status, body = self.fail_next.pop(0)
-            return web.json_response(body, status=status)
         q = dict(request.query)
         q.update(dict(await request.post()))
+        fault = self.fail_next.pop(0) if self.fail_next else None
+        if fault is None and self.fail_first_order:  # the plan for one order's attempts
+            cid = q.get("newClientOrderId")
+            self._first_cid = self._first_cid or cid
+            if cid == self._first_cid:
+                fault = self.fail_first_order.pop(0)
+        if fault is not None and not (len(fault) > 2 and fault[2] == "after_booking"):
+            return web.json_response(fault[1], status=fault[0])
         mid = q.get("symbol", "")
         symbol = next((s for s, m in self.markets.items() if m.market_id == mid
                        and s in self.book_manager.syncs), None)
@@ -275,6 +284,8 @@ class LocalExchange:
         await self._apply(events, now, new=cid)
         if self.before_reply is not None:
             self.before_reply(cid)
+        if fault is not None:  # booked, but the answer is an error (as a lost response)
+            return web.json_response(fault[1], status=fault[0])
         return web.json_response(self._order_json(self.orders[cid]))
 
     async def _apply(self, events, now: int, new: str | None = None) -> None:

@@ -140,11 +140,17 @@ class LiveBroker:
                                    kind, o.side, float(o.qty),
                                    None if o.price is None else float(o.price), params)
         except ccxt.OperationFailed as exc:
+            # one of the attempts may have reached the venue with its answer lost: ask for the
+            # order by its id before calling it rejected
             code, msg = _venue_error(exc)
-            self.inbox.append(OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
-                                          status="rejected", ts=now, code=code,
-                                          reason=f"gave up after retries: {msg}"))
-            return
+            try:
+                res = await self._call("fetch order", self.ex.fetch_order, None, o.symbol,
+                                       {"origClientOrderId": o.client_order_id})
+            except ccxt.BaseError:
+                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
+                                              symbol=o.symbol, status="rejected", ts=now,
+                                              code=code, reason=f"gave up after retries: {msg}"))
+                return
         except ccxt.BaseError as exc:
             code, msg = _venue_error(exc)
             if code == -4116:  # an earlier attempt got through: look it up, do not resend

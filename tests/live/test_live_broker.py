@@ -22,12 +22,13 @@ SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 
 async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=False,
-                    risk=None, during=None, execution=None, until=None):
+                    risk=None, during=None, execution=None, until=None, first_order=()):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30, funding_interval_ms=120_000,
                        account=account or {"cash": {"USDT": "100000"}, "positions": SEED})
     ex.fail_next.extend(fail)
+    ex.fail_first_order.extend(first_order)
     ex.withdrawals_enabled = withdrawals
     port = await ex.start()
     ends = LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
@@ -224,3 +225,21 @@ async def test_resting_children_filled_at_the_venue_reach_the_engine_by_the_stre
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
     assert report["fills"] == len(ex.trades) and report["journal_submissions_unique"]
     assert r.cash_reconciled >= 1
+
+
+async def test_an_order_booked_but_every_answer_lost_is_found_not_called_rejected(tmp_path,
+                                                                                 monkeypatch):
+    # The first attempt reaches the venue but its answer is a 503; the four retries fail too
+    # (before reaching it). Giving up, the broker asks for the order by its id and finds it.
+    err = {"code": -1001, "msg": "Internal error; try again"}
+    plan = [(503, err, "after_booking")] + [(503, err)] * 4
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, first_order=plan)
+    first = next(iter(ex.orders))
+    assert r.session.broker.attempts[first] == 1 and not ex.fail_first_order  # all 5 used
+    ups = [u for u in r.session.execution.updates if u.client_order_id == first]
+    assert ups and all(u.status != "rejected" for u in ups)
+    assert len(ex.orders) == report["children"] and report["journal_submissions_unique"]
+    assert report["fills"] == len(ex.trades)
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert all(p.state == "done" for p in r.session.execution.reports())
