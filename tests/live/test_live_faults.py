@@ -11,7 +11,7 @@ from engine.core.clock import LiveClock
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
 from engine.model import BookSnapshot
 from tests.conftest import ROOT, USDM_BTC
-from tests.live.test_live_feed import SYM, _replay_tops
+from tests.live.test_live_feed import SYM, _replay_tops, run_feed
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
@@ -19,26 +19,7 @@ from local_exchange import LocalExchange  # noqa: E402
 
 async def _session(fault, speed=30, until=0.45):
     ex = LocalExchange([USDM_BTC], speed=speed)
-    port = await ex.start()
-    client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                         rest_base=f"http://127.0.0.1:{port}"))
-    got: list = []
-    feed = LiveFeed(client, [SYM], got.append, LiveClock(), depth=5, trades=False)
-    task = asyncio.create_task(feed.run())
-    done_fault = False
-    try:
-        for _ in range(1200):
-            await asyncio.sleep(0.05)
-            if not done_fault and ex.position > len(ex.frames) // 8:
-                await fault(ex)
-                done_fault = True
-            if ex.position > len(ex.frames) * until:
-                break
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await ex.stop()
+    feed, got = await run_feed(ex, until, fault, depth=5, trades=False)
     return ex, feed, got
 
 

@@ -39,24 +39,35 @@ def _replay_tops() -> tuple[dict[int, tuple], dict[int, tuple], dict[int, tuple]
     return tops, tickers, trades
 
 
-async def test_ccxt_pro_books_via_the_local_exchange_match_our_replay_books():
-    ex = LocalExchange([USDM_BTC], speed=30)
+async def run_feed(ex: LocalExchange, until: float, fault=None, **feed_kw):
+    """The real ccxt.pro client on `ex` through a LiveFeed until the exchange has played
+    `until` of its frames (calling `fault(ex)` once at an eighth); both are closed after.
+    Returns (feed, events)."""
     port = await ex.start()
     client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
                                          rest_base=f"http://127.0.0.1:{port}"))
     got: list = []
-    feed = LiveFeed(client, [SYM], got.append, LiveClock(), depth=5)
+    feed = LiveFeed(client, [SYM], got.append, LiveClock(), **feed_kw)
     task = asyncio.create_task(feed.run())
     try:
-        for _ in range(600):
+        for _ in range(1200):
             await asyncio.sleep(0.05)
-            if ex.position > len(ex.frames) // 3:
+            if fault is not None and ex.position > len(ex.frames) // 8:
+                await fault(ex)
+                fault = None
+            if ex.position >= len(ex.frames) * until:
                 break
+        await asyncio.sleep(0.2)  # what is on its way arrives
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
         await ex.stop()
+    return feed, got
+
+
+async def test_ccxt_pro_books_via_the_local_exchange_match_our_replay_books():
+    feed, got = await run_feed(LocalExchange([USDM_BTC], speed=30), 1 / 3, depth=5)
     tops, tickers, trades = _replay_tops()
     books = [e for e in got if type(e) is BookSnapshot]
     bbos = [e for e in got if type(e) is BestBidAsk]
@@ -91,24 +102,7 @@ async def test_mark_prices_and_funding_settlements_arrive_as_replay_decodes_them
                        funding_rates={"btcusdt": "0.00012500"},
                        account={"cash": {"USDT": "100000"},
                                 "positions": {SYM: ("0.5", "61000")}})
-    port = await ex.start()
-    client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                         rest_base=f"http://127.0.0.1:{port}"))
-    got: list = []
-    feed = LiveFeed(client, [SYM], got.append, LiveClock(), books=False, tickers=False,
-                    trades=False)
-    task = asyncio.create_task(feed.run())
-    try:
-        for _ in range(400):
-            await asyncio.sleep(0.05)
-            if ex.position >= len(ex.frames):
-                break
-        await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await ex.stop()
+    feed, got = await run_feed(ex, 1.0, books=False, tickers=False, trades=False)
     dec = BinanceDecoder("usdm", SYM)
     settler = FundingSettler()
     ours, our_settled = {}, []
