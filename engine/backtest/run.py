@@ -24,7 +24,6 @@ from engine.model.events import FundingRate
 from engine.node.build import build
 from engine.node.config import (
     BacktestCfg,
-    DriftCfg,
     EngineConfig,
     PolicyCfg,
     ScheduleCfg,
@@ -70,7 +69,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
     guard = RiskGuard(portfolio, cfg.risk, prices=pipe.prices, price_ts=pipe.price_ts)
     filler = BarFiller(portfolio, guard, pipe.prices, bt.fee_bps, bt.slippage_bps,
                        bt.qty_decimals, bt.min_notional)
-    band = _band(pol.drift, bt.band_for_metrics)
+    # "in band" as the policy's own drift rule sees it; the configured default band otherwise
+    band_of = trigger.drift.band if trigger.drift is not None else (
+        lambda t: bt.band_for_metrics)
     res = PolicyResult(pol.name, {})
     ts_l, nav_l = res.ts, res.nav
     every = max(1, len(data.groups) // 2000)
@@ -121,7 +122,7 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         if dev:
             te_sum += math.sqrt(sum(d * d for d in dev))
             n_obs += 1
-            if all(_inside(d, t, band) for d, t in zip(dev, tgt.values())):
+            if all(d <= band_of(t) + 1e-12 for d, t in zip(dev, tgt.values())):
                 in_band += 1
         u = portfolio.margin_utilisation
         if u > max_util:
@@ -156,7 +157,8 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "funding_by_sleeve": {k: float(v) for k, v in portfolio.funding_by_sleeve.items()},
         "tracking_error": round(te_sum / n_obs, 6) if n_obs else 0.0,
         "time_in_band": round(in_band / n_obs, 6) if n_obs else 0.0,
-        "band": band,
+        "band": pol.drift.abs_band if pol.drift is not None else bt.band_for_metrics,
+        "rel_band": pol.drift.rel_band if pol.drift is not None else None,
         "band_policy": pol.drift is not None,
         "max_margin_utilisation": round(max_util, 6),
         "refused_orders": dict(filler.refused),
@@ -166,16 +168,6 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "seconds": round(res.elapsed_s, 3),
     }
     return res
-
-
-def _band(drift: DriftCfg | None, default: float) -> float:
-    if drift is not None and drift.abs_band is not None:
-        return drift.abs_band
-    return default
-
-
-def _inside(dev: float, target: float, band: float) -> bool:
-    return dev <= band + 1e-12
 
 
 def add_relative(results: dict[str, PolicyResult], baseline: str = "buy_and_hold") -> None:
