@@ -144,8 +144,7 @@ class LiveBroker:
             # order by its id before calling it rejected
             code, msg = _venue_error(exc)
             try:
-                res = await self._call("fetch order", self.ex.fetch_order, None, o.symbol,
-                                       {"origClientOrderId": o.client_order_id})
+                res = await self._lookup(o.symbol, o.client_order_id)
             except ccxt.BaseError:
                 self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
                                               symbol=o.symbol, status="rejected", ts=now,
@@ -154,14 +153,18 @@ class LiveBroker:
         except ccxt.BaseError as exc:
             code, msg = _venue_error(exc)
             if code == -4116:  # an earlier attempt got through: look it up, do not resend
-                res = await self._call("fetch order", self.ex.fetch_order, None, o.symbol,
-                                       {"origClientOrderId": o.client_order_id})
+                res = await self._lookup(o.symbol, o.client_order_id)
             else:
                 self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
                                               symbol=o.symbol, status="rejected", ts=now,
                                               code=code, reason=msg))
                 return
         await self._report(o, res)
+
+    async def _lookup(self, symbol: str, cid: str) -> dict:
+        """The venue's view of an order, by our client id (raises OrderNotFound)."""
+        return await self._call("fetch order", self.ex.fetch_order, None, symbol,
+                                {"origClientOrderId": cid})
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
         now = self.clock.now_ns()
@@ -216,8 +219,7 @@ class LiveBroker:
 
         self.attempts.setdefault(cid, 0)
         try:
-            res = await self._call("fetch order", self.ex.fetch_order, None, symbol,
-                                   {"origClientOrderId": cid})
+            res = await self._lookup(symbol, cid)
         except ccxt.OrderNotFound:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status="unsent",
                                           ts=self.clock.now_ns(),
