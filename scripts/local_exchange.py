@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 import time
@@ -60,10 +61,11 @@ class Frame:
         self.ts, self.market_id, self.kind, self.data, self.event = ts, market_id, kind, data, event
 
 
-def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
-    """Frames of every capture merged by receive time, starting once every book is synced
-    (the server's books are synced on the recording up to that point)."""
-    frames: list[Frame] = []
+@functools.lru_cache(maxsize=4)
+def _decoded(paths: tuple[str, ...]) -> tuple[tuple, ...]:
+    """(ts, market id, kind, data, event) of every frame, merged by receive time. Decoding
+    takes seconds; the events are immutable, so exchanges in one process share them."""
+    rows: list[tuple] = []
     for p in paths:
         market, symbol = sniff(str(p))
         dec = BinanceDecoder(market, symbol)
@@ -72,13 +74,20 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
             ts, _, payload = line.partition(b" ")
             ev = dec.decode_frame(payload, int(ts))
             if isinstance(ev, BookSnapshot):
-                frames.append(Frame(int(ts), market_id, "snapshot", None, ev))
+                rows.append((int(ts), market_id, "snapshot", None, ev))
                 continue
             stream = payload[11:payload.find(b'"', 11)].decode()
             kind = stream.split("@")[1]
             data = payload[payload.index(b'"data":') + 7:-1]
-            frames.append(Frame(int(ts), market_id, kind, data, ev))
-    frames.sort(key=lambda f: f.ts)
+            rows.append((int(ts), market_id, kind, data, ev))
+    rows.sort(key=lambda r: r[0])
+    return tuple(rows)
+
+
+def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
+    """Frames of every capture merged by receive time, starting once every book is synced
+    (the server's books are synced on the recording up to that point)."""
+    frames = [Frame(*r) for r in _decoded(tuple(str(p) for p in paths))]
     books: dict[str, BookSync] = {}
     start = 0
     for i, f in enumerate(frames):
@@ -119,9 +128,16 @@ class LocalExchange:
         self.stalled: set[tuple[str, str]] = set()  # (market id, kind) not sent while stalled
         self.skip_depth: dict[str, int] = {}  # market id -> depth frames to swallow
         self.skipped = 0
+        # the timeline holds before frame `hold_at` until `release()` (tests: a known end)
+        self.hold_at: int | None = None
+        self._released = asyncio.Event()
+        # (market id, kind) -> the id of the last frame sent (see `_client_id`)
+        self.last_sent: dict[tuple[str, str], int] = {}
         # (market id, kind, update id) -> wall ns when the frame left, when `record_sends` is on
         self.record_sends = False
         self.sent_at: dict[tuple[str, str, int], int] = {}
+        self.holding = False
+        self.error: BaseException | None = None  # why the timeline died, if it did
         self._timeline: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.started = asyncio.Event()
@@ -155,6 +171,8 @@ class LocalExchange:
         self.fail_first_order: list[tuple] = []  # the same, for the first order's attempts only
         self._first_cid: str | None = None
         self.withdrawals_enabled = False
+        # market id (BTCUSDT) -> (code, msg): every new order there is refused so
+        self.reject_orders: dict[str, tuple[int, str]] = {}
         self.user_streams: set[web.WebSocketResponse] = set()
         self.order_requests = 0
         # test hook: called with the client id once an order is booked, before the reply
@@ -175,6 +193,8 @@ class LocalExchange:
         app.router.add_get("/fapi/v2/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v3/positionRisk", self.position_risk)
         app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        app.router.add_get("/fapi/v2/account", self.account_info)
+        app.router.add_get("/fapi/v3/account", self.account_info)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
         app.router.add_get("/{tail:.*}", self.ws)
@@ -198,11 +218,24 @@ class LocalExchange:
                 n += 1
         return n
 
+    def release(self) -> None:
+        """Let a timeline held at `hold_at` go on."""
+        self.hold_at = None
+        self._released.set()
+
     def begin(self) -> None:
         """Start the timeline (on the first subscription, unless called earlier)."""
         if self._timeline is None:
             self._timeline = asyncio.get_running_loop().create_task(self._play())
+            self._timeline.add_done_callback(self._timeline_ended)
             self.started.set()
+
+    def _timeline_ended(self, task: asyncio.Task) -> None:
+        # a dead timeline would look like a quiet market: say so loudly
+        if not task.cancelled() and task.exception() is not None:
+            self.error = task.exception()
+            log.error("local exchange timeline died: %r", self.error,
+                      exc_info=self.error)
 
     # -- REST -----------------------------------------------------------------------------
     async def exchange_info_handler(self, request):
@@ -245,6 +278,10 @@ class LocalExchange:
         self.order_requests += 1
         q = dict(request.query)
         q.update(dict(await request.post()))
+        mid_q = q.get("symbol", "")
+        if mid_q in self.reject_orders:  # the venue refuses this market's orders
+            code, msg = self.reject_orders[mid_q]
+            return web.json_response({"code": code, "msg": msg}, status=400)
         fault = self.fail_next.pop(0) if self.fail_next else None
         if fault is None and self.fail_first_order:  # the plan for one order's attempts
             cid = q.get("newClientOrderId")
@@ -407,6 +444,25 @@ class LocalExchange:
                         "isolatedWallet": "0", "updateTime": self._now() // 1_000_000})
         return web.json_response(out)
 
+    async def account_info(self, request):
+        """GET /fapi/v3/account: the wallet per asset and the open positions."""
+        p = self.account
+        assets = [{"asset": a, "walletBalance": str(q), "unrealizedProfit": repr(p.unrealized_pnl),
+                   "marginBalance": repr(float(q) + p.unrealized_pnl), "maintMargin": "0",
+                   "initialMargin": repr(p.initial_margin), "positionInitialMargin": "0",
+                   "openOrderInitialMargin": "0", "crossWalletBalance": str(q),
+                   "crossUnPnl": repr(p.unrealized_pnl), "availableBalance": str(q),
+                   "maxWithdrawAmount": str(q), "updateTime": self._now() // 1_000_000}
+                  for a, q in p.cash.items()]
+        positions = [{"symbol": self._mid(sym), "positionSide": "BOTH",
+                      "positionAmt": str(x.qty), "unrealizedProfit": repr(x.upnl),
+                      "isolatedMargin": "0", "notional": repr(x.notional), "isolatedWallet": "0",
+                      "initialMargin": "0", "maintMargin": "0",
+                      "updateTime": self._now() // 1_000_000}
+                     for sym, x in p.perps.items() if x.qty != 0]
+        return web.json_response({"totalWalletBalance": str(sum(p.cash.values())),
+                                  "assets": assets, "positions": positions})
+
     async def listen_key(self, request):
         return web.json_response({"listenKey": "local-listen-key"})
 
@@ -479,6 +535,12 @@ class LocalExchange:
             return
         t0_rec, t0 = frames[0].ts, loop.time()
         for i, f in enumerate(frames):
+            if self.hold_at is not None and i >= self.hold_at:
+                self.position = i
+                self.holding = True
+                await self._released.wait()
+                self.holding = False
+                t0_rec, t0 = f.ts, loop.time()  # the recording goes on from here
             due = t0 + (f.ts - t0_rec) / 1e9 / self.speed
             delay = due - loop.time()
             if delay > 0.001:
@@ -517,6 +579,7 @@ class LocalExchange:
                         await ws.send_bytes(b'{"stream":"' + name.encode() + b'","data":'
                                             + f.data + b"}")
                         self.sent_frames += 1
+                        self.last_sent[key] = _client_id(f)
                     except ConnectionError:
                         pass
         self.position = len(frames)
@@ -559,6 +622,18 @@ class LocalExchange:
                              "T": nxt})
         self.mark_frames.append(body)
         return body
+
+
+def _client_id(f: Frame) -> int:
+    """What identifies a frame once it reached the client: the update id of a depth diff or a
+    bookTicker, the trade id, or a mark price's event time (ms)."""
+    if f.kind == "trade":
+        return f.event.trade_id
+    if f.kind == "markPrice":
+        return f.ts // 1_000_000
+    if f.kind == "depth":
+        return f.event.final_update_id
+    return f.event.update_id
 
 
 def _with_marks(frames: list[Frame], market_ids: list[str], every_ns: int = 1_000_000_000

@@ -4,10 +4,16 @@ from the user-data stream.
 `submit` and `cancel` start a task and return at once; what comes back (fills, order updates)
 is collected and handed to the execution engine on its next `on_time`, exactly as the paper
 broker's events are. The deterministic client order id goes with every attempt, so a retry
-can never create a second order: transient failures (ccxt's OperationFailed family: network,
-timeouts, 429 rate limits, 5xx) are retried with back-off, and a "duplicate client order id"
-answer means an earlier attempt got through, so the order is looked up instead. Rejections
-(margin, filters, reduce-only) are final and never retried. ccxt's own rate limiter is on.
+can never create a second order. What an error means comes from the venue's map
+(`engine.venues.binance.errors`, onto `engine.core.errors`): `VenueUnavailable` (network,
+timeouts, 429, 5xx) is retried with back-off, a "duplicate client order id" means an earlier
+attempt got through, so the order is looked up instead; `OrderRejected` (margin, filters,
+reduce-only) is final and never retried; `VenueAuthError` and anything that is not a venue
+error at all propagate: the supervisor halts the run.
+
+Every request first waits in the broker's `PriorityThrottle` for room in the venue's budget
+(weights and limits from `engine.venues`); ccxt's own limiter is off, since it queues all
+requests in one line and lets an account lookup hold a child order back.
 
 The user-data stream (`run_streams`) keeps four views: `watch_my_trades` (fills, merged with the
 REST ones by trade id), `watch_orders` (an order that ends at the venue: a resting order filled
@@ -20,14 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from decimal import Decimal
 
-import orjson
-
+from engine.brokers.throttle import PriorityThrottle
+from engine.core.errors import OrderRejected, VenueAuthError, VenueUnavailable
+from engine.core.ratelimit import RateBudget, RequestCost
 from engine.execution.markets import MarketSpec
 from engine.model.events import Fill
 from engine.model.orders import OrderRequest, OrderUpdate
+from engine.venues.binance.errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER, classify
 
 log = logging.getLogger("engine.brokers.live")
 
@@ -35,22 +42,21 @@ _STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
            "open": "accepted", "rejected": "rejected"}
 
 
-def _venue_error(exc: Exception) -> tuple[int, str]:
-    """Binance's code and message out of a ccxt exception text."""
-    m = re.search(r"\{.*\}", str(exc))
-    if m:
-        try:
-            body = orjson.loads(m.group(0))
-            return int(body.get("code", 0)), str(body.get("msg", ""))
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            pass
-    return 0, str(exc)[:200]
-
-
 class LiveBroker:
     def __init__(self, exchange, markets: dict[str, MarketSpec], clock, retries: int = 4,
-                 backoff_s: float = 0.2) -> None:
+                 backoff_s: float = 0.2, throttle: PriorityThrottle | None = None,
+                 costs: dict[str, RequestCost] | None = None) -> None:
         self.ex, self.markets, self.clock = exchange, markets, clock
+        if throttle is None:
+            from engine.execution.markets import BUNDLED_USDM
+            from engine.venues.binance.rate_limits import load_windows
+
+            throttle = PriorityThrottle(RateBudget(load_windows(BUNDLED_USDM)), clock)
+        self.throttle = throttle
+        if costs is None:
+            from engine.venues.binance.rate_limits import COSTS as costs
+        self.costs = costs
+        self.max_send_delay_ns = 0  # worst time from a child's release to its request leaving
         self.retries, self.backoff_s = retries, backoff_s
         self.inbox: list[Fill | OrderUpdate] = []
         self.tasks: set[asyncio.Task] = set()
@@ -109,24 +115,34 @@ class LiveBroker:
         return t
 
     # -- calls --------------------------------------------------------------------------------
-    async def _call(self, what: str, fn, *args, **kw):
+    @property
+    def orders_per_s(self) -> float | None:
+        """The sustained order rate the venue's budget allows (the executor plans with it)."""
+        return self.throttle.budget.orders_per_s()
+
+    async def _call(self, what: str, method: str, *args, released_ns: int | None = None, **kw):
+        """`method` of the ccxt client, inside the venue's budget, retried while transient;
+        `released_ns`: when the engine released this request (its send delay is measured)."""
         import ccxt
 
+        fn, cost = getattr(self.ex, method), self.costs[method]
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
+            await self.throttle.acquire(cost)
+            if released_ns is not None and attempt == 0:
+                self.max_send_delay_ns = max(self.max_send_delay_ns,
+                                             self.clock.now_ns() - released_ns)
             try:
                 return await fn(*args, **kw)
-            except ccxt.OperationFailed as exc:  # transient: network, timeout, 429, 5xx
-                if attempt == self.retries:
-                    raise
-                log.warning("%s failed (%s: %s); retry %d in %.2fs", what, type(exc).__name__,
-                            str(exc)[:160], attempt + 1, delay)
-                await asyncio.sleep(delay)
+            except ccxt.BaseError as exc:
+                err = classify(exc)
+                if not isinstance(err, VenueUnavailable) or attempt == self.retries:
+                    raise err from exc
+                log.warning("%s failed (%s); retry %d in %.2fs", what, err, attempt + 1, delay)
+                await asyncio.sleep(delay)  # back-off before the same request again
                 delay *= 2
 
     async def _place(self, o: OrderRequest) -> None:
-        import ccxt
-
         params = {"newClientOrderId": o.client_order_id}
         if o.price is not None:
             params["timeInForce"] = o.tif
@@ -136,34 +152,34 @@ class LiveBroker:
         self.attempts[o.client_order_id] = self.attempts.get(o.client_order_id, 0) + 1
         now = self.clock.now_ns()
         try:
-            res = await self._call(f"order {o.client_order_id}", self.ex.create_order, o.symbol,
+            res = await self._call(f"order {o.client_order_id}", "create_order", o.symbol,
                                    kind, o.side, float(o.qty),
-                                   None if o.price is None else float(o.price), params)
-        except ccxt.OperationFailed as exc:
+                                   None if o.price is None else float(o.price), params,
+                                   released_ns=o.ts_created or now)
+        except VenueUnavailable as exc:
             # one of the attempts may have reached the venue with its answer lost: ask for the
             # order by its id before calling it rejected
-            code, msg = _venue_error(exc)
             try:
                 res = await self._lookup(o.symbol, o.client_order_id)
-            except ccxt.BaseError:
+            except (VenueUnavailable, OrderRejected):
                 self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
                                               symbol=o.symbol, status="rejected", ts=now,
-                                              code=code, reason=f"gave up after retries: {msg}"))
+                                              code=exc.code,
+                                              reason=f"gave up after retries: {exc.venue_message}"))
                 return
-        except ccxt.BaseError as exc:
-            code, msg = _venue_error(exc)
-            if code == -4116:  # an earlier attempt got through: look it up, do not resend
+        except OrderRejected as exc:
+            if exc.code == DUPLICATE_CLIENT_ID:  # an earlier attempt got through: look it up
                 res = await self._lookup(o.symbol, o.client_order_id)
             else:
                 self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
                                               symbol=o.symbol, status="rejected", ts=now,
-                                              code=code, reason=msg))
+                                              code=exc.code, reason=exc.venue_message))
                 return
         await self._report(o, res)
 
     async def _lookup(self, symbol: str, cid: str) -> dict:
-        """The venue's view of an order, by our client id (raises OrderNotFound)."""
-        return await self._call("fetch order", self.ex.fetch_order, None, symbol,
+        """The venue's view of an order, by our client id (unknown: OrderRejected -2013)."""
+        return await self._call("fetch order", "fetch_order", None, symbol,
                                 {"origClientOrderId": cid})
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
@@ -215,12 +231,12 @@ class LiveBroker:
     async def recover(self, cid: str, symbol: str, side: str) -> str:
         """A restart found `cid` unfinished in the journal: ask the venue. Its fills are taken
         in (the inbox), an open order is cancelled, one the venue never saw is `unsent`."""
-        import ccxt
-
         self.attempts.setdefault(cid, 0)
         try:
             res = await self._lookup(symbol, cid)
-        except ccxt.OrderNotFound:
+        except OrderRejected as exc:
+            if exc.code not in UNKNOWN_ORDER:
+                raise
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status="unsent",
                                           ts=self.clock.now_ns(),
                                           reason="not at the venue: never arrived"))
@@ -228,7 +244,7 @@ class LiveBroker:
         await self._catch_up(cid, symbol, side, res)
         status = _STATUS.get(res.get("status") or "", "accepted")
         if status == "accepted":
-            res = await self._call(f"cancel {cid}", self.ex.cancel_order, None, symbol,
+            res = await self._call(f"cancel {cid}", "cancel_order", None, symbol,
                                    {"origClientOrderId": cid})
             await self._catch_up(cid, symbol, side, res)
             status = "canceled"
@@ -240,7 +256,7 @@ class LiveBroker:
         if self._filled.get(cid, Decimal(0)) < Decimal(str(res.get("filled") or 0)) and \
                 res.get("id"):
             now = self.clock.now_ns()
-            for t in await self._call("fetch trades", self.ex.fetch_my_trades, symbol,
+            for t in await self._call("fetch trades", "fetch_my_trades", symbol,
                                       params={"orderId": res["id"]}):
                 if self._fill(t, cid, symbol, side, now):
                     self.rest_fills += 1
@@ -254,17 +270,20 @@ class LiveBroker:
                              self._watch("balance", self.ex.watch_balance, self._on_balance))
 
     async def _watch(self, name: str, fn, handle) -> None:
+        import ccxt
+
         backoff = 0.25
         while True:
             try:
                 got = await fn()
                 backoff = 0.25
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("user-data %s stream failed (%s); retrying in %.2fs", name, exc,
+            except ccxt.BaseError as exc:
+                err = classify(exc)
+                if isinstance(err, VenueAuthError):
+                    raise err from exc  # a key the venue refuses: no retry can help
+                log.warning("user-data %s stream failed (%s); retrying in %.2fs", name, err,
                             backoff)
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(backoff)  # back-off before reconnecting
                 backoff = min(10.0, backoff * 2)
                 continue
             try:
@@ -319,12 +338,12 @@ class LiveBroker:
             self._funding_dirty = False
             try:
                 await self.poll_funding()
-            except Exception as exc:  # after retries: the next announcement tries again
+            except VenueUnavailable as exc:  # after retries: the next announcement retries
                 log.warning("funding history request failed: %s", exc)
 
     async def poll_funding(self, since_ms: int | None = None) -> int:
         """New funding fees from the venue's income history (each once, by its id)."""
-        rows = await self._call("fetch funding", self.ex.fetch_funding_history, None,
+        rows = await self._call("fetch funding", "fetch_funding_history", None,
                                 since_ms if since_ms is not None else self.funding_since_ms)
         n = 0
         for r in rows:
@@ -342,7 +361,7 @@ class LiveBroker:
 
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""
-        rows = await self._call("fetch positions", self.ex.fetch_positions, symbols)
+        rows = await self._call("fetch positions", "fetch_positions", symbols)
         out = {s: Decimal(0) for s in symbols}
         for p in rows:
             amt = (p.get("info") or {}).get("positionAmt")
@@ -351,8 +370,6 @@ class LiveBroker:
         return out
 
     async def _cancel(self, cid: str) -> None:
-        import ccxt
-
         placing = self._placing.get(cid)
         if placing is not None and not placing.done():
             await asyncio.wait([placing])  # a cancel must not overtake its own order
@@ -363,12 +380,11 @@ class LiveBroker:
                                           ts=now, reason="not resting", code=-2011))
             return
         try:
-            res = await self._call(f"cancel {cid}", self.ex.cancel_order, None, o.symbol,
+            res = await self._call(f"cancel {cid}", "cancel_order", None, o.symbol,
                                    {"origClientOrderId": cid})
             await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
             self._end(cid, o.symbol, "canceled", Decimal(str(res.get("filled") or 0)))
-        except ccxt.BaseError as exc:
-            code, msg = _venue_error(exc)
+        except (OrderRejected, VenueUnavailable) as exc:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
-                                          status="cancel_rejected", ts=now, code=code,
-                                          reason=msg))
+                                          status="cancel_rejected", ts=now, code=exc.code,
+                                          reason=exc.venue_message))

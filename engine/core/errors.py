@@ -1,7 +1,20 @@
 """One error tree for the whole engine.
 
-`RetryableError` means the same call may succeed later (network, rate limit, a book that is
-resyncing); `FatalError` means the input or the configuration is wrong and retrying is pointless.
+    BallastError
+    ├── RetryableError           the same call may succeed later
+    │   ├── BookNotSyncedError   a book waiting for its snapshot or resyncing
+    │   └── VenueUnavailable     network, timeout, 429 / 5xx, venue busy, clock skew
+    ├── FatalError               retrying is pointless
+    │   ├── DecodeError          a venue payload that is not what it should be
+    │   │   └── UnknownStreamError
+    │   ├── ConfigError          bad configuration (file, field path, what was expected)
+    │   ├── JournalError         the journal cannot be used (engine.journal.store)
+    │   ├── VenueAuthError       the venue refuses the key, its signature or its permissions
+    │   └── OrderRejected        the venue refused this request: final, never retried
+    └── TaskFailed               an owned task died unexpectedly: trading halts (exit 4)
+
+Venue codes and ccxt's exception classes are mapped onto it in one table per venue
+(`engine.venues.binance.errors`); everything else in the engine reads only this tree.
 """
 
 from __future__ import annotations
@@ -38,3 +51,33 @@ class ConfigError(FatalError):
 
 class BookNotSyncedError(RetryableError):
     """A query or order on a book that is waiting for its snapshot or resyncing."""
+
+
+class VenueError(BallastError):
+    """An answer (or no answer) from a venue, with its code when it sent one."""
+
+    def __init__(self, message: str, code: int = 0, venue_message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.venue_message = venue_message or message
+
+
+class VenueUnavailable(VenueError, RetryableError):
+    """The venue could not answer now (network, timeout, rate limit, overload): retry."""
+
+
+class VenueAuthError(VenueError, FatalError):
+    """The venue refuses the key, the signature or the permissions: stop, fix the key."""
+
+
+class OrderRejected(VenueError, FatalError):
+    """The venue refused the request itself (margin, filters, unknown order): final."""
+
+
+class TaskFailed(BallastError):
+    """A supervised task raised what nobody expected; the run halts trading and exits 4."""
+
+    def __init__(self, task: str, exc: BaseException) -> None:
+        super().__init__(f"task {task} failed: {type(exc).__name__}: {exc}")
+        self.task = task
+        self.exc = exc

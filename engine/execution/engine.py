@@ -140,6 +140,20 @@ def client_order_id(parent_id: str, n: int) -> str:
     return f"{parent_id}-{n}"
 
 
+# Children may use this share of the venue's sustained order rate: the rest is headroom for
+# re-sent slices (an IOC that expired), passive re-posts and other parents' children.
+ORDER_BUDGET_SHARE = 0.5
+
+
+def fit_duration_ns(children: int, duration_ns: int, orders_per_s: float | None) -> int:
+    """The shortest duration ≥ `duration_ns` over which `children` orders stay within the
+    share of the venue's order rate (no budget known: unchanged)."""
+    if not orders_per_s or children <= 0:
+        return duration_ns
+    need = int(children / (orders_per_s * ORDER_BUDGET_SHARE) * 1e9)
+    return max(duration_ns, need)
+
+
 def parent_id_for(intent_id: str, symbol: str) -> str:
     h = hashlib.blake2b(f"{intent_id}|{symbol}".encode(), digest_size=8).hexdigest()
     return f"bl{h}"
@@ -172,6 +186,7 @@ class ExecutionEngine:
         # durable (journal) before they leave.
         self.outbox: list[OrderRequest] = []
         self.dirty: set[str] = set()  # parents whose state changed since the last `take_dirty`
+        self.stretched: list[tuple[str, int, int]] = []  # (intent, planned ns, stretched ns)
 
     # -- intents --------------------------------------------------------------------------
     def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
@@ -182,8 +197,17 @@ class ExecutionEngine:
             log.info("intent %s: nothing to order on %s (%s)", intent.intent_id, sym, why)
         cfg = self.cfg
         dur = int(cfg.duration_s * 1e9)
-        deadline = now + int((cfg.deadline_s if cfg.deadline_s is not None
-                              else 2 * cfg.duration_s) * 1e9)
+        slack = int((cfg.deadline_s if cfg.deadline_s is not None
+                     else 2 * cfg.duration_s) * 1e9) - dur
+        fit = fit_duration_ns(len(plan.orders) * cfg.slices, dur,
+                              getattr(self.broker, "orders_per_s", None))
+        if fit > dur:
+            log.warning("intent %s: %d children cannot fit %.1fs within the venue's order "
+                        "budget; stretched to %.1fs", intent.intent_id,
+                        len(plan.orders) * cfg.slices, dur / 1e9, fit / 1e9)
+            self.stretched.append((intent.intent_id, dur, fit))
+            dur = fit
+        deadline = now + dur + slack
         out = []
         for i, o in enumerate(plan.orders):
             spec = self.markets[o.symbol]

@@ -37,14 +37,15 @@ class LiveEndpoints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binance",
-                  options: dict | None = None):
-    """A ccxt.pro exchange for USD-M perps, its URLs pointed where `endpoints` say."""
+                  options: dict | None = None, rate_limit: bool = True):
+    """A ccxt.pro exchange for USD-M perps, its URLs pointed where `endpoints` say.
+    `rate_limit=False` turns ccxt's own limiter off (the live broker throttles itself)."""
     import ccxt.pro as ccxtpro
 
     opts = {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]},
             "fetchCurrencies": False}
     opts.update(options or {})
-    ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": True})
+    ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit})
     if endpoints is not None:
         if endpoints.ws_linear:
             ex.urls["api"]["ws"]["linear"] = endpoints.ws_linear
@@ -106,6 +107,11 @@ class LiveFeed:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _loop(self, symbol: str, stream: str) -> None:
+        import ccxt
+
+        from engine.core.errors import VenueAuthError
+        from engine.venues.binance.errors import classify
+
         backoff = 0.25
         step = {"book": self._book, "ticker": self._ticker, "trades": self._trades,
                 "mark": self._mark}[stream]
@@ -113,13 +119,14 @@ class LiveFeed:
             try:
                 await step(symbol)
                 backoff = 0.25
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # network, checksum, exchange errors: back off, retry
+            except ccxt.BaseError as exc:  # network, checksum, exchange errors: back off
+                err = classify(exc)
+                if isinstance(err, VenueAuthError):
+                    raise err from exc
                 self.reconnects += 1
-                log.warning("%s %s stream failed (%s: %s); retrying in %.2fs", symbol, stream,
-                            type(exc).__name__, str(exc)[:200], backoff)
-                await asyncio.sleep(backoff)
+                log.warning("%s %s stream failed (%s); retrying in %.2fs", symbol, stream, err,
+                            backoff)
+                await asyncio.sleep(backoff)  # back-off before resubscribing
                 backoff = min(self.max_backoff, backoff * 2)
 
     async def _book(self, symbol: str) -> None:

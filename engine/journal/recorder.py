@@ -25,9 +25,20 @@ def _j(x) -> str:
 
 
 class Recorder:
-    def __init__(self, journal: Journal, run_id: str, attempt: int) -> None:
+    def __init__(self, journal: Journal, run_id: str, attempt: int, risk_seq: int = 0,
+                 kill_seq: int = 1) -> None:
         self.j, self.run_id, self.attempt = journal, run_id, attempt
-        self._risk_seq = 0
+        # a replayed run writes its risk changes again with the same numbers (ignored as
+        # duplicates); paper and live runs go on from the journal's last one
+        self._risk_seq = risk_seq
+        self._kill_seq = kill_seq
+
+    def kill_action(self, action: str, reason: str, ts: int) -> None:
+        """A kill or a resume, in the order they happened (never overwritten)."""
+        from engine.journal.kills import write_action
+
+        write_action(self.j, self.run_id, self._kill_seq, ts, action, reason)
+        self._kill_seq += 1
 
     def decision(self, i: RebalanceIntent) -> None:
         self.j.write(

@@ -125,6 +125,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # v2: the kill switch as journaled state. Every kill and every resume is a row (a history,
+    # never overwritten); the last row says whether the run is killed.
+    """
+    CREATE TABLE kill_switch (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

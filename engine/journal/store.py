@@ -37,8 +37,10 @@ _STOP = object()
 
 
 class Journal:
-    def __init__(self, path: str, batch: int = 5000, backlog_limit: int = 50_000) -> None:
+    def __init__(self, path: str, batch: int = 5000, backlog_limit: int = 50_000,
+                 readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly  # `report` and `status`: never written, never created
         # Unbounded, so `write` never drops or blocks; producers that can write faster than
         # SQLite commits watch `backlog` and await `flush` (back-pressure) above the limit.
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -58,9 +60,13 @@ class Journal:
         return j
 
     async def _open(self) -> None:
+        if self.readonly:
+            return await self._open_readonly()
         path = self.path
         folder = os.path.dirname(os.path.abspath(path)) or "."
         exists = os.path.exists(path)
+        if os.path.isdir(path):
+            raise JournalError(f"{path}: is a directory, not a journal file")
         if not os.path.isdir(folder):
             raise JournalError(f"{path}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -91,6 +97,38 @@ class Journal:
             await self._close_db()
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
+
+    async def _open_readonly(self) -> None:
+        path = self.path
+        if os.path.isdir(path):
+            raise JournalError(f"{path}: is a directory, not a journal file")
+        if not os.path.isfile(path):
+            raise JournalError(f"{path}: no such journal")
+        with open(path, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise JournalError(f"{path}: not an SQLite file (corrupt or foreign)")
+        try:
+            conn = aiosqlite.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True,
+                                     isolation_level=None)
+            worker = getattr(conn, "_thread", None)
+            if worker is not None:
+                worker.daemon = True
+            self.db = await conn
+            await self._check(True)
+            (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+            if version == 0:
+                raise JournalError(f"{path}: not a Ballast journal (empty)")
+            self.version = version
+        except sqlite3.DatabaseError as exc:
+            await self._close_db()
+            raise JournalError(f"{path}: unusable SQLite file ({exc})")
+        except JournalError:
+            await self._close_db()
+            raise
+
+    async def has_table(self, name: str) -> bool:
+        return await self.fetchone("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                   (name,)) is not None
 
     async def _check(self, existed: bool) -> None:
         db = self.db
@@ -134,6 +172,8 @@ class Journal:
 
     def write(self, sql: str, params: tuple) -> None:
         """Queue one statement; never blocks."""
+        if self.readonly:
+            raise JournalError(f"{self.path}: opened read-only")
         if self.error is not None:
             raise JournalError(f"{self.path}: journal writer failed: {self.error}")
         self.queue.put_nowait((sql, params))

@@ -62,9 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--journal", required=True, metavar="PATH")
     rep.add_argument("--json", action="store_true")
 
-    st = sub.add_parser("status", help="ask a running engine for its status")
+    st = sub.add_parser("status", help="ask a running engine for its status, or read a "
+                        "journal's (read-only)")
     st.add_argument("--port", type=int, default=8787)
     st.add_argument("--host", default="127.0.0.1")
+    st.add_argument("--journal", metavar="PATH", help="read this journal instead (read-only)")
+
+    rs = sub.add_parser("resume", help="clear a kill: trading may start again")
+    rs.add_argument("--reason", required=True, help="why trading may resume (journaled)")
+    rs.add_argument("--journal", metavar="PATH", help="a stopped run's journal")
+    rs.add_argument("--port", type=int, default=8787, help="else: a running engine's port")
+    rs.add_argument("--host", default="127.0.0.1")
 
     k = sub.add_parser("kill", help="kill switch: halt a running engine")
     k.add_argument("--port", type=int, default=8787)
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.cmd_status(args)
     if args.command == "kill":
         return commands.cmd_kill(args)
+    if args.command == "resume":
+        return commands.cmd_resume(args)
     if args.command == "backtest":
         return commands.cmd_backtest(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

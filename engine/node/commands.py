@@ -54,6 +54,7 @@ def cmd_run(args) -> int:
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return None
+        await runner.open()  # the journal's lock first: a run in use is refused here
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop, signal.Signals(sig).name)
@@ -97,7 +98,7 @@ def cmd_report(args) -> int:
     from engine.node.runner import journal_summary
 
     async def main() -> dict:
-        j = await Journal.open(args.journal)
+        j = await Journal.open(args.journal, readonly=True)
         try:
             row = await j.fetchone("SELECT run_id, config_text, status FROM runs LIMIT 1")
             if row is None:
@@ -105,6 +106,7 @@ def cmd_report(args) -> int:
             cfg = parse_config(row[1], f"{args.journal}:runs.config_text")
             out = {"run_id": row[0], "status": row[2]}
             out.update(await journal_summary(j, row[0], cfg))
+            out.update(await _kill_state(j, row[0]))
             return out
         finally:
             await j.close()
@@ -133,8 +135,98 @@ def _http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
         raise ConnectionError(str(exc.reason)) from None
 
 
+async def _kill_state(j: Journal, run_id: str) -> dict:
+    from engine.journal.kills import kill_history
+
+    hist = await kill_history(j, run_id)
+    killed = bool(hist) and hist[-1][2] == "kill"
+    return {"killed": killed, "kill_history": [
+        {"ts": ts, "action": action, "reason": reason} for _, ts, action, reason in hist]}
+
+
 def cmd_status(args) -> int:
-    return _ask_engine(args, "GET", "/status")
+    if args.journal is None:
+        return _ask_engine(args, "GET", "/status")
+
+    async def main() -> dict:  # a stopped (or running) run, from its journal, read-only
+        from engine.journal.lock import lock_path
+
+        j = await Journal.open(args.journal, readonly=True)
+        try:
+            row = await j.fetchone("SELECT run_id, mode, status FROM runs LIMIT 1")
+            if row is None:
+                raise JournalError(f"{args.journal}: no run in this journal")
+            out = {"run_id": row[0], "mode": row[1], "status": row[2]}
+            last = await j.fetchone("SELECT new, reason FROM risk_states WHERE run_id=? "
+                                    "ORDER BY seq DESC LIMIT 1", (row[0],))
+            out.update(await _kill_state(j, row[0]))
+            out["risk_state"] = "HALTED" if out["killed"] else (last[0] if last else "ACTIVE")
+        finally:
+            await j.close()
+        try:
+            with open(lock_path(args.journal), encoding="utf-8") as fh:
+                out["held_by"] = fh.read().strip() or None
+        except OSError:
+            out["held_by"] = None
+        return out
+
+    out, code = _journaled(main())
+    if out is None:
+        return code
+    print(orjson.dumps(out).decode())
+    return 0
+
+
+def cmd_resume(args) -> int:
+    """Clear a standing kill: on a stopped run's journal (journaled, the next start trades),
+    or on a running engine through its status server (`--port`)."""
+    if not args.reason.strip():
+        print("error: --reason must say why trading may resume", file=sys.stderr)
+        return 2
+    if args.journal is None:
+        return _ask_engine(args, "POST", "/resume", {"reason": args.reason})
+
+    async def main() -> dict:
+        import time
+
+        from engine.journal.kills import RESUME, next_seq, standing_kill, write_action
+        from engine.journal.lock import JournalLock
+
+        if not __import__("os").path.isfile(args.journal):
+            raise JournalError(f"{args.journal}: no such journal")
+        lock = JournalLock(args.journal).acquire()  # a running engine: resume it by --port
+        try:
+            j = await Journal.open(args.journal)
+            try:
+                row = await j.fetchone("SELECT run_id, mode FROM runs LIMIT 1")
+                if row is None:
+                    raise JournalError(f"{args.journal}: no run in this journal")
+                run_id, mode = row
+                kill = await standing_kill(j, run_id)
+                if kill is None:
+                    return {"run_id": run_id, "resumed": False, "why": "not killed"}
+                ts = time.time_ns()
+                if mode == "replay":  # in the run's own clock: where it stopped
+                    cp = await j.fetchone("SELECT ts_recv FROM checkpoints WHERE run_id=?",
+                                          (run_id,))
+                    ts = max(cp[0] if cp else 0, kill[1])
+                write_action(j, run_id, await next_seq(j, run_id), ts, RESUME, args.reason)
+                await j.flush()
+                return {"run_id": run_id, "resumed": True, "cleared": kill[3],
+                        "reason": args.reason}
+            finally:
+                await j.close()
+        finally:
+            lock.release()
+
+    out, code = _journaled(main())
+    if out is None:
+        return code
+    if out["resumed"]:
+        print(f"run {out['run_id']}: kill cleared ({out['cleared']}); resumed: {out['reason']}")
+    else:
+        print(f"run {out['run_id']}: not killed, nothing to resume")
+    return 0 if out["resumed"] else 1
 
 
 def cmd_kill(args) -> int:

@@ -224,6 +224,14 @@ class AlertsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     rejects_window_s: Pos = 60.0
 
 
+class RateLimitCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One of the venue's request budgets: `limit` of `counts` per `window_s` seconds."""
+
+    counts: Literal["weight", "orders"]
+    limit: Annotated[int, msgspec.Meta(ge=1)]
+    window_s: Pos
+
+
 class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     exchange: Literal["binance"] = "binance"
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
@@ -238,6 +246,8 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # live: the venue's wallet balance may differ from ours by this much (its own rounding)
     cash_tolerance: Decimal = Decimal("0.01")
     mark_prices: bool = True  # perps: watch the mark price stream (mark, funding rate)
+    # the venue's request budgets (default: the rateLimits of [markets].exchange_info)
+    rate_limits: list[RateLimitCfg] = []
 
 
 class PolicyCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import orjson
 
-from engine.core.errors import ConfigError
+from engine.core.errors import ConfigError, VenueUnavailable
 from engine.feeds.capture import CaptureStats, merge_captures
+from engine.journal.kills import KILL, kill_history, next_seq, standing_kill
+from engine.journal.lock import JournalLock
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
 from engine.model.events import Fill, FundingRate
@@ -57,6 +59,10 @@ class RunState:
     rejects: int = 0
     stopped: str | None = None
     finished: bool = False
+
+
+def _utc(ts_ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts_ns / 1e9))
 
 
 def run_identity(cfg_text: str, inputs: list[str]) -> str:
@@ -107,13 +113,20 @@ class Runner:
             self.exchange = make_exchange(LiveEndpoints(ws_linear=cfg.live.ws_linear,
                                                         rest_base=cfg.live.rest_base,
                                                         account_base=cfg.live.account_base),
-                                          cfg.live.exchange)
+                                          cfg.live.exchange, rate_limit=False)
             self.exchange.apiKey, self.exchange.secret = key, secret
+            from engine.brokers.throttle import PriorityThrottle
+            from engine.core.ratelimit import RateBudget, RateWindow
             from engine.execution.markets import BUNDLED_USDM, load_markets_offline
+            from engine.venues.binance.rate_limits import load_windows
 
-            markets = load_markets_offline(cfg.markets.exchange_info or BUNDLED_USDM,
-                                           cfg.markets.exchange)
-            broker = LiveBroker(self.exchange, markets, LiveClock())
+            info = cfg.markets.exchange_info or BUNDLED_USDM
+            markets = load_markets_offline(info, cfg.markets.exchange)
+            windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
+                       for w in cfg.live.rate_limits] or load_windows(info)
+            clock = LiveClock()
+            broker = LiveBroker(self.exchange, markets, clock,
+                                throttle=PriorityThrottle(RateBudget(windows), clock))
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
                                     book_funding=mode != "live")
         self.feed = None
@@ -131,6 +144,10 @@ class Runner:
         self.cash_reconciled = 0  # live: checks where the venue's wallet equalled our cash
         self.resuming = False  # paper/live: the journal holds an earlier attempt of this run
         self.resumed: dict = {}  # what the restart found and settled
+        self.lock: JournalLock | None = None
+        self._opened = False
+        self.halted_at_start: str | None = None  # a kill standing in the journal
+        self._kill_plan: list[tuple[int, str, str]] = []  # journaled kills not applied yet
         from engine.node.status import LatencyHistogram
 
         self.latency = LatencyHistogram()
@@ -140,12 +157,27 @@ class Runner:
         if self.journal_path is None:
             return
         j = self.journal = await Journal.open(self.journal_path)
+        try:
+            await self._start_journaled_run(j)
+        except BaseException:
+            await j.close()
+            self.journal = None
+            raise
+
+    async def _start_journaled_run(self, j: Journal) -> None:
         other = await j.fetchone("SELECT run_id, config_hash FROM runs WHERE run_id != ?",
                                  (self.run_id,))
         if other is not None:
             await j.close()
             raise JournalError(f"{self.journal_path}: holds run {other[0]} of another config or "
                                "input; use a new journal path")
+        standing = await standing_kill(j, self.run_id)
+        if standing is not None:  # the first thing a restarted killed run says
+            _, ts, _, reason = standing
+            self.halted_at_start = f"killed at {_utc(ts)}: {reason}"
+            log.error("HALTED: this run was killed (%s) and stays halted: no order will be "
+                      "placed until `engine resume --journal %s --reason ...`",
+                      self.halted_at_start, self.journal_path)
         row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
         attempt = 1
         if row is None:
@@ -175,9 +207,30 @@ class Runner:
         j.write("INSERT INTO attempts VALUES (?,?,?,?)",
                 (self.run_id, attempt, time.time_ns(), self.checkpoint))
         await j.flush()
-        self.rec = Recorder(j, self.run_id, attempt)
-        self.session.guard.on_change = self.rec.risk
+        (risk_seq,) = await j.fetchone("SELECT COALESCE(MAX(seq), 0) FROM risk_states "
+                                       "WHERE run_id=?", (self.run_id,))
+        self.rec = Recorder(j, self.run_id, attempt,
+                            risk_seq=0 if self.mode == "replay" else risk_seq,
+                            kill_seq=await next_seq(j, self.run_id))
+        guard = self.session.guard
+        guard.on_change = self.rec.risk
+        # Kills and resumes are applied again where they happened in the run's clock: all of
+        # them now in paper and live; in a replay, as the rebuild passes each one, so it
+        # rebuilds what the killed attempt did up to its kill and nothing after.
+        self._kill_plan = [(ts, action, reason) for _, ts, action, reason
+                           in await kill_history(j, self.run_id)]
+        if self.mode != "replay":
+            self._apply_kills(None)
+        guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
         self.session.execution.on_event = self._broker_event
+
+    def _apply_kills(self, upto: int | None) -> None:
+        """Journaled kill-switch actions up to the run-clock time `upto` (None: all)."""
+        plan, guard = self._kill_plan, self.session.guard
+        while plan and (upto is None or plan[0][0] <= upto):
+            ts, action, reason = plan.pop(0)
+            guard.restore_kill(f"killed at {_utc(ts)}: {reason}" if action == KILL else None,
+                               ts)
 
     def _broker_event(self, ev) -> None:
         rec = self.rec
@@ -251,16 +304,36 @@ class Runner:
     def request_stop(self, why: str) -> None:
         self._stop = why
 
-    async def run(self) -> dict:
-        if self.mode == "live":
-            from engine.feeds.live import check_key_permissions
+    async def open(self) -> None:
+        """Take the journal's lock (one run per journal), check a live key, open the journal
+        and learn what it holds (a standing kill, an earlier attempt). `run` calls it when
+        the caller has not: the command line opens first, so nothing (not even the status
+        server) starts on a journal in use."""
+        if self._opened:
+            return
+        self._opened = True
+        if self.journal_path is not None:
+            self.lock = JournalLock(self.journal_path).acquire()
+        try:
+            if self.mode == "live":
+                from engine.feeds.live import check_key_permissions
 
-            try:
-                await check_key_permissions(self.exchange)
-            except BaseException:
-                await self.exchange.close()
-                raise
-        await self._open_journal()
+                try:
+                    await check_key_permissions(self.exchange)
+                except BaseException:
+                    await self.exchange.close()
+                    raise
+            await self._open_journal()
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    async def run(self) -> dict:
+        await self.open()
         try:
             if self.resuming:
                 await self._resume_outside()
@@ -269,6 +342,7 @@ class Runner:
             if self.journal is not None:
                 # aiosqlite's worker thread would keep the process alive if left open
                 await self.journal.close()
+            self._release()
 
     async def _run(self) -> dict:
         s = self.session
@@ -288,10 +362,13 @@ class Runner:
         i = -1
         last_ts = 0
         try:
+            kill_plan = self._kill_plan
             async for ev in events:
                 i += 1
                 if self._stop is not None:
                     break
+                if kill_plan and ev.ts_recv >= kill_plan[0][0]:
+                    self._apply_kills(ev.ts_recv)
                 fund_before = None
                 if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
                     fund_before = s.portfolio.perps[ev.symbol].funding
@@ -441,7 +518,7 @@ class Runner:
                 continue
             try:
                 venue = await s.broker.venue_positions(symbols)
-            except Exception as exc:  # transient after retries: try again next round
+            except VenueUnavailable as exc:  # transient after retries: next round
                 log.warning("position reconciliation failed: %s", exc)
                 continue
             if s.broker.in_flight:
@@ -532,9 +609,13 @@ class Runner:
             "holdings": {a: str(q) for a, q in s.portfolio.holdings.items()},
             "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
             "risk_state": s.guard.state,
+            "halted_at_start": self.halted_at_start,
             "journal": self.journal_path,
             "recovered_orders": self.recovered_orders,
             "new_orders": self.new_orders,
+            # live: the worst time from a child's release to its request leaving (budget wait)
+            "max_child_send_delay_ms": round(getattr(s.broker, "max_send_delay_ns", 0) / 1e6, 3),
+            "twaps_stretched": len(s.execution.stretched),
         }
         if self.journal is not None:
             out.update(await journal_summary(self.journal, self.run_id, cfg))

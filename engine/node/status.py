@@ -1,4 +1,5 @@
-"""Status endpoint on localhost (aiohttp): /status (JSON), /metrics (Prometheus), POST /kill."""
+"""Status endpoint on localhost (aiohttp): /status (JSON), /metrics (Prometheus), POST /kill,
+POST /resume (a person clears a kill; the reason is journaled)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ class StatusServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/kill", self._kill)
+        app.router.add_post("/resume", self._resume)
         self._app_runner, self.port = await serve(app, self.host, self.port)
 
     async def stop(self) -> None:
@@ -126,13 +128,28 @@ class StatusServer:
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": "text/plain; version=0.0.4"})
 
-    async def _kill(self, request: web.Request) -> web.Response:
+    async def _reason(self, request: web.Request) -> str:
         try:
             body = await request.json()
-        except Exception:
+        except (ValueError, UnicodeDecodeError):
             body = {}
-        reason = str(body.get("reason") or "kill command")[:200]
+        return str((body.get("reason") if isinstance(body, dict) else None) or "")[:200]
+
+    async def _kill(self, request: web.Request) -> web.Response:
+        reason = await self._reason(request) or "kill command"
         s = self.runner.session
         s.guard.kill(f"command: {reason}", s.clock.now_ns())
+        return web.Response(body=orjson.dumps({"risk_state": s.guard.state}),
+                            content_type="application/json")
+
+    async def _resume(self, request: web.Request) -> web.Response:
+        reason = await self._reason(request)
+        s = self.runner.session
+        if not reason.strip():
+            return web.json_response({"error": "a reason is required"}, status=400)
+        if not s.guard.killed:
+            return web.json_response({"risk_state": s.guard.state, "error": "not killed"},
+                                     status=409)
+        s.guard.reset_kill(f"command: {reason}", s.clock.now_ns())
         return web.Response(body=orjson.dumps({"risk_state": s.guard.state}),
                             content_type="application/json")

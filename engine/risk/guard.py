@@ -31,6 +31,8 @@ class RiskGuard:
         self.prices, self.price_ts = prices, price_ts
         self.book_valid = book_valid or (lambda s: True)
         self.on_change = on_change
+        # called with ("kill" | "resume", reason, now): the journal keeps every one
+        self.on_kill: Callable[[str, str, int], None] | None = None
         self.state = ACTIVE
         self.conditions: dict[str, str] = {}  # condition -> reason
         self.history: list[RiskStateChange] = []
@@ -58,11 +60,29 @@ class RiskGuard:
                 self.on_change(ch)
 
     def kill(self, reason: str, now: int) -> None:
-        """Kill switch: HALTED until `reset_kill`."""
+        """Kill switch: HALTED until `reset_kill` (journaled through `on_kill`)."""
+        if "kill" in self.conditions:
+            reason = f"{self.conditions['kill']}; {reason}"
+        self._set("kill", reason, now)
+        if self.on_kill is not None:
+            self.on_kill("kill", reason, now)
+
+    def reset_kill(self, reason: str, now: int) -> None:
+        """A person resumes trading after a kill."""
+        if "kill" not in self.conditions:
+            return
+        self._set("kill", None, now)
+        if self.on_kill is not None:
+            self.on_kill("resume", reason, now)
+
+    def restore_kill(self, reason: str | None, now: int) -> None:
+        """A journaled kill (reason) or resume (None) applied again when a run restarts: the
+        state it left, not a new kill."""
         self._set("kill", reason, now)
 
-    def reset_kill(self, now: int) -> None:
-        self._set("kill", None, now)
+    @property
+    def killed(self) -> bool:
+        return "kill" in self.conditions
 
     def install_kill_signal(self, loop, now: Callable[[], int], sig: int = signal.SIGUSR2) -> None:
         """Halt on `sig` (default SIGUSR2), e.g. `kill -USR2 <pid>`."""

@@ -119,3 +119,12 @@ def test_bar_profile_averages_volume_by_time_of_day():
     h = 3600 * S
     bars = [(d * 24 * h + k * h, float(k + 1)) for d in range(3) for k in range(24)]
     assert profile_from_bars(bars, h, 3, 22 * h) == [23.0, 24.0, 1.0]
+
+
+def test_twap_children_that_cannot_fit_the_venue_order_rate_are_stretched():
+    from engine.execution.engine import fit_duration_ns
+
+    s = 1_000_000_000
+    assert fit_duration_ns(12, 3 * s, 20.0) == 3 * s  # Binance's 20/s: plenty
+    assert fit_duration_ns(12, 3 * s, 2.0) == 12 * s  # half of 2/s for 12 children
+    assert fit_duration_ns(12, 3 * s, None) == 3 * s  # paper: no venue budget

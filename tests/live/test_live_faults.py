@@ -11,6 +11,7 @@ from engine.core.clock import LiveClock
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
 from engine.model import BookSnapshot
 from tests.conftest import ROOT, USDM_BTC
+from tests.live.helpers import wait_until
 from tests.live.test_live_feed import SYM, _replay_tops, run_feed
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -58,34 +59,32 @@ async def test_sequence_gap_makes_ccxt_resnapshot_and_books_stay_true():
 
 
 async def test_stalled_stream_shows_in_the_feed_age():
-    clock = LiveClock()
-    ages = {}
-
-    async def stall(ex):
-        ex.stalled.add(("btcusdt", "bookTicker"))
-        await asyncio.sleep(1.0)
-        ages["ticker"] = (clock.now_ns() - feed_ref[0].age[(SYM, "ticker")]) / 1e9
-        ages["book"] = (clock.now_ns() - feed_ref[0].age[(SYM, "book")]) / 1e9
-        ex.stalled.clear()
-
-    feed_ref = []
+    # Only the stalled stream ages: while 30 more books arrive, no bookTicker does; once the
+    # stall ends the ticker is fresh again. Counted in events, not in seconds.
     ex = LocalExchange([USDM_BTC], speed=30)
     port = await ex.start()
     client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
                                          rest_base=f"http://127.0.0.1:{port}"))
-    feed = LiveFeed(client, [SYM], lambda e: None, clock, depth=5, trades=False)
-    feed_ref.append(feed)
+    books = []
+    feed = LiveFeed(client, [SYM], lambda e: books.append(e) if type(e) is BookSnapshot
+                    else None, LiveClock(), depth=5, trades=False)
     task = asyncio.create_task(feed.run())
     try:
-        while ex.position < len(ex.frames) // 10:
-            await asyncio.sleep(0.05)
-        await stall(ex)
-        await asyncio.sleep(0.5)
-        fresh = (clock.now_ns() - feed.age[(SYM, "ticker")]) / 1e9
+        await wait_until(lambda: (SYM, "ticker") in feed.age and len(books) > 10,
+                         "books and tickers flowing")
+        ex.stalled.add(("btcusdt", "bookTicker"))
+        n = len(books)
+        await wait_until(lambda: len(books) > n + 30, "30 books after the stall began")
+        ticker_at = feed.age[(SYM, "ticker")]  # frames in flight at the stall have arrived
+        n = len(books)
+        await wait_until(lambda: len(books) > n + 30, "30 more books")
+        assert feed.age[(SYM, "ticker")] == ticker_at  # the stalled stream aged
+        assert feed.age[(SYM, "book")] > ticker_at  # the others did not
+        ex.stalled.clear()
+        await wait_until(lambda: feed.age[(SYM, "ticker")] > ticker_at,
+                         "the ticker fresh again once the stream resumes")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
         await ex.stop()
-    assert ages["ticker"] >= 0.9 and ages["book"] < 0.5  # only the stalled stream aged
-    assert fresh < 0.5  # and it is fresh again once the stream resumes

@@ -16,6 +16,7 @@ from engine.journal.store import Journal
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
+from tests.live.helpers import wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
@@ -61,13 +62,13 @@ async def _second_attempt(cfg_path: str, journal: str, monkeypatch) -> Runner:
     r = Runner(load_config(cfg_path), cfg_path, open(cfg_path).read(), [], journal, mode="live")
 
     async def stop_when_done():
-        while True:
-            await asyncio.sleep(0.2)
-            s = r.session
-            if s.pipeline.intents and not s.execution.busy and not s.broker.in_flight:
-                await asyncio.sleep(1.5)  # let a reconciliation pass
-                r.request_stop("done")
-                return
+        s = r.session
+        await wait_until(lambda: s.pipeline.intents and not s.execution.busy
+                         and not s.broker.in_flight, "the rebalance to finish")
+        seen = r.reconciliations
+        await wait_until(lambda: r.reconciliations > seen and not s.broker.in_flight,
+                         "a reconciliation after it")
+        r.request_stop("done")
 
     stopper = asyncio.create_task(stop_when_done())
     r.report_out = await asyncio.wait_for(r.run(), 60)
@@ -100,7 +101,7 @@ async def _crash_and_resume(tmp_path, monkeypatch, env: dict, kill_at_order=None
     """Attempt 1 in a subprocess, SIGKILLed; attempt 2 in this process on the same journal.
     Returns the exchange, the second runner, the venue's positions, the client ids the venue
     had before the restart (in arrival order) and the journal path."""
-    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30,
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4,
                        account={"cash": {"USDT": "100000"}, "positions": SEED})
     port = await ex.start()
     try:
@@ -166,7 +167,6 @@ async def test_recover_cancels_an_open_order_takes_fills_and_marks_the_unsent():
     client.apiKey, client.secret = "k", "s"
     sym = "BTC/USDT:USDT"
     try:
-        await asyncio.sleep(0.3)
         bid = ex.books["btcusdt"].book.top()[0]
         # one resting below the touch, one crossing (filled), then the engine died
         await client.create_order(sym, "limit", "buy", 0.01, bid - 50,

@@ -11,6 +11,7 @@ import msgspec
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
+from tests.live.helpers import wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
@@ -19,7 +20,7 @@ CONFIG = str(ROOT / "configs" / "demo.toml")
 
 
 async def test_paper_live_rebalances_on_the_live_books(tmp_path):
-    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=30)
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
     port = await ex.start()
     cfg = load_config(CONFIG)
     # Live time is wall time: a 3 s TWAP in 6 slices while the exchange plays at x30.
@@ -31,12 +32,10 @@ async def test_paper_live_rebalances_on_the_live_books(tmp_path):
     r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
     try:
         async def stop_when_done():
-            while True:
-                await asyncio.sleep(0.2)
-                s = r.session
-                if s.pipeline.intents and not s.execution.busy:
-                    r.request_stop("done")
-                    return
+            s = r.session
+            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
+                             "the rebalance to finish")
+            r.request_stop("done")
 
         stopper = asyncio.create_task(stop_when_done())
         report = await asyncio.wait_for(r.run(), 60)

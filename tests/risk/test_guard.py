@@ -105,7 +105,7 @@ def test_kill_switch_by_command_halts_everything_until_reset():
     assert g.state == HALTED and g.history[-1].reason == "kill: operator"
     v = g.check(_order("BTC/USDT:USDT", "sell", "0.1"), {}, 5)
     assert not v.ok and v.rule == "halted"
-    g.reset_kill(6)
+    g.reset_kill("operator resumed", 6)
     assert g.state == ACTIVE
 
 

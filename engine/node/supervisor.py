@@ -1,0 +1,63 @@
+"""The supervisor: every long-lived task of a run has this one owner.
+
+Feeds, user-data views, reconciliation, order and cancel requests, funding lookups, the
+journal writer and the status server are started here (or handed here to be watched). A task
+that ends with an exception nobody handled is recorded as the run's failure and `on_failure`
+is called once: the runner then halts trading (kill switch, journaled), settles working orders
+as `[run].on_shutdown` says, flushes the journal and exits with code 4. Nothing is ever left
+as "Task exception was never retrieved": each task's result is read when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Coroutine
+
+from engine.core.errors import TaskFailed
+
+log = logging.getLogger("engine.supervisor")
+
+
+class Supervisor:
+    def __init__(self, on_failure: Callable[[TaskFailed], None] | None = None) -> None:
+        self.on_failure = on_failure
+        self.tasks: set[asyncio.Task] = set()
+        self.failure: TaskFailed | None = None
+        self._closing = False
+
+    def spawn(self, coro: Coroutine, name: str) -> asyncio.Task:
+        """Start `coro` as a task owned here."""
+        return self.watch(asyncio.get_running_loop().create_task(coro, name=name))
+
+    def watch(self, task: asyncio.Task) -> asyncio.Task:
+        """Own a task started elsewhere (the journal's writer)."""
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
+        return task
+
+    def _ended(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # read here, always: never "never retrieved"
+        if exc is None:
+            return
+        failure = TaskFailed(task.get_name(), exc)
+        if self.failure is not None or self._closing:
+            log.error("%s (after the run already failed or stopped)", failure,
+                      exc_info=(type(exc), exc, exc.__traceback__))
+            return
+        self.failure = failure
+        log.error("%s: halting trading", failure, exc_info=(type(exc), exc, exc.__traceback__))
+        if self.on_failure is not None:
+            self.on_failure(failure)
+
+    async def shutdown(self) -> None:
+        """Cancel what is still running and wait for it to end."""
+        self._closing = True
+        tasks = [t for t in self.tasks if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Binance USD-M: request weights and rate limits, error codes."""

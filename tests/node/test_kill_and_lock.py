@@ -1,0 +1,107 @@
+"""Safe with real money, on the real process: one run per journal, a kill that stays killed
+across a stop and a restart until a person resumes it, and journals read without a lock or a
+write by `report` and `status`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+
+import orjson
+
+from tests.conftest import ROOT
+from tests.node.test_headless import _cli, _port, _start, _wait_for
+
+CONFIG = str(ROOT / "configs" / "demo.toml")
+
+
+def _status(port: int) -> dict:
+    return orjson.loads(_cli("status", "--port", str(port)).stdout)
+
+
+def test_a_second_run_on_a_journal_in_use_is_refused_and_the_first_ends_clean(tmp_path):
+    journal = tmp_path / "j.sqlite"
+    first = _start(journal, speed="10")
+    try:
+        port = _port(first)  # the lock is taken before the status server starts
+        second = _cli("run", "--config", CONFIG, "--journal", str(journal), "--json")
+        assert second.returncode == 3, second.stderr[-800:]
+        assert f"journal in use by pid {first.pid} since" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert _status(port)["mode"] == "replay"  # the first goes on
+        out, err = first.communicate(timeout=180)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err[-1500:]
+    report = orjson.loads(out.strip().splitlines()[-1])
+    assert report["journal_submissions_unique"] and report["journal_attempts"] == 1
+    con = sqlite3.connect(journal)
+    subs = con.execute("SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM submissions")
+    n, distinct = subs.fetchone()
+    assert n == distinct == report["children"]
+
+
+def test_kill_then_stop_then_restart_stays_halted_until_a_person_resumes(tmp_path):
+    journal = tmp_path / "j.sqlite"
+    proc = _start(journal, speed="10")
+    try:
+        port = _port(proc)
+        _wait_for(lambda: _status(port)["open_parents"])
+        k = _cli("kill", "--port", str(port), "--reason", "operator: venue looks wrong")
+        assert k.returncode == 0
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-1500:]
+    sent_before = orjson.loads(out.strip().splitlines()[-1])["children"]
+
+    # journal-only status: killed, with the reason, read-only (no lock needed)
+    st = _cli("status", "--journal", str(journal))
+    assert st.returncode == 0, st.stderr
+    st = orjson.loads(st.stdout)
+    assert st["killed"] and st["risk_state"] == "HALTED" and st["held_by"] is None
+    assert "venue looks wrong" in st["kill_history"][-1]["reason"]
+
+    # started again (and stopped again): halted from the first line, no order placed
+    again = _start(journal, speed="10")
+    try:
+        first_line = orjson.loads(again.stderr.readline())
+        assert first_line["level"] == "error" and "HALTED" in first_line["msg"], first_line
+        assert "venue looks wrong" in first_line["msg"]
+        port = _port(again)
+        _wait_for(lambda: _status(port)["risk_state"] == "HALTED")
+        again.send_signal(signal.SIGTERM)
+        out, err = again.communicate(timeout=60)
+    finally:
+        if again.poll() is None:
+            again.kill()
+    assert again.returncode == 0, err[-1500:]
+    report = orjson.loads(out.strip().splitlines()[-1])
+    assert report["risk_state"] == "HALTED" and report["new_orders"] == 0
+    assert report["halted_at_start"] and report["journal_submissions_unique"]
+
+    res = _cli("resume", "--journal", str(journal), "--reason", "checked the venue: fine")
+    assert res.returncode == 0 and "kill cleared" in res.stdout, res.stderr
+    assert _cli("resume", "--journal", str(journal), "--reason", "twice").returncode == 1
+    hist = orjson.loads(_cli("status", "--journal", str(journal)).stdout)["kill_history"]
+    assert [h["action"] for h in hist] == ["kill", "resume"]  # a history, not overwritten
+
+    resumed = _cli("run", "--config", CONFIG, "--journal", str(journal), "--json")
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    report = orjson.loads(resumed.stdout.strip().splitlines()[-1])
+    assert report["risk_state"] == "ACTIVE" and report["halted_at_start"] is None
+    assert report["new_orders"] > 0 and report["children"] > sent_before
+    assert report["journal_submissions_unique"]
+
+
+def test_report_and_status_never_create_a_journal(tmp_path):
+    typo = tmp_path / "typo.sqlite"
+    for cmd in (("report", "--journal", str(typo)), ("status", "--journal", str(typo))):
+        p = _cli(*cmd)
+        assert p.returncode == 3 and "no such journal" in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr
+    assert os.listdir(tmp_path) == []

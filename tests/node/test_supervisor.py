@@ -1,0 +1,52 @@
+"""The supervisor owns every task: the first unexpected exception is the run's failure, read
+when the task ends (never "Task exception was never retrieved"), reported once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.core.errors import TaskFailed
+from engine.node.supervisor import Supervisor
+
+
+async def test_first_failure_is_recorded_once_and_its_exception_retrieved():
+    loop = asyncio.get_running_loop()
+    unretrieved = []
+    loop.set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx))
+    seen: list[TaskFailed] = []
+    sup = Supervisor(on_failure=seen.append)
+
+    async def boom(msg):
+        raise RuntimeError(msg)
+
+    async def forever():
+        await asyncio.Event().wait()
+
+    sup.spawn(forever(), "idle")
+    a = sup.spawn(boom("first"), "worker-a")
+    await asyncio.gather(a, return_exceptions=True)
+    b = sup.spawn(boom("second"), "worker-b")
+    await asyncio.gather(b, return_exceptions=True)
+    assert [f.task for f in seen] == ["worker-a"] and "first" in str(seen[0])
+    assert sup.failure is seen[0] and isinstance(sup.failure.exc, RuntimeError)
+    await sup.shutdown()
+    assert not sup.tasks
+    del a, b
+    import gc
+
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not unretrieved
+
+
+async def test_cancelled_and_finished_tasks_are_not_failures():
+    sup = Supervisor(on_failure=lambda f: (_ for _ in ()).throw(AssertionError(f)))
+
+    async def ok():
+        return 1
+
+    t = sup.spawn(ok(), "ok")
+    assert await t == 1
+    sup.spawn(asyncio.Event().wait(), "waits")
+    await sup.shutdown()
+    assert sup.failure is None
