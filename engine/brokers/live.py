@@ -57,6 +57,8 @@ class LiveBroker:
             from engine.venues.binance.rate_limits import COSTS as costs
         self.costs = costs
         self.max_send_delay_ns = 0  # worst time from a child's release to its request leaving
+        # starts each request task; the runner hands in its supervisor's `spawn`
+        self.spawner = None
         self.retries, self.backoff_s = retries, backoff_s
         self.inbox: list[Fill | OrderUpdate] = []
         self.tasks: set[asyncio.Task] = set()
@@ -84,11 +86,11 @@ class LiveBroker:
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
         cid = order.client_order_id
-        self._placing[cid] = t = self._spawn(self._place(order))
+        self._placing[cid] = t = self._spawn(self._place(order), f"order {cid}")
         t.add_done_callback(lambda _: self._placing.pop(cid, None))
 
     def cancel(self, client_order_id: str, now: int) -> None:
-        self._spawn(self._cancel(client_order_id))
+        self._spawn(self._cancel(client_order_id), f"cancel {client_order_id}")
 
     def on_time(self, now: int) -> list[Fill | OrderUpdate]:
         out, self.inbox = self.inbox, []
@@ -108,8 +110,11 @@ class LiveBroker:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    def _spawn(self, coro) -> asyncio.Task:
-        t = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro, name: str = "order") -> asyncio.Task:
+        if self.spawner is not None:  # the run's supervisor owns it (a failure halts)
+            t = self.spawner(coro, name)
+        else:
+            t = asyncio.get_running_loop().create_task(coro, name=name)
         self.tasks.add(t)
         t.add_done_callback(self.tasks.discard)
         return t
@@ -322,8 +327,7 @@ class LiveBroker:
         if upd.get("m") == "FUNDING_FEE":  # the wallet moved by funding: read what, per symbol
             self._funding_dirty = True
             if self._funding_task is None or self._funding_task.done():
-                self._funding_task = asyncio.get_running_loop().create_task(
-                    self._funding_loop())
+                self._funding_task = self._spawn(self._funding_loop(), "funding lookup")
 
     @property
     def funding_pending(self) -> bool:

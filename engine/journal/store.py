@@ -51,6 +51,10 @@ class Journal:
         self.rows_written = 0
         self.commits = 0
         self.error: BaseException | None = None
+        # after the writer died, the run halts; its shutdown (cancelling working orders) must
+        # not fail on journal writes that can no longer be made: they are counted, not raised
+        self.discarding = False
+        self.discarded = 0
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -161,6 +165,11 @@ class Journal:
             await db.execute("COMMIT")
             log.info("journal %s migrated to schema v%d", self.path, v + 1)
 
+    @property
+    def writer_task(self) -> asyncio.Task | None:
+        """The one writer (for the run's supervisor to watch)."""
+        return self._writer
+
     # -- writing --------------------------------------------------------------------------
     @property
     def backlog(self) -> int:
@@ -175,6 +184,9 @@ class Journal:
         if self.readonly:
             raise JournalError(f"{self.path}: opened read-only")
         if self.error is not None:
+            if self.discarding:  # the run is shutting down after the writer died
+                self.discarded += 1
+                return
             raise JournalError(f"{self.path}: journal writer failed: {self.error}")
         self.queue.put_nowait((sql, params))
 
@@ -182,6 +194,10 @@ class Journal:
         """Return once everything queued so far is committed."""
         if self._writer is None:
             raise JournalError(f"{self.path}: journal is closed")
+        if self.error is not None:  # a dead writer would never answer
+            if self.discarding:
+                return
+            raise JournalError(f"{self.path}: journal writer failed: {self.error}")
         fut = asyncio.get_running_loop().create_future()
         await self.queue.put((_FLUSH, fut))
         await fut

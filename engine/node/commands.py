@@ -14,6 +14,8 @@ from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
 
 log = logging.getLogger("engine.cli")
 
+EXIT_TASK_FAILED = 4  # a supervised task (or the run loop) died unexpectedly
+
 
 def _loop_run(coro):
     try:
@@ -72,6 +74,8 @@ def cmd_run(args) -> int:
             await server.start()
             log.warning("status on http://%s:%d/status", cfg.status.host, server.port)
         runner.on_tick = alerter.tick if alerter else None
+        if alerter:
+            runner.on_failure = lambda f: alerter.alert("failure", f"Ballast HALTED: {f}")
         try:
             return await runner.run()
         finally:
@@ -90,6 +94,10 @@ def cmd_run(args) -> int:
     print_run_report(report)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    if report.get("failure"):
+        print(f"error: {report['failure']} (trading halted; working orders settled per "
+              "[run].on_shutdown; see the log for the traceback)", file=sys.stderr)
+        return EXIT_TASK_FAILED
     return 0
 
 

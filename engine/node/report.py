@@ -47,6 +47,13 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
         t.add_row(f"{a} weight / target", f"{w:.4f} / " + ("-" if tgt is None else f"{tgt:.4f}"))
     t.add_row("max margin utilisation", f"{r['max_margin_utilisation']:.4f}")
     t.add_row("risk state", r["risk_state"])
+    if r.get("halted_at_start"):
+        t.add_row("halted at start", r["halted_at_start"])
+    if r.get("failure"):
+        t.add_row("failure", r["failure"])
+    if r.get("max_child_send_delay_ms"):
+        t.add_row("worst child send delay", f"{r['max_child_send_delay_ms']:.1f} ms "
+                                            "(release to request, venue budget)")
     t.add_row("client order ids unique", str(r["client_order_ids_unique"]))
     if r.get("journal"):
         t.add_row("journal", f"{r['journal']} (attempt {r.get('journal_attempts', 1)}, "

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.core.errors import ConfigError, VenueUnavailable
+from engine.core.errors import ConfigError, FatalError, VenueUnavailable
 from engine.feeds.capture import CaptureStats, merge_captures
 from engine.journal.kills import KILL, kill_history, next_seq, standing_kill
 from engine.journal.lock import JournalLock
@@ -37,6 +37,7 @@ from engine.model.orders import OrderUpdate
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
 from engine.node.session import PaperSession
+from engine.node.supervisor import Supervisor
 
 log = logging.getLogger("engine.run")
 
@@ -146,6 +147,12 @@ class Runner:
         self.resumed: dict = {}  # what the restart found and settled
         self.lock: JournalLock | None = None
         self._opened = False
+        # every long-lived task is owned here; the first unexpected exception halts the run
+        self.supervisor = Supervisor(on_failure=self._task_failed)
+        self.on_failure = None  # called with the TaskFailed (the command line alerts)
+        self._market_exchange = None
+        if hasattr(self.session.broker, "spawner"):
+            self.session.broker.spawner = self.supervisor.spawn
         self.halted_at_start: str | None = None  # a kill standing in the journal
         self._kill_plan: list[tuple[int, str, str]] = []  # journaled kills not applied yet
         from engine.node.status import LatencyHistogram
@@ -157,6 +164,7 @@ class Runner:
         if self.journal_path is None:
             return
         j = self.journal = await Journal.open(self.journal_path)
+        self.supervisor.watch(j.writer_task)
         try:
             await self._start_journaled_run(j)
         except BaseException:
@@ -223,6 +231,22 @@ class Runner:
             self._apply_kills(None)
         guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
         self.session.execution.on_event = self._broker_event
+
+    @property
+    def failure(self):
+        return self.supervisor.failure
+
+    def _task_failed(self, failure) -> None:
+        """A supervised task died: kill (journaled, so it stays killed), stop, alert."""
+        s = self.session
+        if self.journal is not None and self.journal.error is not None:
+            log.error("the journal writer died: what follows (the kill, the cancels) is not "
+                      "journaled")
+            self.journal.discarding = True
+        s.guard.kill(f"task failure: {failure}", s.clock.now_ns())
+        self.request_stop("failure")
+        if self.on_failure is not None:
+            self.on_failure(failure)
 
     def _apply_kills(self, upto: int | None) -> None:
         """Journaled kill-switch actions up to the run-clock time `upto` (None: all)."""
@@ -367,15 +391,19 @@ class Runner:
                 i += 1
                 if self._stop is not None:
                     break
-                if kill_plan and ev.ts_recv >= kill_plan[0][0]:
-                    self._apply_kills(ev.ts_recv)
-                fund_before = None
-                if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
-                    fund_before = s.portfolio.perps[ev.symbol].funding
-                t0 = perf()
-                intent = s.process(ev)
-                if intent is not None or i & 63 == 0:
-                    self.latency.observe((perf() - t0) / 1000.0)
+                if ev is None:  # live: no market event for a while; time still passes
+                    s.idle(s.clock.now_ns() if self.mode == "replay" else time.time_ns())
+                    intent = fund_before = None
+                else:
+                    if kill_plan and ev.ts_recv >= kill_plan[0][0]:
+                        self._apply_kills(ev.ts_recv)
+                    fund_before = None
+                    if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
+                        fund_before = s.portfolio.perps[ev.symbol].funding
+                    t0 = perf()
+                    intent = s.process(ev)
+                    if intent is not None or i & 63 == 0:
+                        self.latency.observe((perf() - t0) / 1000.0)
                 now = s.clock.now_ns()
                 last_ts = now
                 self.state.events = i + 1
@@ -432,8 +460,18 @@ class Runner:
                     if self.on_tick is not None:
                         self.on_tick()
                     await asyncio.sleep(0)
+        except JournalError:
+            if self.journal is None or self.journal.error is None:
+                raise  # a journal that cannot be used: exit 3
+            if self.failure is None:  # the writer died just now: its task's end comes later
+                self.supervisor.fail("journal-writer", self.journal.error)
+        except (ConfigError, FatalError):
+            raise  # expected ends with their own exit codes
+        except Exception as exc:  # a bug in the run loop itself: halt loudly, as for a task
+            self.supervisor.fail("trader", exc)
         finally:
             progress.close()
+            await events.aclose()  # the feeds stop here; the exchange stays open for cancels
         self.state.stopped = self._stop
         if self._stop is not None and self.cfg.run.on_shutdown == "cancel" and ex.busy:
             log.warning("stopping (%s): cancelling working orders", self._stop)
@@ -441,7 +479,13 @@ class Runner:
             ex.dispatch(last_ts)
             for ev in s.broker.on_time(last_ts + s.broker.latency_ns):
                 ex.on_broker_events([ev], last_ts)
-        if rec:
+        broker = s.broker
+        if hasattr(broker, "drain"):
+            await broker.drain()  # orders and cancels in flight come back before the close
+            ex.on_time(time.time_ns())
+        if self._market_exchange is not None:
+            await self._market_exchange.close()
+        if rec and self.journal.error is None:
             for p in ex.take_dirty():
                 rec.parent(p, last_ts)
             rec.snapshot(last_ts, s.portfolio.snapshot())
@@ -451,6 +495,7 @@ class Runner:
                                ("stopped" if self._stop else "finished", self.run_id))
             await self.journal.flush()
         self.state.finished = self._stop is None
+        await self.supervisor.shutdown()
         return await self.report()
 
     async def _source(self):
@@ -468,41 +513,31 @@ class Runner:
         live = self.cfg.live
         ex = self.exchange or make_exchange(LiveEndpoints(ws_linear=live.ws_linear,
                                                           rest_base=live.rest_base), live.exchange)
+        self._market_exchange = ex  # closed by the run once working orders are settled
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
                              marks=live.mark_prices)
-        task = asyncio.create_task(self.feed.run(), name="live-feed")
-        streams = None
+        sup = self.supervisor
+        tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):
-            streams = asyncio.create_task(self._live_tasks(symbols, clock), name="user-data")
+            tasks.append(sup.spawn(self.session.broker.run_streams(), "user-data"))
+            tasks.append(sup.spawn(self._reconcile_loop(symbols, clock), "reconcile"))
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s
         try:
             while self._stop is None and (end is None or time.monotonic() < end):
-                if task.done():
-                    task.result()  # a feed that died for good halts the run loudly
                 try:
                     ev = await asyncio.wait_for(queue.get(), idle)
                 except asyncio.TimeoutError:
-                    self.session.idle(clock.now_ns())
+                    yield None  # an idle tick: slices and the guard move on wall time
                     continue
                 yield ev
         finally:
-            task.cancel()
-            if streams is not None:
-                streams.cancel()
-            await asyncio.gather(task, *(x for x in (streams,) if x), return_exceptions=True)
-            broker = self.session.broker
-            if hasattr(broker, "drain"):
-                await broker.drain()  # orders in flight come back before the exchange closes
-                self.session.execution.on_time(clock.now_ns())
-            await ex.close()
-
-    async def _live_tasks(self, symbols: list[str], clock) -> None:
-        await asyncio.gather(self.session.broker.run_streams(),
-                             self._reconcile_loop(symbols, clock))
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _reconcile_loop(self, symbols: list[str], clock) -> None:
         """Live: whenever nothing is in flight, the venue's positions (REST) and wallet balance
@@ -610,6 +645,7 @@ class Runner:
             "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
             "risk_state": s.guard.state,
             "halted_at_start": self.halted_at_start,
+            "failure": None if self.failure is None else str(self.failure),
             "journal": self.journal_path,
             "recovered_orders": self.recovered_orders,
             "new_orders": self.new_orders,

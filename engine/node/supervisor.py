@@ -53,6 +53,15 @@ class Supervisor:
         if self.on_failure is not None:
             self.on_failure(failure)
 
+    def fail(self, name: str, exc: BaseException) -> None:
+        """A failure met outside a task (the run loop itself): the same path."""
+        failure = TaskFailed(name, exc)
+        log.error("%s: halting trading", failure, exc_info=(type(exc), exc, exc.__traceback__))
+        if self.failure is None:
+            self.failure = failure
+            if self.on_failure is not None:
+                self.on_failure(failure)
+
     async def shutdown(self) -> None:
         """Cancel what is still running and wait for it to end."""
         self._closing = True

@@ -92,7 +92,7 @@ async def run_feed(ex: LocalExchange, until: float, fault=None, **feed_kw):
 
 
 async def test_ccxt_pro_books_via_the_local_exchange_match_our_replay_books():
-    feed, got = await run_feed(LocalExchange([USDM_BTC], speed=30), 1 / 3, depth=5)
+    feed, got = await run_feed(LocalExchange([USDM_BTC], speed=10), 1 / 6, depth=5)
     tops, tickers, trades = _replay_tops()
     books = [e for e in got if type(e) is BookSnapshot]
     bbos = [e for e in got if type(e) is BestBidAsk]
