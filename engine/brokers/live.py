@@ -363,6 +363,23 @@ class LiveBroker:
             n += 1
         return n
 
+    async def venue_account(self, symbols: list[str]
+                            ) -> tuple[dict[str, Decimal], dict[str, tuple[Decimal, Decimal]]]:
+        """What the venue holds: wallet balance per asset, and (quantity, entry price) per
+        symbol, from `GET /fapi/v3/account` and the position risk."""
+        bal = await self._call("fetch balance", "fetch_balance")
+        cash = {str(a["asset"]): Decimal(str(a["walletBalance"]))
+                for a in (bal.get("info") or {}).get("assets") or []
+                if Decimal(str(a.get("walletBalance") or 0)) != 0}
+        rows = await self._call("fetch positions", "fetch_positions", symbols)
+        positions = {s: (Decimal(0), Decimal(0)) for s in symbols}
+        for p in rows:
+            info = p.get("info") or {}
+            if p.get("symbol") in positions and info.get("positionAmt") is not None:
+                positions[p["symbol"]] = (Decimal(str(info["positionAmt"])),
+                                          Decimal(str(info.get("entryPrice") or 0)))
+        return cash, positions
+
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""
         rows = await self._call("fetch positions", "fetch_positions", symbols)

@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("json", "text"), default="json")
     run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                      help="paper/live modes: stop after this long (default: until a signal)")
+    run.add_argument("--adopt-venue", action="store_true",
+                     help="live: start from the venue's balances and positions even where "
+                          "they differ from [account] (default: refuse to start)")
     run.add_argument("--speed", type=float, default=0.0,
                      help="replay pace: recorded time × SPEED (default 0: as fast as possible)")
 

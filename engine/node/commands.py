@@ -52,7 +52,8 @@ def cmd_run(args) -> int:
     async def main() -> dict:
         try:
             runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
-                            progress=True, speed=max(0.0, args.speed), duration_s=args.duration)
+                            progress=True, speed=max(0.0, args.speed), duration_s=args.duration,
+                            adopt_venue=args.adopt_venue)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return None

@@ -91,12 +91,16 @@ def resolve_inputs(cfg: EngineConfig, cfg_path: str, override: list[str] | None)
 class Runner:
     def __init__(self, cfg: EngineConfig, cfg_path: str, cfg_text: str, inputs: list[str],
                  journal_path: str | None, mode: str = "replay", progress: bool = False,
-                 speed: float = 0.0, duration_s: float | None = None) -> None:
+                 speed: float = 0.0, duration_s: float | None = None,
+                 adopt_venue: bool = False) -> None:
         self.cfg, self.cfg_path, self.cfg_text = cfg, cfg_path, cfg_text
         self.inputs, self.journal_path, self.mode = inputs, journal_path, mode
         self.progress = progress
         self.speed = speed  # 0: as fast as possible; else recorded time × speed
         self.duration_s = duration_s  # live modes: stop after this long
+        # live: a venue whose account differs from [account] is adopted instead of refused
+        self.adopt_venue = adopt_venue
+        self.venue_start: dict = {}  # live: what the venue held at the start
         self.state = RunState(mode=mode)
         self.exchange = None
         broker = None
@@ -153,6 +157,9 @@ class Runner:
         self._market_exchange = None
         if hasattr(self.session.broker, "spawner"):
             self.session.broker.spawner = self.supervisor.spawn
+        if mode == "live":  # no order before the venue has agreed with us once
+            self.session.guard.hold("venue", "waiting for the first reconciliation with the "
+                                    "venue", 0)
         self.halted_at_start: str | None = None  # a kill standing in the journal
         self._kill_plan: list[tuple[int, str, str]] = []  # journaled kills not applied yet
         from engine.node.status import LatencyHistogram
@@ -188,6 +195,8 @@ class Runner:
                       self.halted_at_start, self.journal_path)
         row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
         attempt = 1
+        if row is None and self.mode == "live":
+            await self._start_from_venue()  # refused: nothing of this run is written
         if row is None:
             j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
                     (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
@@ -231,6 +240,37 @@ class Runner:
             self._apply_kills(None)
         guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
         self.session.execution.on_event = self._broker_event
+
+    async def _start_from_venue(self) -> None:
+        """A fresh live run starts from what the venue holds: the config's [account] is a
+        check. A difference refuses to start (exit 2) naming each one, unless `adopt_venue`:
+        then the venue's wallet and positions (with its entry prices) are the start."""
+        s, acct, tol = self.session, self.cfg.account, self.cfg.live.cash_tolerance
+        symbols = sorted(s.portfolio.perps)
+        cash, positions = await s.broker.venue_account(symbols)
+        diffs = []
+        for sym in symbols:
+            ours = acct.positions[sym].qty if sym in acct.positions else Decimal(0)
+            if positions[sym][0] != ours:
+                diffs.append(f"{sym} position: config {ours}, venue {positions[sym][0]}")
+        for ccy in sorted(set(acct.cash) | set(cash)):
+            ours, theirs = Decimal(acct.cash.get(ccy, 0)), cash.get(ccy, Decimal(0))
+            if ccy in s.portfolio.stables and abs(ours - theirs) > tol:
+                diffs.append(f"{ccy} wallet: config {ours}, venue {theirs}")
+        self.venue_start = {"cash": {k: str(v) for k, v in cash.items()},
+                            "positions": {k: str(q) for k, (q, _) in positions.items()},
+                            "differences": diffs}
+        if diffs and not self.adopt_venue:
+            raise ConfigError(f"{self.cfg_path}: the venue's account differs from [account]: "
+                              f"{'; '.join(diffs)}. Fix [account], or start with "
+                              "--adopt-venue to trade from what the venue holds")
+        if diffs:
+            log.warning("adopting the venue's account: %s", "; ".join(diffs))
+        for ccy, amount in cash.items():
+            if ccy in s.portfolio.stables:
+                s.portfolio.set_cash(ccy, amount)
+        for sym, (qty, entry) in positions.items():
+            s.portfolio.seed_position(sym, qty, entry if qty else Decimal(0))
 
     @property
     def failure(self):
@@ -547,8 +587,11 @@ class Runner:
         tol = self.cfg.live.cash_tolerance
         s = self.session
         strikes = 0
+        first = True
         while True:
-            await asyncio.sleep(every)
+            if not first:
+                await asyncio.sleep(every)  # the reconciliation cadence, in wall time
+            first = False
             if s.broker.in_flight or s.execution.outbox:
                 continue
             try:
@@ -571,6 +614,8 @@ class Runner:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:
                 strikes = 0
+                if self.reconciliations == 1 or "hold:venue" in s.guard.conditions:
+                    s.guard.hold("venue", None, clock.now_ns())  # trading may start
                 self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
                 continue
             strikes += 1

@@ -151,6 +151,13 @@ class Portfolio:
             p.mark = p.entry_f
         self._rebuild()
 
+    def set_cash(self, ccy: str, amount: Decimal) -> None:
+        """Start from this stablecoin balance (live runs adopting the venue's wallet)."""
+        if ccy not in self.stables:
+            raise ConfigError(f"{ccy} is not a stablecoin cash currency")
+        self.cash[ccy] = Decimal(amount)
+        self._rebuild()
+
     def set_sleeve(self, symbol: str, sleeve: str) -> None:
         """Funding on `symbol` accrues under `sleeve` from now on (default: the symbol)."""
         self.sleeve_of[symbol] = sleeve

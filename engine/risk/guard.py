@@ -1,7 +1,8 @@
 """The risk guard: every order passes `check` before it leaves.
 
 Trading states: ACTIVE (all orders), REDUCING (only orders that shrink a position), HALTED
-(nothing). The state follows from the conditions in force: a kill → HALTED; a stale price feed
+(nothing). The state follows from the conditions in force: a kill, or a hold (a live run not
+yet reconciled with its venue) → HALTED; a stale price feed
 or margin utilisation above `reduce_above_utilisation` → REDUCING; none → ACTIVE. Every change
 is logged and kept as a `RiskStateChange` for the journal.
 """
@@ -44,7 +45,7 @@ class RiskGuard:
             self.conditions.pop(key, None)
         else:
             self.conditions[key] = reason
-        if "kill" in self.conditions:
+        if "kill" in self.conditions or any(k.startswith("hold:") for k in self.conditions):
             new = HALTED
         elif self.conditions:
             new = REDUCING
@@ -80,6 +81,11 @@ class RiskGuard:
         state it left, not a new kill."""
         self._set("kill", reason, now)
 
+    def hold(self, what: str, reason: str | None, now: int) -> None:
+        """HALTED while `what` holds (not a kill: it clears by itself), e.g. a live run before
+        its first reconciliation with the venue."""
+        self._set(f"hold:{what}", reason, now)
+
     @property
     def killed(self) -> bool:
         return "kill" in self.conditions
@@ -112,7 +118,9 @@ class RiskGuard:
 
     def _check(self, order: OrderRequest, pending: dict[str, Decimal], now: int) -> Verdict:
         if self.state == HALTED:
-            return Verdict(ok=False, rule="halted", reason=self.conditions.get("kill", "halted"))
+            return Verdict(ok=False, rule="halted", reason="; ".join(
+                v for k, v in self.conditions.items() if k == "kill" or k.startswith("hold:"))
+                or "halted")
         sym = order.symbol
         if not self.book_valid(sym):
             return Verdict(ok=False, rule="book_invalid",

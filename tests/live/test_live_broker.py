@@ -24,7 +24,7 @@ SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=False,
                     risk=None, during=None, execution=None, until=None, first_order=(),
-                    before=None):
+                    before=None, adopt_venue=False):
     monkeypatch.setenv("BINANCE_API_KEY", "local-test-key")
     monkeypatch.setenv("BINANCE_API_SECRET", "local-test-secret")
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4, funding_interval_ms=15_000,
@@ -48,7 +48,8 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
                                           retry_s=0.3, deadline_s=8.0,
                                           **(execution or {})),
         risk=msgspec.structs.replace(cfg.risk, **(risk or {})))
-    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="live")
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="live",
+               adopt_venue=adopt_venue)
     try:
         async def stop_when_done():
             s = r.session
@@ -91,6 +92,11 @@ async def test_live_twap_positions_at_the_exchange_equal_the_engines(tmp_path, m
     assert report["fills"] == len(ex.trades) == broker.stream_fills + broker.rest_fills
     assert broker.stream_fills > 0
     assert r.reconciliations >= 1 and r.session.guard.state == "ACTIVE"  # venue agreed
+    # no order before the first reconciliation: the guard held until the venue agreed
+    changes = [(c.old, c.new, c.reason) for c in r.session.guard.history]
+    assert changes[0][:2] == ("ACTIVE", "HALTED") and "first reconciliation" in changes[0][2]
+    released = next(c.ts for c in r.session.guard.history if c.old == "HALTED")
+    assert min(o.ts_created for o in r.session.execution.sent) >= released
     # the user-data stream's views: every order's end, the positions and the wallet balance
     assert broker.stream_updates >= report["children"]
     assert broker.venue_positions_seen == engine
@@ -254,3 +260,36 @@ async def test_an_order_booked_but_every_answer_lost_is_found_not_called_rejecte
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
     assert all(p.state == "done" for p in r.session.execution.reports())
+
+
+async def test_a_live_start_on_a_venue_that_disagrees_is_refused_naming_it(tmp_path,
+                                                                         monkeypatch):
+    import pytest
+
+    from engine.core.errors import ConfigError
+
+    seen = {}
+
+    async def keep(ex, r):
+        seen["ex"] = ex
+
+    account = {"cash": {"USDT": "98000"},
+               "positions": {**SEED, "BTC/USDT:USDT": ("1.5", "61800")}}
+    with pytest.raises(ConfigError) as err:
+        await _live_run(tmp_path, monkeypatch, account=account, before=keep)
+    msg = str(err.value)
+    assert "BTC/USDT:USDT position: config 1.214, venue 1.5" in msg
+    assert "USDT wallet: config 100000, venue 98000" in msg and "--adopt-venue" in msg
+    assert not seen["ex"].orders  # refused before any order
+
+
+async def test_adopt_venue_trades_from_what_the_venue_holds(tmp_path, monkeypatch):
+    account = {"cash": {"USDT": "98000"},
+               "positions": {**SEED, "BTC/USDT:USDT": ("1.5", "61500")}}
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch, account=account,
+                                               adopt_venue=True)
+    assert r.venue_start["differences"]
+    assert abs(report["final_weights"]["BTC"] - 0.6) < 0.01
+    venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert report["journal_submissions_unique"] and r.session.guard.state == "ACTIVE"

@@ -187,3 +187,24 @@ async def test_recover_cancels_an_open_order_takes_fills_and_marks_the_unsent():
     assert not ex.matcher.open_orders()
     ends = {(e.client_order_id, e.status) for e in events if type(e).__name__ == "OrderUpdate"}
     assert ends == {("rest-1", "canceled"), ("took-1", "filled"), ("never-1", "unsent")}
+
+
+async def test_live_start_on_a_venue_that_disagrees_exits_2_naming_the_difference(tmp_path):
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4,
+                       account={"cash": {"USDT": "100000"},
+                                "positions": {"BTC/USDT:USDT": SEED["BTC/USDT:USDT"]}})
+    port = await ex.start()
+    try:
+        cfg = _config(tmp_path, port, "marketable")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine", "run", "--config", cfg, "--mode", "live",
+            "--journal", str(tmp_path / "j.sqlite"), "--duration", "30", cwd=str(ROOT),
+            env={**os.environ, **ENV}, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await ex.stop()
+    err = err.decode()
+    assert proc.returncode == 2, err[-1500:]
+    assert "ETH/USDT:USDT position: config 9.33, venue 0" in err and "--adopt-venue" in err
+    assert "Traceback" not in err and not ex.orders
