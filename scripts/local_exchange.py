@@ -30,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
 import sys
 import time
@@ -106,8 +108,13 @@ class LocalExchange:
     def __init__(self, captures=None, speed: float = 1.0, host: str = "127.0.0.1",
                  port: int = 0, exchange_info: Path = EXCHANGE_INFO,
                  account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
-                 funding_rates: dict[str, str] | None = None) -> None:
+                 funding_rates: dict[str, str] | None = None,
+                 api_key: str = "local-test-key", api_secret: str = "local-test-secret") -> None:
         self.captures = [str(c) for c in (captures or BUNDLED)]
+        # signed requests must carry this key and an HMAC-SHA256 of their parameters with
+        # this secret, as Binance checks them (-2015 for the key, -1022 for the signature)
+        self.api_key, self.api_secret = api_key, api_secret
+        self.bad_signatures = 0
         self.speed, self.host, self.port = speed, host, port
         self.exchange_info = exchange_info.read_bytes()
         self.frames, self.books = load_frames(self.captures)
@@ -138,6 +145,10 @@ class LocalExchange:
         self.sent_at: dict[tuple[str, str, int], int] = {}
         self.holding = False
         self.error: BaseException | None = None  # why the timeline died, if it did
+        self.replays = 0  # times the recording was played again for a new session
+        # (seconds after the timeline starts, async action(exchange)): from the command line
+        self.faults: list[tuple[float, object]] = []
+        self._faults_task: asyncio.Task | None = None
         self._timeline: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.started = asyncio.Event()
@@ -180,7 +191,7 @@ class LocalExchange:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_signature])
         app.router.add_get("/fapi/v1/exchangeInfo", self.exchange_info_handler)
         app.router.add_get("/fapi/v1/depth", self.depth)
         app.router.add_get("/fapi/v1/time", self.time)
@@ -224,11 +235,40 @@ class LocalExchange:
         self._released.set()
 
     def begin(self) -> None:
-        """Start the timeline (on the first subscription, unless called earlier)."""
+        """Start the timeline (on the first subscription, unless called earlier). A session
+        that subscribes after the recording has played out gets it again from the start."""
+        if self._timeline is not None and self._timeline.done() and self.error is None \
+                and self.position >= len(self.frames):
+            self._rewind()
         if self._timeline is None:
             self._timeline = asyncio.get_running_loop().create_task(self._play())
             self._timeline.add_done_callback(self._timeline_ended)
             self.started.set()
+            if self.faults and self._faults_task is None:
+                self._faults_task = asyncio.get_running_loop().create_task(self._run_faults())
+                self._faults_task.add_done_callback(self._timeline_ended)
+
+    def _rewind(self) -> None:
+        """Back to the start of the recording: the books as they were there (the account,
+        its orders and its positions stay what they are)."""
+        frames, books = load_frames(self.captures)
+        self.frames = _with_marks(frames, sorted(books))
+        for mid, sync in books.items():
+            self.books[mid] = sync
+            self.book_manager.syncs[sync.book.symbol] = sync
+        self.position = 0
+        self.replays += 1
+        self._timeline = None
+
+    async def _run_faults(self) -> None:
+        """The faults given on the command line, at their times after the timeline starts."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for at, action in sorted(self.faults, key=lambda f: f[0]):
+            delay = t0 + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the fault's own time: that is the point of it
+            await action(self)
 
     def _timeline_ended(self, task: asyncio.Task) -> None:
         # a dead timeline would look like a quiet market: say so loudly
@@ -238,6 +278,30 @@ class LocalExchange:
                       exc_info=self.error)
 
     # -- REST -----------------------------------------------------------------------------
+    @web.middleware
+    async def _check_signature(self, request, handler):
+        """Binance's rules for SIGNED and USER_STREAM endpoints: the X-MBX-APIKEY header
+        names the key; SIGNED ones end their parameters (query, or the form body of a POST)
+        with `signature=` the hex HMAC-SHA256 of everything before it."""
+        path = request.path
+        if path.startswith(("/fapi/v1/listenKey",)) or path in SIGNED_PATHS:
+            if request.headers.get("X-MBX-APIKEY") != self.api_key:
+                self.bad_signatures += 1
+                return web.json_response({"code": -2015, "msg": "Invalid API-key, IP, or "
+                                          "permissions for action."}, status=401)
+        if path in SIGNED_PATHS:
+            raw = request.query_string
+            if request.method in ("POST", "PUT") and request.can_read_body:
+                raw = (await request.text()) or raw
+            payload, sep, sig = raw.rpartition("&signature=")
+            want = hmac.new(self.api_secret.encode(), payload.encode(),
+                            hashlib.sha256).hexdigest()
+            if not sep or not hmac.compare_digest(sig, want):
+                self.bad_signatures += 1
+                return web.json_response({"code": -1022, "msg": "Signature for this request "
+                                          "is not valid."}, status=400)
+        return await handler(request)
+
     async def exchange_info_handler(self, request):
         return web.Response(body=self.exchange_info, content_type="application/json")
 
@@ -278,10 +342,6 @@ class LocalExchange:
         self.order_requests += 1
         q = dict(request.query)
         q.update(dict(await request.post()))
-        mid_q = q.get("symbol", "")
-        if mid_q in self.reject_orders:  # the venue refuses this market's orders
-            code, msg = self.reject_orders[mid_q]
-            return web.json_response({"code": code, "msg": msg}, status=400)
         fault = self.fail_next.pop(0) if self.fail_next else None
         if fault is None and self.fail_first_order:  # the plan for one order's attempts
             cid = q.get("newClientOrderId")
@@ -290,6 +350,9 @@ class LocalExchange:
                 fault = self.fail_first_order.pop(0)
         if fault is not None and not (len(fault) > 2 and fault[2] == "after_booking"):
             return web.json_response(fault[1], status=fault[0])
+        if q.get("symbol", "") in self.reject_orders:  # the venue refuses this market's orders
+            code, msg = self.reject_orders[q["symbol"]]
+            return web.json_response({"code": code, "msg": msg}, status=400)
         mid = q.get("symbol", "")
         symbol = next((s for s, m in self.markets.items() if m.market_id == mid
                        and s in self.book_manager.syncs), None)
@@ -624,6 +687,12 @@ class LocalExchange:
         return body
 
 
+SIGNED_PATHS = frozenset({
+    "/fapi/v1/order", "/fapi/v1/userTrades", "/fapi/v1/income", "/fapi/v2/positionRisk",
+    "/fapi/v3/positionRisk", "/fapi/v1/leverageBracket", "/fapi/v2/account", "/fapi/v3/account",
+    "/sapi/v1/account/apiRestrictions"})
+
+
 def _client_id(f: Frame) -> int:
     """What identifies a frame once it reached the client: the update id of a depth diff or a
     bookTicker, the trade id, or a mark price's event time (ms)."""
@@ -647,20 +716,118 @@ def _with_marks(frames: list[Frame], market_ids: list[str], every_ns: int = 1_00
     return sorted(frames + marks, key=lambda f: f.ts)
 
 
+def parse_faults(args) -> list[tuple[float, object]]:
+    """--cut-ws-after S, --stall MARKET@KIND:START:SECONDS; the others apply from the start."""
+    out: list[tuple[float, object]] = []
+    for s in args.cut_ws_after or []:
+        async def cut(ex):
+            n = await ex.drop_connections()
+            log.warning("fault: cut %d WebSocket connections", n)
+        out.append((float(s), cut))
+    for spec in args.stall or []:
+        try:
+            stream, start, secs = spec.rsplit(":", 2)
+            market, kind = stream.split("@", 1)
+            start_s, secs_s = float(start), float(secs)
+        except ValueError:
+            raise SystemExit(f"--stall {spec!r}: expected MARKET@KIND:START:SECONDS, e.g. "
+                             "ethusdt@bookTicker:10:5") from None
+        key = (market.lower(), kind)
+
+        async def stall(ex, key=key, secs=secs_s):
+            ex.stalled.add(key)
+            log.warning("fault: stalling %s@%s for %.1fs", *key, secs)
+            await asyncio.sleep(secs)  # the stall lasts this long, by definition
+            ex.stalled.discard(key)
+        out.append((start_s, stall))
+    return out
+
+
+_FAULT_BODIES = {429: (-1003, "Too many requests; current limit is 2400 request weight per 1 "
+                              "MINUTE."),
+                 418: (-1003, "Way too many requests; IP banned."),
+                 500: (-1001, "Internal error; unable to process your request. Please try "
+                              "again."),
+                 502: (-1001, "Internal error; unable to process your request. Please try "
+                              "again."),
+                 503: (-1001, "Service Unavailable."),
+                 504: (-1007, "Timeout waiting for response from backend server.")}
+
+
+_REJECT_MSGS = {-2019: "Margin is insufficient.", -2022: "ReduceOnly Order is rejected.",
+                -4164: "Order's notional must be no smaller than 5 (unless you choose reduce "
+                       "only).", -2010: "NEW_ORDER_REJECTED"}
+
+
+def apply_order_faults(ex: LocalExchange, args) -> None:
+    for spec in args.fault or []:
+        parts = spec.split(":")
+        try:
+            status, count = int(parts[0]), int(parts[1]) if len(parts) > 1 else 1
+            when = parts[2] if len(parts) > 2 else "before_booking"
+            if status not in _FAULT_BODIES or count < 1 or when not in ("before_booking",
+                                                                       "after_booking"):
+                raise ValueError
+        except ValueError:
+            raise SystemExit(f"--fault {spec!r}: expected STATUS[:COUNT[:after_booking]] with "
+                             f"STATUS one of {sorted(_FAULT_BODIES)}") from None
+        code, msg = _FAULT_BODIES[status]
+        body = {"code": code, "msg": msg}
+        ex.fail_next.extend([(status, body, when) if when == "after_booking" else (status, body)]
+                            * count)
+    for spec in args.drop_diff or []:
+        market, _, n = spec.partition(":")
+        ex.skip_depth[market.lower()] = int(n or 1)
+    for spec in args.reject or []:
+        market, _, code = spec.partition(":")
+        from engine.venues.binance.errors import CODES
+
+        c = int(code)
+        ex.reject_orders[market.upper()] = (c, _REJECT_MSGS.get(c) or CODES.get(
+            c, ("", "rejected"))[1])
+
+
 async def _main(args) -> None:
-    ex = LocalExchange(args.captures or None, args.speed, port=args.port)
+    ex = LocalExchange(args.captures or None, args.speed, port=args.port,
+                       funding_interval_ms=args.funding_interval_ms,
+                       api_key=args.api_key, api_secret=args.api_secret)
+    apply_order_faults(ex, args)
+    ex.faults = parse_faults(args)
     port = await ex.start()
-    print(f"local exchange on http://127.0.0.1:{port} (ws ://127.0.0.1:{port}/ws), "
+    print(f"local exchange on http://127.0.0.1:{port} (WebSocket ws://127.0.0.1:{port}/ws), "
           f"{len(ex.frames):,} frames at x{args.speed}", flush=True)
     await asyncio.Event().wait()
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("captures", nargs="*")
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Faults, for trying the engine's recovery by hand: --fault 429:3 (the next 3 "
+               "order requests get HTTP 429 / -1003), --fault 503:1:after_booking (booked, "
+               "then answered 503), --cut-ws-after 20 (every WebSocket closed 20 s in), "
+               "--stall ethusdt@bookTicker:10:5 (that stream silent from 10 s for 5 s), "
+               "--drop-diff btcusdt:1 (one depth diff swallowed: a sequence gap), "
+               "--reject ETHUSDT:-2019 (every new ETHUSDT order refused with that code).")
+    ap.add_argument("captures", nargs="*", help="hftbacktest captures (default: the bundled "
+                    "BTC/ETH USD-M minutes)")
     ap.add_argument("--port", type=int, default=8765)
-    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--speed", type=float, default=1.0, help="recorded time x SPEED")
+    ap.add_argument("--funding-interval-ms", type=int, default=8 * 3600_000,
+                    help="funding every this many ms of recorded time (Binance: 8 h)")
+    ap.add_argument("--api-key", default="local-test-key",
+                    help="the key signed requests must carry")
+    ap.add_argument("--api-secret", default="local-test-secret",
+                    help="the secret their HMAC-SHA256 signatures are checked with")
+    ap.add_argument("--fault", action="append", metavar="STATUS[:COUNT[:after_booking]]")
+    ap.add_argument("--cut-ws-after", action="append", metavar="SECONDS")
+    ap.add_argument("--stall", action="append", metavar="MARKET@KIND:START:SECONDS")
+    ap.add_argument("--drop-diff", action="append", metavar="MARKET[:N]")
+    ap.add_argument("--reject", action="append", metavar="MARKET:CODE")
+    return ap
+
+
+if __name__ == "__main__":
     try:
-        asyncio.run(_main(ap.parse_args()))
+        asyncio.run(_main(build_parser().parse_args()))
     except KeyboardInterrupt:
         pass

@@ -64,6 +64,7 @@ class LiveBroker:
         self.tasks: set[asyncio.Task] = set()
         self.fill_log: list[tuple[Fill, bool]] = []
         self.resting: dict[str, OrderRequest] = {}
+        self.submitted: dict[str, OrderRequest] = {}  # every order sent, by client id
         self.attempts: dict[str, int] = {}
         self.latency_ns = 0
         self._seen_trades: set[str] = set()  # fills come by stream and by REST: once each
@@ -86,6 +87,7 @@ class LiveBroker:
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
         cid = order.client_order_id
+        self.submitted[cid] = order
         self._placing[cid] = t = self._spawn(self._place(order), f"order {cid}")
         t.add_done_callback(lambda _: self._placing.pop(cid, None))
 
@@ -395,6 +397,10 @@ class LiveBroker:
         if placing is not None and not placing.done():
             await asyncio.wait([placing])  # a cancel must not overtake its own order
         o = self.resting.pop(cid, None)
+        if o is None and cid not in self._final:
+            # sent, but its answer never made it into our books (lost, or the request task
+            # failed): it may rest at the venue all the same, so cancel it there by its id
+            o = self.submitted.get(cid)
         now = self.clock.now_ns()
         if o is None:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol="", status="cancel_rejected",
@@ -409,3 +415,11 @@ class LiveBroker:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
                                           status="cancel_rejected", ts=now, code=exc.code,
                                           reason=exc.venue_message))
+            if isinstance(exc, OrderRejected) and exc.code in UNKNOWN_ORDER:
+                # it ended at the venue (filled) before the cancel: its fills and its end
+                # may come only by the stream, which may be gone (shutdown): ask for them
+                try:
+                    res = await self._lookup(o.symbol, cid)
+                except OrderRejected:  # the venue never had it: nothing rests, nothing filled
+                    return
+                await self._report(o, res)

@@ -155,6 +155,7 @@ class Runner:
         self.supervisor = Supervisor(on_failure=self._task_failed)
         self.on_failure = None  # called with the TaskFailed (the command line alerts)
         self._market_exchange = None
+        self._user_data: asyncio.Task | None = None
         if hasattr(self.session.broker, "spawner"):
             self.session.broker.spawner = self.supervisor.spawn
         if mode == "live":  # no order before the venue has agreed with us once
@@ -523,6 +524,9 @@ class Runner:
         if hasattr(broker, "drain"):
             await broker.drain()  # orders and cancels in flight come back before the close
             ex.on_time(time.time_ns())
+        if self._user_data is not None:
+            self._user_data.cancel()
+            await asyncio.gather(self._user_data, return_exceptions=True)
         if self._market_exchange is not None:
             await self._market_exchange.close()
         if rec and self.journal.error is None:
@@ -562,7 +566,9 @@ class Runner:
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):
-            tasks.append(sup.spawn(self.session.broker.run_streams(), "user-data"))
+            # the user-data stream outlives this generator: it carries the fills of the
+            # orders still being cancelled at the stop (cancelled once they are settled)
+            self._user_data = sup.spawn(self.session.broker.run_streams(), "user-data")
             tasks.append(sup.spawn(self._reconcile_loop(symbols, clock), "reconcile"))
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s

@@ -65,7 +65,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), account=None, withdrawals=Fa
         report = await asyncio.wait_for(r.run(), 90)
         stopper.cancel()
         client = make_exchange(ends)
-        client.apiKey, client.secret = "k", "s"
+        client.apiKey, client.secret = "local-test-key", "local-test-secret"
         try:
             positions = await client.fetch_positions(list(SEED))
         finally:
@@ -293,3 +293,29 @@ async def test_adopt_venue_trades_from_what_the_venue_holds(tmp_path, monkeypatc
     venue = {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in positions}
     assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
     assert report["journal_submissions_unique"] and r.session.guard.state == "ACTIVE"
+
+
+async def test_the_venue_checks_our_signature_and_refuses_a_wrong_secret(tmp_path, monkeypatch):
+    """The local exchange verifies HMAC signatures as Binance does: every signed request of a
+    run passed, and the same client with a wrong secret gets -1022 (a fatal auth error)."""
+    import pytest
+
+    from engine.core.errors import VenueAuthError
+
+    r, report, positions, ex = await _live_run(tmp_path, monkeypatch)
+    assert report["fills"] > 0 and ex.bad_signatures == 0
+    await ex.start()
+    client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{ex.port}"))
+    client.apiKey, client.secret = "local-test-key", "not-the-secret"
+    try:
+        from engine.brokers.live import LiveBroker
+        from engine.core.clock import LiveClock
+        from engine.execution.markets import load_markets_offline
+
+        broker = LiveBroker(client, load_markets_offline(), LiveClock())
+        with pytest.raises(VenueAuthError, match="Signature for this request is not valid"):
+            await broker.venue_positions(list(SEED))
+    finally:
+        await client.close()
+        await ex.stop()
+    assert ex.bad_signatures == 1

@@ -78,7 +78,7 @@ async def _second_attempt(cfg_path: str, journal: str, monkeypatch) -> Runner:
 
 async def _venue(port: int) -> dict[str, Decimal]:
     client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"))
-    client.apiKey, client.secret = "k", "s"
+    client.apiKey, client.secret = "local-test-key", "local-test-secret"
     try:
         rows = await client.fetch_positions(list(SEED))
     finally:
@@ -164,7 +164,7 @@ async def test_recover_cancels_an_open_order_takes_fills_and_marks_the_unsent():
                        account={"cash": {"USDT": "100000"}, "positions": {}})
     port = await ex.start()
     client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"))
-    client.apiKey, client.secret = "k", "s"
+    client.apiKey, client.secret = "local-test-key", "local-test-secret"
     sym = "BTC/USDT:USDT"
     try:
         bid = ex.books["btcusdt"].book.top()[0]
