@@ -34,12 +34,11 @@ from engine.core.ratelimit import RateBudget, RequestCost
 from engine.execution.markets import MarketSpec
 from engine.model.events import Fill
 from engine.model.orders import OrderRequest, OrderUpdate
+from engine.brokers.order_tracker import OrderTracker
+from engine.venues.binance import user_data as ud
 from engine.venues.binance.errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER, classify
 
 log = logging.getLogger("engine.brokers.live")
-
-_STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
-           "open": "accepted", "rejected": "rejected"}
 
 
 class LiveBroker:
@@ -63,16 +62,11 @@ class LiveBroker:
         self.inbox: list[Fill | OrderUpdate] = []
         self.tasks: set[asyncio.Task] = set()
         self.fill_log: list[tuple[Fill, bool]] = []
-        self.resting: dict[str, OrderRequest] = {}
-        self.submitted: dict[str, OrderRequest] = {}  # every order sent, by client id
+        self.orders = OrderTracker()  # what every source said of each order (pure)
         self.attempts: dict[str, int] = {}
         self.latency_ns = 0
-        self._seen_trades: set[str] = set()  # fills come by stream and by REST: once each
         self.stream_fills = 0
         self.rest_fills = 0
-        self._filled: dict[str, Decimal] = {}  # client id -> quantity of the fills handed on
-        self._held: dict[str, tuple[str, str, Decimal]] = {}  # final states awaiting fills
-        self._final: set[str] = set()  # client ids whose final state was handed on
         self.venue_positions_seen: dict[str, Decimal] = {}  # from watch_positions
         self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
         self.stream_updates = 0
@@ -87,7 +81,7 @@ class LiveBroker:
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
         cid = order.client_order_id
-        self.submitted[cid] = order
+        self.orders.submit(order)
         self._placing[cid] = t = self._spawn(self._place(order), f"order {cid}")
         t.add_done_callback(lambda _: self._placing.pop(cid, None))
 
@@ -169,18 +163,16 @@ class LiveBroker:
             try:
                 res = await self._lookup(o.symbol, o.client_order_id)
             except (VenueUnavailable, OrderRejected):
-                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
-                                              symbol=o.symbol, status="rejected", ts=now,
-                                              code=exc.code,
-                                              reason=f"gave up after retries: {exc.venue_message}"))
+                self.inbox += self.orders.refused(
+                    o.client_order_id, o.symbol, "rejected", exc.code,
+                    f"gave up after retries: {exc.venue_message}", now)
                 return
         except OrderRejected as exc:
             if exc.code == DUPLICATE_CLIENT_ID:  # an earlier attempt got through: look it up
                 res = await self._lookup(o.symbol, o.client_order_id)
             else:
-                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
-                                              symbol=o.symbol, status="rejected", ts=now,
-                                              code=exc.code, reason=exc.venue_message))
+                self.inbox += self.orders.refused(o.client_order_id, o.symbol, "rejected",
+                                                  exc.code, exc.venue_message, now)
                 return
         await self._report(o, res)
 
@@ -190,49 +182,22 @@ class LiveBroker:
                                 {"origClientOrderId": cid})
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
-        now = self.clock.now_ns()
-        filled = Decimal(str(res.get("filled") or 0))
+        """The venue's answer for an order (its own, a lookup's, a cancel's)."""
+        filled = ud.filled_of(res)
         await self._catch_up(o.client_order_id, o.symbol, o.side, res)
-        status = _STATUS.get(res.get("status") or "", "accepted")
+        status = ud.order_status(res)
+        now = self.clock.now_ns()
         if status == "accepted":
-            if o.client_order_id not in self._final:
-                self.resting[o.client_order_id] = o
-                self.inbox.append(OrderUpdate(client_order_id=o.client_order_id,
-                                              symbol=o.symbol, status=status, ts=now,
-                                              filled_qty=filled))
-            return
-        self._end(o.client_order_id, o.symbol, status, filled)
+            self.inbox += self.orders.accepted(o, filled, now)
+        else:
+            self.inbox += self.orders.end(o.client_order_id, o.symbol, status, filled, now)
 
-    def _end(self, cid: str, symbol: str, status: str, filled: Decimal) -> None:
-        """Hand on an order's final state once, and only after `filled` of fills."""
-        if cid in self._final:
-            return
-        if self._filled.get(cid, Decimal(0)) < filled:
-            self._held[cid] = (symbol, status, filled)
-            return
-        self._held.pop(cid, None)
-        self._final.add(cid)
-        self.resting.pop(cid, None)
-        self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status=status,
-                                      ts=self.clock.now_ns(), filled_qty=filled))
-
-    def _fill(self, t: dict, cid: str, symbol: str, side: str, now: int) -> bool:
-        tid = str(t["id"])
-        if tid in self._seen_trades:
+    def _take_fill(self, f: Fill) -> bool:
+        out = self.orders.fill(f)
+        if not out:
             return False
-        self._seen_trades.add(tid)
-        fee = t.get("fee") or {}
-        f = Fill(exchange="binanceusdm", symbol=symbol, ts_event=now, ts_recv=now,
-                 order_id=cid, trade_id=tid, side=side, qty=Decimal(str(t["amount"])),
-                 price=Decimal(str(t["price"])), fee=Decimal(str(fee.get("cost") or 0)),
-                 fee_currency=fee.get("currency") or "",
-                 liquidity=t.get("takerOrMaker") or "taker")
         self.fill_log.append((f, True))
-        self.inbox.append(f)
-        self._filled[cid] = self._filled.get(cid, Decimal(0)) + f.qty
-        held = self._held.get(cid)
-        if held is not None:
-            self._end(cid, *held)
+        self.inbox += out
         return True
 
     async def recover(self, cid: str, symbol: str, side: str) -> str:
@@ -244,28 +209,28 @@ class LiveBroker:
         except OrderRejected as exc:
             if exc.code not in UNKNOWN_ORDER:
                 raise
-            self.inbox.append(OrderUpdate(client_order_id=cid, symbol=symbol, status="unsent",
-                                          ts=self.clock.now_ns(),
-                                          reason="not at the venue: never arrived"))
+            self.inbox += self.orders.refused(cid, symbol, "unsent", 0,
+                                              "not at the venue: never arrived",
+                                              self.clock.now_ns())
             return "unsent"
         await self._catch_up(cid, symbol, side, res)
-        status = _STATUS.get(res.get("status") or "", "accepted")
+        status = ud.order_status(res)
         if status == "accepted":
             res = await self._call(f"cancel {cid}", "cancel_order", None, symbol,
                                    {"origClientOrderId": cid})
             await self._catch_up(cid, symbol, side, res)
             status = "canceled"
-        self._end(cid, symbol, status, Decimal(str(res.get("filled") or 0)))
+        self.inbox += self.orders.end(cid, symbol, status, ud.filled_of(res),
+                                      self.clock.now_ns())
         return status
 
     async def _catch_up(self, cid: str, symbol: str, side: str, res: dict) -> None:
         """Fetch the order's fills by REST when the venue says more filled than we have."""
-        if self._filled.get(cid, Decimal(0)) < Decimal(str(res.get("filled") or 0)) and \
-                res.get("id"):
+        if self.orders.filled(cid) < ud.filled_of(res) and res.get("id"):
             now = self.clock.now_ns()
             for t in await self._call("fetch trades", "fetch_my_trades", symbol,
                                       params={"orderId": res["id"]}):
-                if self._fill(t, cid, symbol, side, now):
+                if self._take_fill(ud.fill_from_trade(t, cid, symbol, side, now)):
                     self.rest_fills += 1
 
     async def run_streams(self) -> None:
@@ -301,32 +266,29 @@ class LiveBroker:
     def _on_trades(self, trades: list) -> None:
         now = self.clock.now_ns()
         for t in trades:
-            cid = (t.get("info") or {}).get("c")
-            if cid and self._fill(t, cid, t["symbol"], t.get("side") or "", now):
+            cid = ud.trade_client_id(t)
+            if cid and self._take_fill(ud.fill_from_trade(t, cid, t["symbol"],
+                                                          t.get("side") or "", now)):
                 self.stream_fills += 1
 
     def _on_orders(self, orders: list) -> None:
         for o in orders:
-            cid = o.get("clientOrderId")
-            status = _STATUS.get(o.get("status") or "")
-            if cid not in self.attempts or status not in ("filled", "expired", "canceled"):
+            end = ud.order_end(o)
+            if end is None or end[0] not in self.attempts:
                 continue  # not ours, or not over yet
             self.stream_updates += 1
-            self._end(cid, o["symbol"], status, Decimal(str((o.get("info") or {}).get("z")
-                                                            or o.get("filled") or 0)))
+            self.inbox += self.orders.end(*end, now=self.clock.now_ns())
 
     def _on_positions(self, positions: list) -> None:
         for p in positions:
-            info = p.get("info") or {}
-            amt = info.get("pa", info.get("positionAmt"))
-            if p.get("symbol") and amt is not None:
-                self.venue_positions_seen[p["symbol"]] = Decimal(str(amt))
+            got = ud.position_amount(p)
+            if got is not None:
+                self.venue_positions_seen[got[0]] = got[1]
 
     def _on_balance(self, balance: dict) -> None:
-        upd = (balance.get("info") or {}).get("a") or {}
-        for b in upd.get("B") or []:
-            self.venue_cash[str(b["a"])] = Decimal(str(b["wb"]))
-        if upd.get("m") == "FUNDING_FEE":  # the wallet moved by funding: read what, per symbol
+        wallet, funding = ud.wallet_update(balance)
+        self.venue_cash.update(wallet)
+        if funding:  # the wallet moved by funding: read what, per symbol
             self._funding_dirty = True
             if self._funding_task is None or self._funding_task.done():
                 self._funding_task = self._spawn(self._funding_loop(), "funding lookup")
@@ -353,14 +315,11 @@ class LiveBroker:
                                 since_ms if since_ms is not None else self.funding_since_ms)
         n = 0
         for r in rows:
-            fid = str(r.get("id"))
+            fid, symbol, ms, amount = ud.funding_row(r)
             if fid in self._seen_funding:
                 continue
             self._seen_funding.add(fid)
-            ms = int(r["timestamp"])
-            self.funding_fees.append((r["symbol"], ms * 1_000_000,
-                                      Decimal(str((r.get("info") or {}).get("income",
-                                                                           r["amount"]))), fid))
+            self.funding_fees.append((symbol, ms * 1_000_000, amount, fid))
             self.funding_since_ms = max(self.funding_since_ms, ms)
             n += 1
         return n
@@ -369,38 +328,29 @@ class LiveBroker:
                             ) -> tuple[dict[str, Decimal], dict[str, tuple[Decimal, Decimal]]]:
         """What the venue holds: wallet balance per asset, and (quantity, entry price) per
         symbol, from `GET /fapi/v3/account` and the position risk."""
-        bal = await self._call("fetch balance", "fetch_balance")
-        cash = {str(a["asset"]): Decimal(str(a["walletBalance"]))
-                for a in (bal.get("info") or {}).get("assets") or []
-                if Decimal(str(a.get("walletBalance") or 0)) != 0}
-        rows = await self._call("fetch positions", "fetch_positions", symbols)
+        cash = ud.wallet_balances(await self._call("fetch balance", "fetch_balance"))
         positions = {s: (Decimal(0), Decimal(0)) for s in symbols}
-        for p in rows:
-            info = p.get("info") or {}
-            if p.get("symbol") in positions and info.get("positionAmt") is not None:
-                positions[p["symbol"]] = (Decimal(str(info["positionAmt"])),
-                                          Decimal(str(info.get("entryPrice") or 0)))
+        for p in await self._call("fetch positions", "fetch_positions", symbols):
+            got = ud.position_entry(p)
+            if got is not None and got[0] in positions:
+                positions[got[0]] = got[1:]
         return cash, positions
 
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""
-        rows = await self._call("fetch positions", "fetch_positions", symbols)
         out = {s: Decimal(0) for s in symbols}
-        for p in rows:
-            amt = (p.get("info") or {}).get("positionAmt")
-            if p.get("symbol") in out and amt is not None:
-                out[p["symbol"]] = Decimal(str(amt))
+        for p in await self._call("fetch positions", "fetch_positions", symbols):
+            got = ud.position_entry(p)
+            if got is not None and got[0] in out:
+                out[got[0]] = got[1]
         return out
 
     async def _cancel(self, cid: str) -> None:
         placing = self._placing.get(cid)
         if placing is not None and not placing.done():
             await asyncio.wait([placing])  # a cancel must not overtake its own order
-        o = self.resting.pop(cid, None)
-        if o is None and cid not in self._final:
-            # sent, but its answer never made it into our books (lost, or the request task
-            # failed): it may rest at the venue all the same, so cancel it there by its id
-            o = self.submitted.get(cid)
+        # resting, or sent with its answer lost (it may rest at the venue all the same)
+        o = self.orders.to_cancel(cid)
         now = self.clock.now_ns()
         if o is None:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol="", status="cancel_rejected",
@@ -410,7 +360,8 @@ class LiveBroker:
             res = await self._call(f"cancel {cid}", "cancel_order", None, o.symbol,
                                    {"origClientOrderId": cid})
             await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
-            self._end(cid, o.symbol, "canceled", Decimal(str(res.get("filled") or 0)))
+            self.inbox += self.orders.end(cid, o.symbol, "canceled", ud.filled_of(res),
+                                          self.clock.now_ns())
         except (OrderRejected, VenueUnavailable) as exc:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
                                           status="cancel_rejected", ts=now, code=exc.code,
