@@ -104,7 +104,7 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     from engine.node.config import parse_config
-    from engine.node.runner import journal_summary
+    from engine.node.run_report import journal_summary
 
     async def main() -> dict:
         j = await Journal.open(args.journal, readonly=True)

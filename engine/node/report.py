@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+
 from rich.console import Console
 from rich.table import Table
 
@@ -59,3 +63,27 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
         t.add_row("journal", f"{r['journal']} (attempt {r.get('journal_attempts', 1)}, "
                              f"{r.get('recovered_orders', 0)} orders recovered)")
     console.print(t)
+
+
+class Progress:
+    """A rich progress line when attached to a terminal; nothing in CI or in a pipe."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.p = None
+        if enabled and sys.stderr.isatty() and not os.environ.get("CI"):
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.p = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                              TimeElapsedColumn(), transient=True)
+            self.p.start()
+            self.task = self.p.add_task("replaying", total=None)
+            self.t0 = time.monotonic()
+
+    def update(self, n: int) -> None:
+        if self.p is not None:
+            rate = n / max(1e-9, time.monotonic() - self.t0)
+            self.p.update(self.task, description=f"replaying: {n:,} events ({rate:,.0f}/s)")
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.core.errors import ConfigError, FatalError, VenueUnavailable
+from engine.core.errors import ConfigError, FatalError
 from engine.feeds.capture import CaptureStats, merge_captures
 from engine.journal.kills import KILL, kill_history, next_seq, standing_kill
 from engine.journal.lock import JournalLock
@@ -34,10 +33,13 @@ from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
 from engine.model.events import Fill, FundingRate
 from engine.model.orders import OrderUpdate
-from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
 from engine.node.session import PaperSession
+from engine.node.recovery import resume_outside
+from engine.node.report import Progress
+from engine.node.run_report import journal_summary, weighted_shortfall
 from engine.node.supervisor import Supervisor
+from engine.node.venue_sync import VenueSync
 
 log = logging.getLogger("engine.run")
 
@@ -100,7 +102,6 @@ class Runner:
         self.duration_s = duration_s  # live modes: stop after this long
         # live: a venue whose account differs from [account] is adopted instead of refused
         self.adopt_venue = adopt_venue
-        self.venue_start: dict = {}  # live: what the venue held at the start
         self.state = RunState(mode=mode)
         self.exchange = None
         broker = None
@@ -134,6 +135,7 @@ class Runner:
                                 throttle=PriorityThrottle(RateBudget(windows), clock))
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
                                     book_funding=mode != "live")
+        self.venue = VenueSync(self.session, cfg, cfg_path, adopt_venue)  # live only
         self.feed = None
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
@@ -145,8 +147,6 @@ class Runner:
         self._stop: str | None = None
         self.captures: list[CaptureStats] = []
         self.on_tick = None  # called every few hundred events (status, alerts)
-        self.reconciliations = 0  # live: venue position checks that agreed or not
-        self.cash_reconciled = 0  # live: checks where the venue's wallet equalled our cash
         self.resuming = False  # paper/live: the journal holds an earlier attempt of this run
         self.resumed: dict = {}  # what the restart found and settled
         self.lock: JournalLock | None = None
@@ -197,7 +197,7 @@ class Runner:
         row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
         attempt = 1
         if row is None and self.mode == "live":
-            await self._start_from_venue()  # refused: nothing of this run is written
+            await self.venue.start_from_venue()  # refused: nothing of this run is written
         if row is None:
             j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
                     (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
@@ -227,7 +227,7 @@ class Runner:
         await j.flush()
         (risk_seq,) = await j.fetchone("SELECT COALESCE(MAX(seq), 0) FROM risk_states "
                                        "WHERE run_id=?", (self.run_id,))
-        self.rec = Recorder(j, self.run_id, attempt,
+        self.rec = self.venue.rec = Recorder(j, self.run_id, attempt,
                             risk_seq=0 if self.mode == "replay" else risk_seq,
                             kill_seq=await next_seq(j, self.run_id))
         guard = self.session.guard
@@ -242,36 +242,18 @@ class Runner:
         guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
         self.session.execution.on_event = self._broker_event
 
-    async def _start_from_venue(self) -> None:
-        """A fresh live run starts from what the venue holds: the config's [account] is a
-        check. A difference refuses to start (exit 2) naming each one, unless `adopt_venue`:
-        then the venue's wallet and positions (with its entry prices) are the start."""
-        s, acct, tol = self.session, self.cfg.account, self.cfg.live.cash_tolerance
-        symbols = sorted(s.portfolio.perps)
-        cash, positions = await s.broker.venue_account(symbols)
-        diffs = []
-        for sym in symbols:
-            ours = acct.positions[sym].qty if sym in acct.positions else Decimal(0)
-            if positions[sym][0] != ours:
-                diffs.append(f"{sym} position: config {ours}, venue {positions[sym][0]}")
-        for ccy in sorted(set(acct.cash) | set(cash)):
-            ours, theirs = Decimal(acct.cash.get(ccy, 0)), cash.get(ccy, Decimal(0))
-            if ccy in s.portfolio.stables and abs(ours - theirs) > tol:
-                diffs.append(f"{ccy} wallet: config {ours}, venue {theirs}")
-        self.venue_start = {"cash": {k: str(v) for k, v in cash.items()},
-                            "positions": {k: str(q) for k, (q, _) in positions.items()},
-                            "differences": diffs}
-        if diffs and not self.adopt_venue:
-            raise ConfigError(f"{self.cfg_path}: the venue's account differs from [account]: "
-                              f"{'; '.join(diffs)}. Fix [account], or start with "
-                              "--adopt-venue to trade from what the venue holds")
-        if diffs:
-            log.warning("adopting the venue's account: %s", "; ".join(diffs))
-        for ccy, amount in cash.items():
-            if ccy in s.portfolio.stables:
-                s.portfolio.set_cash(ccy, amount)
-        for sym, (qty, entry) in positions.items():
-            s.portfolio.seed_position(sym, qty, entry if qty else Decimal(0))
+    # live: what the venue sync saw (status, tests)
+    @property
+    def reconciliations(self) -> int:
+        return self.venue.reconciliations
+
+    @property
+    def cash_reconciled(self) -> int:
+        return self.venue.cash_reconciled
+
+    @property
+    def venue_start(self) -> dict:
+        return self.venue.start
 
     @property
     def failure(self):
@@ -312,58 +294,8 @@ class Runner:
                 rec.order_update(ev)
 
     async def _resume_outside(self) -> None:
-        """Restart of a paper or live run (the market cannot be replayed): the portfolio is the
-        journal's fills and funding on top of the configured start; every order the journal
-        leaves unfinished is settled with the venue (live: looked up by its client id; its
-        fills taken in, cancelled if still open, marked unsent if it never arrived) or dropped
-        (paper: the simulated exchange died with the process); running parents end as aborted.
-        Journal rows are written in order by one writer, so an order whose final state is
-        durable has its fills durable too: only unfinished orders can hide fills. Live, the
-        venue's positions must then equal ours, or the engine refuses to start."""
-        from engine.core.errors import FatalError
-
-        j, s, now = self.journal, self.session, time.time_ns()
-        await apply_ledger(j, self.run_id, s.portfolio)
-        rows = await j.fetchall(
-            "SELECT client_order_id, symbol, side, status FROM orders WHERE run_id=? AND status "
-            "NOT IN ('filled','expired','canceled','rejected','refused','unsent')",
-            (self.run_id,))
-        settled: dict[str, str] = {}
-        for cid, sym, side, _ in rows:
-            if self.mode == "paper":
-                settled[cid] = "canceled"
-                self.rec.order_update(OrderUpdate(client_order_id=cid, symbol=sym,
-                                                  status="canceled", ts=now,
-                                                  reason="paper exchange restarted"))
-            else:
-                settled[cid] = await s.broker.recover(cid, sym, side)
-        s.execution.on_time(now)  # recovered fills and ends: into the portfolio and journal
-        j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
-                "WHERE run_id=? AND state IN ('running','paused')", (self.run_id,))
-        self.resumed = {"unfinished_orders": settled,
-                        "positions": {k: str(p.qty) for k, p in s.portfolio.perps.items()},
-                        "cash": {k: str(v) for k, v in s.portfolio.cash.items()}}
-        log.warning("resumed %s run %s: %d unfinished orders settled %s", self.mode,
-                    self.run_id, len(settled), settled)
-        if self.mode == "live":
-            # funding charged while the engine was down: from the last one journaled (or the
-            # run's start) on, those not journaled yet
-            done = {(sym, ts) for sym, ts in await j.fetchall(
-                "SELECT symbol, ts FROM funding WHERE run_id=?", (self.run_id,))}
-            (since,) = await j.fetchone(
-                "SELECT COALESCE((SELECT MAX(ts) FROM funding WHERE run_id=?), "
-                "(SELECT started_ns FROM runs WHERE run_id=?))", (self.run_id, self.run_id))
-            await s.broker.poll_funding(since // 1_000_000)
-            self.resumed["funding_booked"] = self._book_venue_funding(skip=done)
-            venue = await s.broker.venue_positions(sorted(s.portfolio.perps))
-            diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in venue.items()
-                    if s.portfolio.perps[k].qty != q}
-            if diff:
-                await j.flush()
-                raise FatalError(f"positions at the venue differ from the journal's after "
-                                 f"settling unfinished orders (ours, venue): {diff}; "
-                                 "settle them by hand before restarting")
-        await j.flush()
+        self.resumed = await resume_outside(self.journal, self.session, self.run_id, self.mode,
+                                            self.rec, self.venue)
 
     # -- the loop -------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:
@@ -422,7 +354,7 @@ class Runner:
         restart_cancel = self.cfg.run.on_restart == "cancel" and self.checkpoint >= 0
         events = self._source()
         venue_funding = self.mode == "live"
-        progress = _Progress(self.progress)
+        progress = Progress(self.progress)
         perf = time.perf_counter_ns
         i = -1
         last_ts = 0
@@ -460,7 +392,7 @@ class Runner:
                         rec.funding(ev.symbol, ev.ts_event, ev.rate, amt,
                                     s.portfolio.sleeve_of.get(ev.symbol, ev.symbol))
                 if venue_funding and s.broker.funding_fees:
-                    self._book_venue_funding()
+                    self.venue.book_funding()
                     effects = True
                 if ex.outbox:
                     effects = True
@@ -569,7 +501,7 @@ class Runner:
             # the user-data stream outlives this generator: it carries the fills of the
             # orders still being cancelled at the stop (cancelled once they are settled)
             self._user_data = sup.spawn(self.session.broker.run_streams(), "user-data")
-            tasks.append(sup.spawn(self._reconcile_loop(symbols, clock), "reconcile"))
+            tasks.append(sup.spawn(self.venue.reconcile_loop(symbols, clock), "reconcile"))
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s
         try:
@@ -584,73 +516,6 @@ class Runner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _reconcile_loop(self, symbols: list[str], clock) -> None:
-        """Live: whenever nothing is in flight, the venue's positions (REST) and wallet balance
-        (user-data stream) must equal ours; a difference seen on two checks in a row (one
-        could be a stream message still on its way) halts trading with both views."""
-        every = self.cfg.live.reconcile_every_s
-        tol = self.cfg.live.cash_tolerance
-        s = self.session
-        strikes = 0
-        first = True
-        while True:
-            if not first:
-                await asyncio.sleep(every)  # the reconciliation cadence, in wall time
-            first = False
-            if s.broker.in_flight or s.execution.outbox:
-                continue
-            try:
-                venue = await s.broker.venue_positions(symbols)
-            except VenueUnavailable as exc:  # transient after retries: next round
-                log.warning("position reconciliation failed: %s", exc)
-                continue
-            if s.broker.in_flight:
-                continue
-            s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
-            if s.broker.funding_fees:
-                self._book_venue_funding()
-            self.reconciliations += 1
-            diff = {sym: (str(s.portfolio.perps[sym].qty), str(q)) for sym, q in venue.items()
-                    if sym in s.portfolio.perps and s.portfolio.perps[sym].qty != q}
-            cash = {}
-            for ccy, wb in ({} if s.broker.funding_pending else s.broker.venue_cash).items():
-                ours = s.portfolio.cash.get(ccy)
-                if ours is not None and abs(ours - wb) > tol:
-                    cash[ccy] = (str(ours), str(wb))
-            if not diff and not cash:
-                strikes = 0
-                if self.reconciliations == 1 or "hold:venue" in s.guard.conditions:
-                    s.guard.hold("venue", None, clock.now_ns())  # trading may start
-                self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
-                continue
-            strikes += 1
-            log.warning("venue disagrees (ours, venue): positions %s, cash %s (check %d)",
-                        diff, cash, strikes)
-            if strikes >= 2:
-                what = "position" if diff else "cash"
-                s.guard.kill(f"{what} mismatch with the venue (ours, venue): "
-                             f"positions {diff}, cash {cash}", clock.now_ns())
-
-    def _book_venue_funding(self, skip: set | None = None) -> int:
-        """Live: the funding fees the venue charged (its income history) into the portfolio
-        and the journal; `skip` holds (symbol, ts) pairs already journaled."""
-        s = self.session
-        fees, s.broker.funding_fees = s.broker.funding_fees, []
-        n = 0
-        for sym, ts, amount, _ in fees:
-            if sym not in s.portfolio.perps:
-                log.warning("funding fee for %s, not an instrument of this run: %s", sym, amount)
-                continue
-            if skip and (sym, ts) in skip:
-                continue
-            s.portfolio.book_funding(sym, amount, ts)
-            hist = s.pipeline.stats.funding.get(sym)
-            if self.rec:
-                self.rec.funding(sym, ts, hist[-1] if hist else 0.0, amount,
-                                 s.portfolio.sleeve_of.get(sym, sym))
-            n += 1
-        return n
 
     def _journal_orders(self, orders, now: int) -> int:
         fresh = 0
@@ -687,7 +552,7 @@ class Runner:
             "children": len(s.execution.sent),
             "fills": len(fills),
             "fees": str(sum((f.fee for f in fills), Decimal(0))),
-            "shortfall_bps": _weighted_shortfall(reports),
+            "shortfall_bps": weighted_shortfall(reports),
             "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
             "target_weights": dict(s.trigger.targets or {}),
             "max_margin_utilisation": round(self.state.max_margin_utilisation, 6),
@@ -713,81 +578,3 @@ class Runner:
         return out
 
 
-async def apply_ledger(j: Journal, run_id: str, p) -> Decimal:
-    """Apply the run's journaled fills and funding to portfolio `p`; returns the fees."""
-    fees = Decimal(0)
-    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
-            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
-            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
-        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
-                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
-                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
-        fees += Decimal(fee)
-    for sym, amount, ts in await j.fetchall("SELECT symbol, amount, ts FROM funding "
-                                            "WHERE run_id=? ORDER BY ts", (run_id,)):
-        p.book_funding(sym, Decimal(amount), ts)
-    return fees
-
-
-def _weighted_shortfall(reports) -> float | None:
-    num = den = 0.0
-    for r in reports:
-        if r.shortfall_bps is None or r.avg_price is None:
-            continue
-        w = float(r.filled_qty * r.avg_price)
-        num += r.shortfall_bps * w
-        den += w
-    return round(num / den, 4) if den else None
-
-
-async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
-    """Figures re-derived from the journal alone: what a restart, an audit or `report` sees."""
-    (subs, distinct) = await j.fetchone(
-        "SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM submissions WHERE run_id=?",
-        (run_id,))
-    (n_fills,) = await j.fetchone("SELECT COUNT(*) FROM fills WHERE run_id=?", (run_id,))
-    (n_dec,) = await j.fetchone("SELECT COUNT(*) FROM decisions WHERE run_id=?", (run_id,))
-    (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
-    (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
-    p = build_portfolio(cfg)
-    fees = await apply_ledger(j, run_id, p)
-    last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
-                            "ORDER BY ts DESC LIMIT 1", (run_id,))
-    return {
-        "journal_submissions": subs,
-        "journal_submissions_unique": subs == distinct,
-        "journal_fills": n_fills,
-        "journal_intents": n_dec,
-        "journal_parents": n_par,
-        "journal_attempts": attempts,
-        "journal_fees": str(fees),
-        "journal_positions": {s: str(x.qty) for s, x in p.perps.items()},
-        "journal_holdings": {a: str(q) for a, q in p.holdings.items()},
-        "journal_cash": str(sum(p.cash.values(), Decimal(0))),
-        "journal_final_weights": ({a: round(w, 6) for a, w in
-                                   orjson.loads(last[0])["weights"].items()} if last else {}),
-    }
-
-
-class _Progress:
-    """A rich progress line when attached to a terminal; nothing in CI or in a pipe."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.p = None
-        if enabled and sys.stderr.isatty() and not os.environ.get("CI"):
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.p = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                              TimeElapsedColumn(), transient=True)
-            self.p.start()
-            self.task = self.p.add_task("replaying", total=None)
-            self.t0 = time.monotonic()
-
-    def update(self, n: int) -> None:
-        if self.p is not None:
-            rate = n / max(1e-9, time.monotonic() - self.t0)
-            self.p.update(self.task, description=f"replaying: {n:,} events ({rate:,.0f}/s)")
-
-    def close(self) -> None:
-        if self.p is not None:
-            self.p.stop()

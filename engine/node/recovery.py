@@ -1,0 +1,59 @@
+"""Restart of a paper or live run on its journal (the market cannot be replayed there; a
+replay rebuilds by replaying its input, see `engine.node.runner`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from engine.core.errors import FatalError
+from engine.journal.store import Journal
+from engine.model.orders import OrderUpdate
+from engine.node.run_report import apply_ledger
+
+log = logging.getLogger("engine.run")
+
+
+async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> dict:
+    """Restart of a paper or live run (the market cannot be replayed): the portfolio is the
+    journal's fills and funding on top of the configured start; every order the journal
+    leaves unfinished is settled with the venue (live: looked up by its client id; its
+    fills taken in, cancelled if still open, marked unsent if it never arrived) or dropped
+    (paper: the simulated exchange died with the process); running parents end as aborted.
+    Journal rows are written in order by one writer, so an order whose final state is
+    durable has its fills durable too: only unfinished orders can hide fills. Live, the
+    venue's positions must then equal ours, or the engine refuses to start."""
+    now = time.time_ns()
+    await apply_ledger(j, run_id, s.portfolio)
+    rows = await j.fetchall(
+        "SELECT client_order_id, symbol, side, status FROM orders WHERE run_id=? AND status "
+        "NOT IN ('filled','expired','canceled','rejected','refused','unsent')",
+        (run_id,))
+    settled: dict[str, str] = {}
+    for cid, sym, side, _ in rows:
+        if mode == "paper":
+            settled[cid] = "canceled"
+            rec.order_update(OrderUpdate(client_order_id=cid, symbol=sym, status="canceled",
+                                         ts=now, reason="paper exchange restarted"))
+        else:
+            settled[cid] = await s.broker.recover(cid, sym, side)
+    s.execution.on_time(now)  # recovered fills and ends: into the portfolio and journal
+    j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
+            "WHERE run_id=? AND state IN ('running','paused')", (run_id,))
+    resumed = {"unfinished_orders": settled,
+               "positions": {k: str(p.qty) for k, p in s.portfolio.perps.items()},
+               "cash": {k: str(v) for k, v in s.portfolio.cash.items()}}
+    log.warning("resumed %s run %s: %d unfinished orders settled %s", mode,
+                run_id, len(settled), settled)
+    if mode == "live":
+        resumed["funding_booked"] = await venue.funding_while_down(j, run_id)
+        theirs = await s.broker.venue_positions(sorted(s.portfolio.perps))
+        diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in theirs.items()
+                if s.portfolio.perps[k].qty != q}
+        if diff:
+            await j.flush()
+            raise FatalError(f"positions at the venue differ from the journal's after "
+                             f"settling unfinished orders (ours, venue): {diff}; "
+                             "settle them by hand before restarting")
+    await j.flush()
+    return resumed

@@ -1,0 +1,69 @@
+"""What a run reports, re-derived where it can be from the journal alone (what a restart, an
+audit or `engine report` sees)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+
+from engine.journal.store import Journal
+from engine.model.events import Fill
+from engine.node.build import build_portfolio
+from engine.node.config import EngineConfig
+
+
+async def apply_ledger(j: Journal, run_id: str, p) -> Decimal:
+    """Apply the run's journaled fills and funding to portfolio `p`; returns the fees."""
+    fees = Decimal(0)
+    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
+            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
+            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
+        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
+                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
+                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
+        fees += Decimal(fee)
+    for sym, amount, ts in await j.fetchall("SELECT symbol, amount, ts FROM funding "
+                                            "WHERE run_id=? ORDER BY ts", (run_id,)):
+        p.book_funding(sym, Decimal(amount), ts)
+    return fees
+
+
+def weighted_shortfall(reports) -> float | None:
+    num = den = 0.0
+    for r in reports:
+        if r.shortfall_bps is None or r.avg_price is None:
+            continue
+        w = float(r.filled_qty * r.avg_price)
+        num += r.shortfall_bps * w
+        den += w
+    return round(num / den, 4) if den else None
+
+
+async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
+    """Figures re-derived from the journal alone: what a restart, an audit or `report` sees."""
+    (subs, distinct) = await j.fetchone(
+        "SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM submissions WHERE run_id=?",
+        (run_id,))
+    (n_fills,) = await j.fetchone("SELECT COUNT(*) FROM fills WHERE run_id=?", (run_id,))
+    (n_dec,) = await j.fetchone("SELECT COUNT(*) FROM decisions WHERE run_id=?", (run_id,))
+    (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
+    (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
+    p = build_portfolio(cfg)
+    fees = await apply_ledger(j, run_id, p)
+    last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
+                            "ORDER BY ts DESC LIMIT 1", (run_id,))
+    return {
+        "journal_submissions": subs,
+        "journal_submissions_unique": subs == distinct,
+        "journal_fills": n_fills,
+        "journal_intents": n_dec,
+        "journal_parents": n_par,
+        "journal_attempts": attempts,
+        "journal_fees": str(fees),
+        "journal_positions": {s: str(x.qty) for s, x in p.perps.items()},
+        "journal_holdings": {a: str(q) for a, q in p.holdings.items()},
+        "journal_cash": str(sum(p.cash.values(), Decimal(0))),
+        "journal_final_weights": ({a: round(w, 6) for a, w in
+                                   orjson.loads(last[0])["weights"].items()} if last else {}),
+    }

@@ -1,0 +1,137 @@
+"""Live runs and their venue: the start from what the venue holds, reconciliation while the
+run goes on, and funding as the venue charged it.
+
+- Start: a fresh live run reads the venue's wallet and positions before any order; the
+  config's [account] is a check only (a difference refuses to start, or is adopted).
+- Reconciliation: whenever nothing is in flight, the venue's positions (REST) and wallet
+  (user-data stream) must equal ours; the first agreement lifts the guard's hold (no order
+  before it), a difference on two checks in a row (one could be a message still on its way)
+  kills trading with both views.
+- Funding: the fees of the venue's income history are booked into the portfolio and the
+  journal (deriving them from the rate stream drifts from the venue when a fill lands between
+  its settlement and ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+from engine.core.errors import ConfigError, VenueUnavailable
+
+log = logging.getLogger("engine.run")
+
+
+class VenueSync:
+    def __init__(self, session, cfg, cfg_path: str, adopt: bool = False) -> None:
+        self.session, self.cfg, self.cfg_path, self.adopt = session, cfg, cfg_path, adopt
+        self.rec = None  # the run's Recorder, once the journal is open
+        self.reconciliations = 0  # checks made (agreeing or not)
+        self.cash_reconciled = 0  # checks where the venue's wallet equalled our cash
+        self.start: dict = {}  # what the venue held at the start
+
+    async def start_from_venue(self) -> None:
+        """The venue's wallet and positions (with its entry prices) become the start; where
+        they differ from [account], refuse (exit 2) naming each difference unless adopting."""
+        s, acct, tol = self.session, self.cfg.account, self.cfg.live.cash_tolerance
+        symbols = sorted(s.portfolio.perps)
+        cash, positions = await s.broker.venue_account(symbols)
+        diffs = []
+        for sym in symbols:
+            ours = acct.positions[sym].qty if sym in acct.positions else Decimal(0)
+            if positions[sym][0] != ours:
+                diffs.append(f"{sym} position: config {ours}, venue {positions[sym][0]}")
+        for ccy in sorted(set(acct.cash) | set(cash)):
+            ours, theirs = Decimal(acct.cash.get(ccy, 0)), cash.get(ccy, Decimal(0))
+            if ccy in s.portfolio.stables and abs(ours - theirs) > tol:
+                diffs.append(f"{ccy} wallet: config {ours}, venue {theirs}")
+        self.start = {"cash": {k: str(v) for k, v in cash.items()},
+                      "positions": {k: str(q) for k, (q, _) in positions.items()},
+                      "differences": diffs}
+        if diffs and not self.adopt:
+            raise ConfigError(f"{self.cfg_path}: the venue's account differs from [account]: "
+                              f"{'; '.join(diffs)}. Fix [account], or start with "
+                              "--adopt-venue to trade from what the venue holds")
+        if diffs:
+            log.warning("adopting the venue's account: %s", "; ".join(diffs))
+        for ccy, amount in cash.items():
+            if ccy in s.portfolio.stables:
+                s.portfolio.set_cash(ccy, amount)
+        for sym, (qty, entry) in positions.items():
+            s.portfolio.seed_position(sym, qty, entry if qty else Decimal(0))
+
+    async def reconcile_loop(self, symbols: list[str], clock) -> None:
+        every = self.cfg.live.reconcile_every_s
+        tol = self.cfg.live.cash_tolerance
+        s = self.session
+        strikes = 0
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(every)  # the reconciliation cadence, in wall time
+            first = False
+            if s.broker.in_flight or s.execution.outbox:
+                continue
+            try:
+                venue = await s.broker.venue_positions(symbols)
+            except VenueUnavailable as exc:  # transient after retries: next round
+                log.warning("position reconciliation failed: %s", exc)
+                continue
+            if s.broker.in_flight:
+                continue
+            s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
+            if s.broker.funding_fees:
+                self.book_funding()
+            self.reconciliations += 1
+            diff = {sym: (str(s.portfolio.perps[sym].qty), str(q)) for sym, q in venue.items()
+                    if sym in s.portfolio.perps and s.portfolio.perps[sym].qty != q}
+            cash = {}
+            for ccy, wb in ({} if s.broker.funding_pending else s.broker.venue_cash).items():
+                ours = s.portfolio.cash.get(ccy)
+                if ours is not None and abs(ours - wb) > tol:
+                    cash[ccy] = (str(ours), str(wb))
+            if not diff and not cash:
+                strikes = 0
+                if "hold:venue" in s.guard.conditions:
+                    s.guard.hold("venue", None, clock.now_ns())  # trading may start
+                self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
+                continue
+            strikes += 1
+            log.warning("venue disagrees (ours, venue): positions %s, cash %s (check %d)",
+                        diff, cash, strikes)
+            if strikes >= 2:
+                what = "position" if diff else "cash"
+                s.guard.kill(f"{what} mismatch with the venue (ours, venue): "
+                             f"positions {diff}, cash {cash}", clock.now_ns())
+
+    def book_funding(self, skip: set | None = None) -> int:
+        """The funding fees the venue charged into the portfolio and the journal; `skip` holds
+        (symbol, ts) pairs already journaled."""
+        s = self.session
+        fees, s.broker.funding_fees = s.broker.funding_fees, []
+        n = 0
+        for sym, ts, amount, _ in fees:
+            if sym not in s.portfolio.perps:
+                log.warning("funding fee for %s, not an instrument of this run: %s", sym, amount)
+                continue
+            if skip and (sym, ts) in skip:
+                continue
+            s.portfolio.book_funding(sym, amount, ts)
+            hist = s.pipeline.stats.funding.get(sym)
+            if self.rec:
+                self.rec.funding(sym, ts, hist[-1] if hist else 0.0, amount,
+                                 s.portfolio.sleeve_of.get(sym, sym))
+            n += 1
+        return n
+
+    async def funding_while_down(self, j, run_id: str) -> int:
+        """A resumed live run: the fees charged while the engine was down (from the last one
+        journaled, or the run's start), those not journaled yet."""
+        done = {(sym, ts) for sym, ts in await j.fetchall(
+            "SELECT symbol, ts FROM funding WHERE run_id=?", (run_id,))}
+        (since,) = await j.fetchone(
+            "SELECT COALESCE((SELECT MAX(ts) FROM funding WHERE run_id=?), "
+            "(SELECT started_ns FROM runs WHERE run_id=?))", (run_id, run_id))
+        await self.session.broker.poll_funding(since // 1_000_000)
+        return self.book_funding(skip=done)
