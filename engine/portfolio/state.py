@@ -91,6 +91,11 @@ class _Perp:
         self.linear = inst.kind == LINEAR
 
 
+def _notional_im(p: "_Perp", qty: float, mark: float) -> tuple[float, float]:
+    notional = qty * (mark if p.linear else p.cs_f)
+    return notional, abs(notional) / p.lev
+
+
 class Portfolio:
     """Spot holdings and perp positions of one account, marked on every price event."""
 
@@ -212,17 +217,20 @@ class Portfolio:
         if p.qty_f:
             self._remark_perp(p)
 
+    def perp_margin(self, symbol: str, qty: float, mark: float) -> tuple[float, float]:
+        """(notional in quote, initial margin) of `qty` of a perp at `mark`: the one margin
+        rule, which the risk guard's projections use too."""
+        return _notional_im(self.perps[symbol], qty, mark)
+
     def _remark_perp(self, p: _Perp) -> None:
         q = p.qty_f
+        notional, im = _notional_im(p, q, p.mark)
         if p.linear:
-            notional = q * p.mark
             upnl = q * (p.mark - p.entry_f)
         else:
-            notional = q * p.cs_f
             coin_px = self.px.get(p.asset, p.mark)
             upnl = q * p.cs_f * (1.0 / p.entry_f - 1.0 / p.mark) * coin_px if p.mark else 0.0
         an = abs(notional)
-        im = an / p.lev
         mm = p.inst.maintenance_margin(notional)
         self._perp_exp[p.asset] += notional - p.notional
         self._sum_abs_perp += an - abs(p.notional)

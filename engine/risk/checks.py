@@ -61,9 +61,8 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         p = portfolio.perps[sym]
         q = p.qty_f + add
         position[sym] = q
-        mark = p.mark or px
-        notional = q * (mark if p.linear else p.cs_f)
-        im += abs(notional) / p.lev
+        notional, perp_im = portfolio.perp_margin(sym, q, p.mark or px)
+        im += perp_im
         gross += abs(notional)
         exposure[inst.base] = exposure.get(inst.base, 0.0) + notional
     spot_total = 0.0
