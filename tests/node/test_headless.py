@@ -59,6 +59,18 @@ def _wait_for(pred, timeout=60.0):
     raise AssertionError("condition not met in time")
 
 
+def _sigterm_report(proc) -> dict:
+    """SIGTERM a running engine; it must exit 0 with its JSON report as the last line."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-1500:]
+    return orjson.loads(out.strip().splitlines()[-1])
+
+
 def test_status_metrics_and_kill_command_on_a_running_engine(tmp_path):
     proc = _start(tmp_path / "j.sqlite")
     try:
@@ -100,13 +112,8 @@ def test_sigterm_stops_slicing_cancels_and_flushes(tmp_path):
     try:
         port = _port(proc)
         _wait_for(lambda: orjson.loads(_cli("status", "--port", str(port)).stdout)["open_parents"])
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-1500:]
-    report = orjson.loads(out.strip().splitlines()[-1])
+        report = _sigterm_report(proc)
     assert report["stopped"] == "SIGTERM"
     con = sqlite3.connect(journal)
     assert con.execute("SELECT status FROM runs").fetchone() == ("stopped",)

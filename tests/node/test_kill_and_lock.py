@@ -5,13 +5,12 @@ write by `report` and `status`."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 
 import orjson
 
 from tests.conftest import ROOT
-from tests.node.test_headless import _cli, _port, _start, _wait_for
+from tests.node.test_headless import _cli, _port, _sigterm_report, _start, _wait_for
 
 CONFIG = str(ROOT / "configs" / "demo.toml")
 
@@ -51,13 +50,8 @@ def test_kill_then_stop_then_restart_stays_halted_until_a_person_resumes(tmp_pat
         _wait_for(lambda: _status(port)["open_parents"])
         k = _cli("kill", "--port", str(port), "--reason", "operator: venue looks wrong")
         assert k.returncode == 0
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-1500:]
-    sent_before = orjson.loads(out.strip().splitlines()[-1])["children"]
+        sent_before = _sigterm_report(proc)["children"]
 
     # journal-only status: killed, with the reason, read-only (no lock needed)
     st = _cli("status", "--journal", str(journal))
@@ -74,13 +68,8 @@ def test_kill_then_stop_then_restart_stays_halted_until_a_person_resumes(tmp_pat
         assert "venue looks wrong" in first_line["msg"]
         port = _port(again)
         _wait_for(lambda: _status(port)["risk_state"] == "HALTED")
-        again.send_signal(signal.SIGTERM)
-        out, err = again.communicate(timeout=60)
     finally:
-        if again.poll() is None:
-            again.kill()
-    assert again.returncode == 0, err[-1500:]
-    report = orjson.loads(out.strip().splitlines()[-1])
+        report = _sigterm_report(again)
     assert report["risk_state"] == "HALTED" and report["new_orders"] == 0
     assert report["halted_at_start"] and report["journal_submissions_unique"]
 
