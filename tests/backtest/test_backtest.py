@@ -18,7 +18,7 @@ from engine.backtest.run import run_policy
 from engine.backtest.sweep import expand_policies
 from engine.core.errors import ConfigError
 from engine.node.config import load_config
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT, SHARED, shared
 
 DAILY = ROOT / "scripts" / "data" / "oraculo-de-bitcoin"
 PERP = SHARED / "shin-ltp-freqtrade" / "user_data" / "data" / "binance" / "futures"
@@ -142,8 +142,9 @@ def test_one_calendar_rebalance_matches_a_hand_computation(tmp_path):
 
 
 def test_funding_on_a_held_perp_is_the_recorded_rates_times_notional(tmp_path):
-    rates_f = PERP / "BTC_USDT_USDT-8h-funding_rate.feather"
-    mark_f = PERP / "BTC_USDT_USDT-8h-mark.feather"
+    folder = PERP.relative_to(SHARED).parts  # skipped when ../shared is not beside us
+    rates_f, mark_f, _ = (shared(*folder, f"BTC_USDT_USDT-{name}.feather") for name in (
+        "8h-funding_rate", "8h-mark", "1h-futures"))
     text = f"""
 [account]
 cash = {{ USDT = "100000" }}
