@@ -8,6 +8,7 @@ import asyncio
 from engine.brokers.throttle import PriorityThrottle
 from engine.core.clock import ReplayClock
 from engine.core.ratelimit import INFO_LANE, ORDER_LANE, RateBudget, RateWindow, RequestCost
+from tests.helpers import wait_until
 
 S = 1_000_000_000
 
@@ -28,11 +29,11 @@ async def test_waiting_orders_are_served_before_waiting_lookups():
 
     tasks = [asyncio.create_task(ask("info-1", info)), asyncio.create_task(ask("order-1", order)),
              asyncio.create_task(ask("order-2", order))]
-    await asyncio.sleep(0)
-    assert th.waiting == 3 and not served
+    await wait_until(lambda: th.waiting == 3, "three waiters queued")
+    assert not served
     clock.advance_to(S + 1)  # both spends leave the window: two places
     th._pump()
-    await asyncio.sleep(0)
+    await wait_until(lambda: len(served) == 2, "two places served")
     assert served == ["order-1", "order-2"]
     clock.advance_to(2 * S + 2)
     th._pump()
@@ -47,7 +48,7 @@ async def test_a_cancelled_waiter_leaves_the_queue():
     cost = RequestCost(weight=0, orders=1, lane=ORDER_LANE)
     await th.acquire(cost)
     t = asyncio.create_task(th.acquire(cost))
-    await asyncio.sleep(0)
+    await wait_until(lambda: th.waiting == 1, "the waiter queued")
     t.cancel()
     await asyncio.gather(t, return_exceptions=True)
     assert th.waiting == 0

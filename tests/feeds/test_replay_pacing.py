@@ -35,16 +35,18 @@ async def test_unpaced_replay_lets_other_tasks_run():
     evs = _first(5000)
     ticks = 0
 
-    async def ticker():
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    handle = None
 
-    t = asyncio.create_task(ticker())
+    def tick() -> None:  # runs only when the replay hands control back to the loop
+        nonlocal ticks, handle
+        ticks += 1
+        handle = loop.call_soon(tick)
+
+    handle = loop.call_soon(tick)
     async for _ in replay(evs):
         pass
-    t.cancel()
+    handle.cancel()
     assert ticks >= 4
 
 

@@ -11,7 +11,7 @@ from engine.core.clock import LiveClock
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
 from engine.model import BookSnapshot
 from tests.conftest import ROOT, USDM_BTC
-from tests.live.helpers import wait_until
+from tests.helpers import wait_until
 from tests.live.test_live_feed import SYM, _replay_tops, run_feed
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -14,7 +14,7 @@ from engine.feeds.capture import read_capture
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
 from engine.model import BestBidAsk, BookDelta, BookSnapshot, MarkPrice, Trade
 from tests.conftest import ROOT, USDM_BTC
-from tests.live.helpers import wait_until
+from tests.helpers import wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402

@@ -16,7 +16,7 @@ from engine.journal.store import Journal
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
-from tests.live.helpers import wait_until
+from tests.helpers import wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402

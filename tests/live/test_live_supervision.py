@@ -15,7 +15,7 @@ from engine.feeds.live import LiveFeed
 from engine.journal.recorder import Recorder
 from engine.node.session import PaperSession
 from tests.live.test_live_broker import _live_run
-from tests.live.helpers import wait_until
+from tests.helpers import wait_until
 
 PASSIVE = {"mode": "passive_then_cross", "passive_timeout_s": 5.0, "stale_child_s": 5.0}
 

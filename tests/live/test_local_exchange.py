@@ -14,7 +14,7 @@ import pytest
 
 from engine.feeds.live import LiveEndpoints, make_exchange
 from tests.conftest import ROOT, USDM_BTC
-from tests.live.helpers import wait_until
+from tests.helpers import wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402

@@ -33,10 +33,10 @@ def _start(journal, speed="25", extra=()):
 def _port(proc) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        line = proc.stderr.readline()
+        line = proc.stderr.readline()  # blocks until the engine logs a line
         if not line:
-            time.sleep(0.05)
-            continue
+            raise AssertionError(f"the engine exited ({proc.wait()}) before announcing its "
+                                 "status port")
         rec = orjson.loads(line)  # every log line is one JSON object
         m = re.search(r"status on http://127\.0\.0\.1:(\d+)/status", rec["msg"])
         if m:
@@ -50,12 +50,13 @@ def _cli(*args) -> subprocess.CompletedProcess:
 
 
 def _wait_for(pred, timeout=60.0):
+    """Ask until `pred()` holds; each ask is a `status` command run (a process), so the
+    asking itself paces the loop."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()
         if v:
             return v
-        time.sleep(0.2)
     raise AssertionError("condition not met in time")
 
 

@@ -15,6 +15,7 @@ from engine.portfolio.instruments import instrument_from_symbol as ins
 from engine.portfolio.state import Portfolio
 from engine.risk.checks import RiskLimits, project
 from engine.risk.guard import ACTIVE, HALTED, REDUCING, RiskGuard
+from tests.helpers import wait_until
 
 S = 1_000_000_000
 SYMS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -115,10 +116,7 @@ async def test_kill_switch_by_signal():
     g.install_kill_signal(loop, lambda: 7, signal.SIGUSR2)
     try:
         os.kill(os.getpid(), signal.SIGUSR2)
-        for _ in range(100):
-            if g.state == HALTED:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: g.state == HALTED, "the signal handled", timeout_s=30)
         assert g.state == HALTED and "SIGUSR2" in g.history[-1].reason
     finally:
         loop.remove_signal_handler(signal.SIGUSR2)

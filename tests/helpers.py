@@ -1,4 +1,4 @@
-"""Waiting on conditions instead of sleeping: a live test waits for what it needs to have
+"""Waiting on conditions instead of sleeping: a test waits for what it needs to have
 happened, with a deadline that only a broken engine reaches, however busy the machine is."""
 
 from __future__ import annotations
