@@ -117,8 +117,7 @@ class LocalExchange:
         self.bad_signatures = 0
         self.speed, self.host, self.port = speed, host, port
         self.exchange_info = exchange_info.read_bytes()
-        self.frames, self.books = load_frames(self.captures)
-        self.frames = _with_marks(self.frames, sorted(self.books))
+        self.frames, self.books = _playable(self.captures)
         self.funding_interval_ms = funding_interval_ms
         self.funding_rates = {mid: "0.00010000" for mid in self.books}
         self.funding_rates.update(funding_rates or {})
@@ -251,8 +250,7 @@ class LocalExchange:
     def _rewind(self) -> None:
         """Back to the start of the recording: the books as they were there (the account,
         its orders and its positions stay what they are)."""
-        frames, books = load_frames(self.captures)
-        self.frames = _with_marks(frames, sorted(books))
+        self.frames, books = _playable(self.captures)
         for mid, sync in books.items():
             self.books[mid] = sync
             self.book_manager.syncs[sync.book.symbol] = sync
@@ -691,6 +689,13 @@ SIGNED_PATHS = frozenset({
     "/fapi/v1/order", "/fapi/v1/userTrades", "/fapi/v1/income", "/fapi/v2/positionRisk",
     "/fapi/v3/positionRisk", "/fapi/v1/leverageBracket", "/fapi/v2/account", "/fapi/v3/account",
     "/sapi/v1/account/apiRestrictions"})
+
+
+def _playable(captures: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
+    """The frames to play (with the mark price frames the server makes) and the synced books
+    at their start."""
+    frames, books = load_frames(captures)
+    return _with_marks(frames, sorted(books)), books
 
 
 def _client_id(f: Frame) -> int:

@@ -27,11 +27,12 @@ class PriorityThrottle:
     async def acquire(self, cost: RequestCost) -> int:
         """Wait until `cost` fits the budget, spend it; returns how long it waited (ns)."""
         now = self.clock.now_ns()
-        if self.budget.wait_ns(cost, now) < 0:
+        wait = self.budget.wait_ns(cost, now)
+        if wait < 0:
             raise ValueError(f"a request costing {cost} can never fit the budget "
                              f"{self.budget.windows}")
         lane = self._lanes[cost.lane]
-        if not lane and self.budget.wait_ns(cost, now) == 0:
+        if not lane and wait == 0:
             self.budget.take(cost, now)
             self.granted += 1
             return 0

@@ -85,11 +85,7 @@ class Journal:
                 raise JournalError(f"{path}: not an SQLite file (corrupt or foreign); "
                                    "refusing to overwrite it")
         try:
-            conn = aiosqlite.connect(path, isolation_level=None)
-            worker = getattr(conn, "_thread", None)
-            if worker is not None:  # an unclosed journal must not keep a dying process alive
-                worker.daemon = True
-            self.db = await conn
+            await self._connect(path)
             await self._check(exists)  # read-only look first: a refused file stays untouched
             await self.db.execute("PRAGMA journal_mode=WAL")
             await self.db.execute("PRAGMA synchronous=NORMAL")
@@ -102,6 +98,13 @@ class Journal:
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
 
+    async def _connect(self, target: str, **kw) -> None:
+        conn = aiosqlite.connect(target, isolation_level=None, **kw)
+        worker = getattr(conn, "_thread", None)
+        if worker is not None:  # an unclosed journal must not keep a dying process alive
+            worker.daemon = True
+        self.db = await conn
+
     async def _open_readonly(self) -> None:
         path = self.path
         if os.path.isdir(path):
@@ -112,12 +115,7 @@ class Journal:
             if fh.read(16) != b"SQLite format 3\x00":
                 raise JournalError(f"{path}: not an SQLite file (corrupt or foreign)")
         try:
-            conn = aiosqlite.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True,
-                                     isolation_level=None)
-            worker = getattr(conn, "_thread", None)
-            if worker is not None:
-                worker.daemon = True
-            self.db = await conn
+            await self._connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
             await self._check(True)
             (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
             if version == 0:

@@ -196,12 +196,13 @@ def cmd_resume(args) -> int:
         return _ask_engine(args, "POST", "/resume", {"reason": args.reason})
 
     async def main() -> dict:
+        import os
         import time
 
         from engine.journal.kills import RESUME, next_seq, standing_kill, write_action
         from engine.journal.lock import JournalLock
 
-        if not __import__("os").path.isfile(args.journal):
+        if not os.path.isfile(args.journal):
             raise JournalError(f"{args.journal}: no such journal")
         lock = JournalLock(args.journal).acquire()  # a running engine: resume it by --port
         try:

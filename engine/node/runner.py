@@ -183,8 +183,7 @@ class Runner:
     async def _start_journaled_run(self, j: Journal) -> None:
         other = await j.fetchone("SELECT run_id, config_hash FROM runs WHERE run_id != ?",
                                  (self.run_id,))
-        if other is not None:
-            await j.close()
+        if other is not None:  # (the caller closes the journal)
             raise JournalError(f"{self.journal_path}: holds run {other[0]} of another config or "
                                "input; use a new journal path")
         standing = await standing_kill(j, self.run_id)
@@ -365,7 +364,7 @@ class Runner:
                 if self._stop is not None:
                     break
                 if ev is None:  # live: no market event for a while; time still passes
-                    s.idle(s.clock.now_ns() if self.mode == "replay" else time.time_ns())
+                    s.idle(time.time_ns())
                     intent = fund_before = None
                 else:
                     if kill_plan and ev.ts_recv >= kill_plan[0][0]:

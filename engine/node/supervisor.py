@@ -41,26 +41,21 @@ class Supervisor:
         if task.cancelled():
             return
         exc = task.exception()  # read here, always: never "never retrieved"
-        if exc is None:
-            return
-        failure = TaskFailed(task.get_name(), exc)
-        if self.failure is not None or self._closing:
-            log.error("%s (after the run already failed or stopped)", failure,
-                      exc_info=(type(exc), exc, exc.__traceback__))
-            return
-        self.failure = failure
-        log.error("%s: halting trading", failure, exc_info=(type(exc), exc, exc.__traceback__))
-        if self.on_failure is not None:
-            self.on_failure(failure)
+        if exc is not None:
+            self.fail(task.get_name(), exc)
 
     def fail(self, name: str, exc: BaseException) -> None:
-        """A failure met outside a task (the run loop itself): the same path."""
+        """A task's (or the run loop's) unexpected exception: the first one is the run's
+        failure; later ones, or any during shutdown, are logged only."""
         failure = TaskFailed(name, exc)
-        log.error("%s: halting trading", failure, exc_info=(type(exc), exc, exc.__traceback__))
-        if self.failure is None:
-            self.failure = failure
-            if self.on_failure is not None:
-                self.on_failure(failure)
+        info = (type(exc), exc, exc.__traceback__)
+        if self.failure is not None or self._closing:
+            log.error("%s (after the run already failed or stopped)", failure, exc_info=info)
+            return
+        self.failure = failure
+        log.error("%s: halting trading", failure, exc_info=info)
+        if self.on_failure is not None:
+            self.on_failure(failure)
 
     async def shutdown(self) -> None:
         """Cancel what is still running and wait for it to end."""

@@ -93,8 +93,7 @@ class VenueSync:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:
                 strikes = 0
-                if "hold:venue" in s.guard.conditions:
-                    s.guard.hold("venue", None, clock.now_ns())  # trading may start
+                s.guard.hold("venue", None, clock.now_ns())  # trading may start (once)
                 self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
                 continue
             strikes += 1
