@@ -12,6 +12,7 @@ by the same portfolio code as live fills.
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
+from typing import Callable
 
 from engine.core.numeric import to_decimal
 from engine.model.events import Fill, RebalanceIntent
@@ -26,8 +27,9 @@ _CENT8 = Decimal("0.00000001")
 class BarFiller:
     def __init__(self, portfolio: Portfolio, guard: RiskGuard, prices: dict[str, float],
                  fee_bps: float, slippage_bps: float, qty_decimals: int,
-                 min_notional: float) -> None:
+                 min_notional: float, *, book_fill: Callable[[Fill], object]) -> None:
         self.portfolio, self.guard, self.prices = portfolio, guard, prices
+        self.book_fill = book_fill  # the pipeline: the portfolio's one writer
         self.fee = to_decimal(fee_bps) / _BPS
         self.slip = to_decimal(slippage_bps) / _BPS
         self.step = Decimal(1).scaleb(-qty_decimals)
@@ -87,9 +89,10 @@ class BarFiller:
                 self.refused[verdict.rule] = self.refused.get(verdict.rule, 0) + 1
                 continue
             fee = (qty * price * self.fee).quantize(_CENT8)
-            p.on_fill(Fill(exchange="backtest", symbol=sym, ts_event=now, ts_recv=now,
-                           order_id=cid, trade_id=cid, side=side, qty=qty, price=price, fee=fee,
-                           fee_currency=inst.settle or inst.quote, liquidity="taker"))
+            self.book_fill(Fill(exchange="backtest", symbol=sym, ts_event=now, ts_recv=now,
+                                order_id=cid, trade_id=cid, side=side, qty=qty, price=price,
+                                fee=fee, fee_currency=inst.settle or inst.quote,
+                                liquidity="taker"))
             self.fills += 1
             done += 1
             self.traded += float(qty * close)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import msgspec
 
@@ -68,7 +69,7 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
     pipe = Pipeline(portfolio, stats, trigger, clock)
     guard = RiskGuard(portfolio, cfg.risk, prices=pipe.prices, price_ts=pipe.price_ts)
     filler = BarFiller(portfolio, guard, pipe.prices, bt.fee_bps, bt.slippage_bps,
-                       bt.qty_decimals, bt.min_notional)
+                       bt.qty_decimals, bt.min_notional, book_fill=pipe.on_account)
     # "in band" as the policy's own drift rule sees it; the configured default band otherwise
     band_of = trigger.drift.band if trigger.drift is not None else (
         lambda t: bt.band_for_metrics)
@@ -88,11 +89,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         intent = None
         for i, ev in enumerate(evs):
             if type(ev) is FundingRate:
-                before = portfolio.perps[ev.symbol].funding if ev.symbol in portfolio.perps \
-                    else None
                 got = on_event(ev, i == last)
-                if before is not None:
-                    funding += float(portfolio.perps[ev.symbol].funding - before)
+                if ev.symbol in portfolio.perps:
+                    funding += float(sum((a for _, a in pipe.take_funding()), Decimal(0)))
                     res.funding_ts.append(ts)
                     res.funding_cum.append(funding)
             else:

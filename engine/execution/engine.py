@@ -163,7 +163,7 @@ class ExecutionEngine:
     def __init__(self, portfolio: Portfolio, markets: dict[str, MarketSpec], guard: RiskGuard,
                  broker, cfg: ExecConfig, prices: dict[str, float],
                  books=None, trades: dict[str, list[tuple[int, float]]] | None = None,
-                 on_fill: Callable[[Fill], None] | None = None) -> None:
+                 *, book_fill: Callable[[Fill], object]) -> None:
         if cfg.algo not in ("twap", "vwap"):
             raise ValueError(f"algo must be twap or vwap, got {cfg.algo!r}")
         if cfg.mode not in ("marketable", "passive_then_cross"):
@@ -177,7 +177,8 @@ class ExecutionEngine:
         self.parents: dict[str, Parent] = {}
         self._active: dict[str, Parent] = {}  # the running and paused ones, driven each tick
         self._by_child: dict[str, str] = {}
-        self.on_fill = on_fill
+        # fills go to the portfolio's one writer (the pipeline); this engine only reads it
+        self.book_fill = book_fill
         self.on_event: Callable[[Fill | OrderUpdate], None] | None = None  # journal hook
         self.sent: list[OrderRequest] = []
         self.updates: list[OrderUpdate] = []
@@ -367,9 +368,7 @@ class ExecutionEngine:
             self.on_event(ev)
         if isinstance(ev, Fill):
             pid = self._by_child.get(ev.order_id)
-            self.portfolio.on_fill(ev)
-            if self.on_fill is not None:
-                self.on_fill(ev)
+            self.book_fill(ev)
             if pid is None:
                 return
             p = self.parents[pid]

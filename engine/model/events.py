@@ -103,6 +103,13 @@ class FundingRate(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     mark_price: float | None = None
 
 
+class FundingPayment(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
+    """Funding already settled on our position, as an exact amount in the perp's settle
+    currency (positive: received): what the venue charged, or what a journal recorded."""
+
+    amount: Decimal
+
+
 class Bar(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     """OHLCV over `[ts_open, ts_event)`: `ts_event` is the bar's close, when it became known."""
 

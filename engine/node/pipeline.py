@@ -2,9 +2,15 @@
 
 This is the hot path every mode shares: a replay, a live feed task or a benchmark hands each
 event to `on_event` and gets back the intent it caused, if any.
+
+The pipeline is the portfolio's one writer once a run is going: market events through
+`on_event`, account events (fills from any broker, funding the venue charged) through
+`on_account`. Everything else reads the portfolio.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from engine.book.manager import BookManager
 from engine.book.sync import APPLIED
@@ -14,6 +20,8 @@ from engine.model.events import (
     BestBidAsk,
     BookDelta,
     BookSnapshot,
+    Fill,
+    FundingPayment,
     FundingRate,
     MarketEvent,
     MarkPrice,
@@ -37,6 +45,9 @@ class Pipeline:
         # live trading books funding as the venue charged it, not from the rate stream
         self.book_funding = book_funding
         self.intents: list[RebalanceIntent] = []
+        # funding settled from the rate stream, (settlement, amount), for the caller to journal
+        # and take (`take_funding`)
+        self.funding_booked: list[tuple[FundingRate, Decimal]] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
         # Triggers stay quiet until every instrument the strategy trades has a live price and
@@ -56,6 +67,16 @@ class Pipeline:
         if self.whole_books:  # live: every traded instrument's book must have arrived
             return all(s in syncs and syncs[s].valid for s in self.required)
         return all(syncs[s].valid for s in self.required if s in syncs)
+
+    def take_funding(self) -> list[tuple[FundingRate, Decimal]]:
+        out, self.funding_booked = self.funding_booked, []
+        return out
+
+    def on_account(self, ev: Fill | FundingPayment) -> str | None:
+        """A fill or a settled funding payment into the portfolio (exactly once per trade id);
+        returns the underlying it changed. No rule is evaluated here: the next market event
+        sees the new positions."""
+        return self.portfolio.apply(ev)
 
     def on_event(self, ev: MarketEvent, evaluate: bool = True) -> RebalanceIntent | None:
         """Apply one event; with `evaluate` off (a bar backtest, before the last event of a
@@ -91,7 +112,9 @@ class Pipeline:
             cause = "bar"
         elif t is FundingRate:
             if self.book_funding:
-                self.portfolio.on_funding(ev)
+                amount = self.portfolio.on_funding(ev)
+                if amount:
+                    self.funding_booked.append((ev, amount))
             self.stats.on_funding(ev.symbol, ev.rate)
             asset = self._perp.get(ev.symbol)
             price = 0.0

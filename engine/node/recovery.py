@@ -24,7 +24,7 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
     durable has its fills durable too: only unfinished orders can hide fills. Live, the
     venue's positions must then equal ours, or the engine refuses to start."""
     now = time.time_ns()
-    await apply_ledger(j, run_id, s.portfolio)
+    await apply_ledger(j, run_id, s.pipeline.on_account)
     rows = await j.fetchall(
         "SELECT client_order_id, symbol, side, status FROM orders WHERE run_id=? AND status "
         "NOT IN ('filled','expired','canceled','rejected','refused','unsent')",

@@ -4,28 +4,32 @@ audit or `engine report` sees)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Callable
 
 import orjson
 
 from engine.journal.store import Journal
-from engine.model.events import Fill
+from engine.model.events import Fill, FundingPayment
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
 
 
-async def apply_ledger(j: Journal, run_id: str, p) -> Decimal:
-    """Apply the run's journaled fills and funding to portfolio `p`; returns the fees."""
+async def apply_ledger(j: Journal, run_id: str, book: Callable[[Fill | FundingPayment], object]
+                       ) -> Decimal:
+    """Hand the run's journaled fills and funding, in order, to `book` (a pipeline's
+    `on_account`, or a fresh portfolio's `apply` for a report); returns the fees."""
     fees = Decimal(0)
     for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
             "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
             "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
-        p.on_fill(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
-                       trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
-                       fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
+        book(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
+                  trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
+                  fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
         fees += Decimal(fee)
     for sym, amount, ts in await j.fetchall("SELECT symbol, amount, ts FROM funding "
                                             "WHERE run_id=? ORDER BY ts", (run_id,)):
-        p.book_funding(sym, Decimal(amount), ts)
+        book(FundingPayment(exchange="journal", symbol=sym, ts_event=ts, ts_recv=ts,
+                            amount=Decimal(amount)))
     return fees
 
 
@@ -50,7 +54,7 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
     (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
     (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
     p = build_portfolio(cfg)
-    fees = await apply_ledger(j, run_id, p)
+    fees = await apply_ledger(j, run_id, p.apply)
     last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
                             "ORDER BY ts DESC LIMIT 1", (run_id,))
     return {
@@ -67,3 +71,46 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
         "journal_final_weights": ({a: round(w, 6) for a, w in
                                    orjson.loads(last[0])["weights"].items()} if last else {}),
     }
+
+
+async def run_summary(run) -> dict:
+    """The run's report (`engine run` prints it): what the run's objects hold, then, with a
+    journal, the figures re-derived from the journal alone."""
+    s = run.session
+    cfg = run.cfg
+    reports = s.execution.reports()
+    fills = [f for f, _ in s.broker.fill_log]
+    out = {
+        "run_id": run.run_id,
+        "mode": run.mode,
+        "events": run.state.events,
+        "stopped": run.state.stopped,
+        "intents": len(s.pipeline.intents),
+        "parents": len(reports),
+        "children": len(s.execution.sent),
+        "fills": len(fills),
+        "fees": str(sum((f.fee for f in fills), Decimal(0))),
+        "shortfall_bps": weighted_shortfall(reports),
+        "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+        "target_weights": dict(s.trigger.targets or {}),
+        "max_margin_utilisation": round(run.state.max_margin_utilisation, 6),
+        "positions": {sym: str(p.qty) for sym, p in s.portfolio.perps.items()},
+        "holdings": {a: str(q) for a, q in s.portfolio.holdings.items()},
+        "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
+        "risk_state": s.guard.state,
+        "halted_at_start": run.halted_at_start,
+        "failure": None if run.failure is None else str(run.failure),
+        "journal": run.journal_path,
+        "recovered_orders": run.recovered_orders,
+        "new_orders": run.new_orders,
+        # live: the worst time from a child's release to its request leaving (budget wait)
+        "max_child_send_delay_ms": round(getattr(s.broker, "max_send_delay_ns", 0) / 1e6, 3),
+        "twaps_stretched": len(s.execution.stretched),
+    }
+    if run.journal is not None:
+        out.update(await journal_summary(run.journal, run.run_id, cfg))
+        out["client_order_ids_unique"] = out["journal_submissions_unique"]
+    else:
+        ids = [o.client_order_id for o in s.execution.sent]
+        out["client_order_ids_unique"] = len(ids) == len(set(ids))
+    return out

@@ -20,24 +20,22 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-
-import orjson
 
 from engine.core.errors import ConfigError, FatalError
 from engine.feeds.capture import CaptureStats, merge_captures
-from engine.journal.kills import KILL, kill_history, next_seq, standing_kill
 from engine.journal.lock import JournalLock
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
-from engine.model.events import Fill, FundingRate
+from engine.model.events import Fill
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
+from engine.node.journal_start import KillReplay, start_journaled_run
+from engine.node.live_wiring import live_exchange_and_broker
 from engine.node.session import PaperSession
 from engine.node.recovery import resume_outside
 from engine.node.report import Progress
-from engine.node.run_report import journal_summary, weighted_shortfall
+from engine.node.run_report import run_summary
 from engine.node.supervisor import Supervisor
 from engine.node.venue_sync import VenueSync
 
@@ -62,10 +60,6 @@ class RunState:
     rejects: int = 0
     stopped: str | None = None
     finished: bool = False
-
-
-def _utc(ts_ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts_ns / 1e9))
 
 
 def run_identity(cfg_text: str, inputs: list[str]) -> str:
@@ -106,33 +100,7 @@ class Runner:
         self.exchange = None
         broker = None
         if mode == "live":
-            from engine.brokers.live import LiveBroker
-            from engine.core.clock import LiveClock
-            from engine.feeds.live import LiveEndpoints, make_exchange
-
-            key, secret = (os.environ.get(cfg.live.api_key_env),
-                           os.environ.get(cfg.live.api_secret_env))
-            if not key or not secret:
-                raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
-                                  f"environment variables {cfg.live.api_key_env} and "
-                                  f"{cfg.live.api_secret_env}")
-            self.exchange = make_exchange(LiveEndpoints(ws_linear=cfg.live.ws_linear,
-                                                        rest_base=cfg.live.rest_base,
-                                                        account_base=cfg.live.account_base),
-                                          cfg.live.exchange, rate_limit=False)
-            self.exchange.apiKey, self.exchange.secret = key, secret
-            from engine.brokers.throttle import PriorityThrottle
-            from engine.core.ratelimit import RateBudget, RateWindow
-            from engine.execution.markets import BUNDLED_USDM, load_markets_offline
-            from engine.venues.binance.rate_limits import load_windows
-
-            info = cfg.markets.exchange_info or BUNDLED_USDM
-            markets = load_markets_offline(info, cfg.markets.exchange)
-            windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
-                       for w in cfg.live.rate_limits] or load_windows(info)
-            clock = LiveClock()
-            broker = LiveBroker(self.exchange, markets, clock,
-                                throttle=PriorityThrottle(RateBudget(windows), clock))
+            self.exchange, broker = live_exchange_and_broker(cfg, cfg_path)
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
                                     book_funding=mode != "live")
         self.venue = VenueSync(self.session, cfg, cfg_path, adopt_venue)  # live only
@@ -162,7 +130,7 @@ class Runner:
             self.session.guard.hold("venue", "waiting for the first reconciliation with the "
                                     "venue", 0)
         self.halted_at_start: str | None = None  # a kill standing in the journal
-        self._kill_plan: list[tuple[int, str, str]] = []  # journaled kills not applied yet
+        self.kills = KillReplay([], self.session.guard)  # journaled kills not applied yet
         from engine.node.status import LatencyHistogram
 
         self.latency = LatencyHistogram()
@@ -181,63 +149,18 @@ class Runner:
             raise
 
     async def _start_journaled_run(self, j: Journal) -> None:
-        other = await j.fetchone("SELECT run_id, config_hash FROM runs WHERE run_id != ?",
-                                 (self.run_id,))
-        if other is not None:  # (the caller closes the journal)
-            raise JournalError(f"{self.journal_path}: holds run {other[0]} of another config or "
-                               "input; use a new journal path")
-        standing = await standing_kill(j, self.run_id)
-        if standing is not None:  # the first thing a restarted killed run says
-            _, ts, _, reason = standing
-            self.halted_at_start = f"killed at {_utc(ts)}: {reason}"
-            log.error("HALTED: this run was killed (%s) and stays halted: no order will be "
-                      "placed until `engine resume --journal %s --reason ...`",
-                      self.halted_at_start, self.journal_path)
-        row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (self.run_id,))
-        attempt = 1
-        if row is None and self.mode == "live":
-            await self.venue.start_from_venue()  # refused: nothing of this run is written
-        if row is None:
-            j.write("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
-                    (self.run_id, time.time_ns(), self.mode, self.run_id, self.cfg_text,
-                     orjson.dumps([Path(p).name for p in self.inputs]).decode(), "running"))
-        elif self.mode != "replay":
-            (last,) = await j.fetchone("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
-                                       "WHERE run_id=?", (self.run_id,))
-            attempt = last + 1
-            self.resuming = True
-            j.write("UPDATE runs SET status='running' WHERE run_id=?", (self.run_id,))
-        else:
-            (last,) = await j.fetchone("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
-                                       "WHERE run_id=?", (self.run_id,))
-            attempt = last + 1
-            cp = await j.fetchone("SELECT event_index FROM checkpoints WHERE run_id=?",
-                                  (self.run_id,))
-            self.checkpoint = cp[0] if cp else -1
-            for cid, sym, side, qty, price in await j.fetchall(
-                    "SELECT client_order_id, symbol, side, qty, price FROM orders "
-                    "WHERE run_id=? AND status != 'refused'", (self.run_id,)):
-                self.known_orders[cid] = (sym, side, qty, price)
-            j.write("UPDATE runs SET status='running' WHERE run_id=?", (self.run_id,))
-            log.warning("resuming run %s (attempt %d) from event %d: %d orders already sent",
-                        self.run_id, attempt, self.checkpoint, len(self.known_orders))
-        j.write("INSERT INTO attempts VALUES (?,?,?,?)",
-                (self.run_id, attempt, time.time_ns(), self.checkpoint))
-        await j.flush()
-        (risk_seq,) = await j.fetchone("SELECT COALESCE(MAX(seq), 0) FROM risk_states "
-                                       "WHERE run_id=?", (self.run_id,))
-        self.rec = self.venue.rec = Recorder(j, self.run_id, attempt,
-                            risk_seq=0 if self.mode == "replay" else risk_seq,
-                            kill_seq=await next_seq(j, self.run_id))
+        start = await start_journaled_run(
+            j, run_id=self.run_id, mode=self.mode, cfg_text=self.cfg_text, inputs=self.inputs,
+            journal_path=self.journal_path, guard=self.session.guard,
+            start_from_venue=self.venue.start_from_venue)
+        self.halted_at_start, self.resuming = start.halted_at_start, start.resuming
+        self.checkpoint, self.known_orders = start.checkpoint, start.known_orders
+        self.rec = self.venue.rec = start.rec
+        self.kills = start.kills
         guard = self.session.guard
         guard.on_change = self.rec.risk
-        # Kills and resumes are applied again where they happened in the run's clock: all of
-        # them now in paper and live; in a replay, as the rebuild passes each one, so it
-        # rebuilds what the killed attempt did up to its kill and nothing after.
-        self._kill_plan = [(ts, action, reason) for _, ts, action, reason
-                           in await kill_history(j, self.run_id)]
         if self.mode != "replay":
-            self._apply_kills(None)
+            self.kills.apply(None)
         guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
         self.session.execution.on_event = self._broker_event
 
@@ -269,14 +192,6 @@ class Runner:
         self.request_stop("failure")
         if self.on_failure is not None:
             self.on_failure(failure)
-
-    def _apply_kills(self, upto: int | None) -> None:
-        """Journaled kill-switch actions up to the run-clock time `upto` (None: all)."""
-        plan, guard = self._kill_plan, self.session.guard
-        while plan and (upto is None or plan[0][0] <= upto):
-            ts, action, reason = plan.pop(0)
-            guard.restore_kill(f"killed at {_utc(ts)}: {reason}" if action == KILL else None,
-                               ts)
 
     def _broker_event(self, ev) -> None:
         rec = self.rec
@@ -358,20 +273,17 @@ class Runner:
         i = -1
         last_ts = 0
         try:
-            kill_plan = self._kill_plan
+            kills = self.kills
             async for ev in events:
                 i += 1
                 if self._stop is not None:
                     break
                 if ev is None:  # live: no market event for a while; time still passes
                     s.idle(time.time_ns())
-                    intent = fund_before = None
+                    intent = None
                 else:
-                    if kill_plan and ev.ts_recv >= kill_plan[0][0]:
-                        self._apply_kills(ev.ts_recv)
-                    fund_before = None
-                    if type(ev) is FundingRate and ev.symbol in s.portfolio.perps:
-                        fund_before = s.portfolio.perps[ev.symbol].funding
+                    if kills.pending and kills.due(ev.ts_recv):
+                        kills.apply(ev.ts_recv)
                     t0 = perf()
                     intent = s.process(ev)
                     if intent is not None or i & 63 == 0:
@@ -385,11 +297,11 @@ class Runner:
                     if rec:
                         rec.decision(intent)
                     effects = True
-                if fund_before is not None and rec:
-                    amt = s.portfolio.perps[ev.symbol].funding - fund_before
-                    if amt:
-                        rec.funding(ev.symbol, ev.ts_event, ev.rate, amt,
-                                    s.portfolio.sleeve_of.get(ev.symbol, ev.symbol))
+                if s.pipeline.funding_booked:
+                    for fr, amt in s.pipeline.take_funding():
+                        if rec:
+                            rec.funding(fr.symbol, fr.ts_event, fr.rate, amt,
+                                        s.portfolio.sleeve_of.get(fr.symbol, fr.symbol))
                 if venue_funding and s.broker.funding_fees:
                     self.venue.book_funding()
                     effects = True
@@ -537,43 +449,4 @@ class Runner:
 
     # -- the report -------------------------------------------------------------------------
     async def report(self) -> dict:
-        s = self.session
-        cfg = self.cfg
-        reports = s.execution.reports()
-        fills = [f for f, _ in s.broker.fill_log]
-        out = {
-            "run_id": self.run_id,
-            "mode": self.mode,
-            "events": self.state.events,
-            "stopped": self.state.stopped,
-            "intents": len(s.pipeline.intents),
-            "parents": len(reports),
-            "children": len(s.execution.sent),
-            "fills": len(fills),
-            "fees": str(sum((f.fee for f in fills), Decimal(0))),
-            "shortfall_bps": weighted_shortfall(reports),
-            "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
-            "target_weights": dict(s.trigger.targets or {}),
-            "max_margin_utilisation": round(self.state.max_margin_utilisation, 6),
-            "positions": {sym: str(p.qty) for sym, p in s.portfolio.perps.items()},
-            "holdings": {a: str(q) for a, q in s.portfolio.holdings.items()},
-            "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
-            "risk_state": s.guard.state,
-            "halted_at_start": self.halted_at_start,
-            "failure": None if self.failure is None else str(self.failure),
-            "journal": self.journal_path,
-            "recovered_orders": self.recovered_orders,
-            "new_orders": self.new_orders,
-            # live: the worst time from a child's release to its request leaving (budget wait)
-            "max_child_send_delay_ms": round(getattr(s.broker, "max_send_delay_ns", 0) / 1e6, 3),
-            "twaps_stretched": len(s.execution.stretched),
-        }
-        if self.journal is not None:
-            out.update(await journal_summary(self.journal, self.run_id, cfg))
-            out["client_order_ids_unique"] = out["journal_submissions_unique"]
-        else:
-            ids = [o.client_order_id for o in s.execution.sent]
-            out["client_order_ids_unique"] = len(ids) == len(set(ids))
-        return out
-
-
+        return await run_summary(self)

@@ -44,7 +44,8 @@ class PaperSession:
         self.trades: dict[str, deque] = {}
         self.execution = ExecutionEngine(portfolio, markets, self.guard, self.broker,
                                          cfg.execution, self.pipeline.prices, books=self.books,
-                                         trades=self.trades)
+                                         trades=self.trades,
+                                         book_fill=self.pipeline.on_account)
         self._keep_ns = int(cfg.execution.vwap_window_s * 1e9)
         self._next_guard_update = 0
         self.guard_every_ns = 50_000_000  # feed ages are judged in seconds: 50 ms is plenty

@@ -19,6 +19,7 @@ import logging
 from decimal import Decimal
 
 from engine.core.errors import ConfigError, VenueUnavailable
+from engine.model.events import FundingPayment
 
 log = logging.getLogger("engine.run")
 
@@ -116,7 +117,8 @@ class VenueSync:
                 continue
             if skip and (sym, ts) in skip:
                 continue
-            s.portfolio.book_funding(sym, amount, ts)
+            s.pipeline.on_account(FundingPayment(exchange=self.cfg.markets.exchange, symbol=sym,
+                                                 ts_event=ts, ts_recv=ts, amount=amount))
             hist = s.pipeline.stats.funding.get(sym)
             if self.rec:
                 self.rec.funding(sym, ts, hist[-1] if hist else 0.0, amount,

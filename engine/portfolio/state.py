@@ -33,7 +33,7 @@ import msgspec
 
 from engine.core.errors import ConfigError
 from engine.core.numeric import to_decimal
-from engine.model.events import Fill, FundingRate
+from engine.model.events import Fill, FundingPayment, FundingRate
 from engine.portfolio.instruments import LINEAR, SPOT, Instrument
 
 STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
@@ -240,6 +240,13 @@ class Portfolio:
         p.notional, p.upnl, p.im, p.mm = notional, upnl, im, mm
 
     # -- ledger -------------------------------------------------------------------------------
+    def apply(self, ev: Fill | FundingPayment) -> str | None:
+        """One account event (a fill or a settled funding payment); returns its underlying."""
+        if type(ev) is FundingPayment:
+            self.book_funding(ev.symbol, ev.amount, ev.ts_recv)
+            return self.instruments[ev.symbol].base
+        return self.on_fill(ev)
+
     def on_fill(self, f: Fill) -> str | None:
         """Apply one fill exactly once (by venue, symbol and trade id). Returns its underlying."""
         key = (f.exchange, f.symbol, f.trade_id)

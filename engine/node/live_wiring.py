@@ -1,0 +1,38 @@
+"""A live run's venue client and broker, built from the config: the key and secret from the
+environment (never from a file), the venue's request budget from its recorded limits (or
+`[live].rate_limits`), ccxt's own limiter off because the broker's throttle does that job."""
+
+from __future__ import annotations
+
+import os
+
+from engine.core.errors import ConfigError
+from engine.node.config import EngineConfig
+
+
+def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
+    from engine.brokers.live import LiveBroker
+    from engine.brokers.throttle import PriorityThrottle
+    from engine.core.clock import LiveClock
+    from engine.core.ratelimit import RateBudget, RateWindow
+    from engine.execution.markets import BUNDLED_USDM, load_markets_offline
+    from engine.feeds.live import LiveEndpoints, make_exchange
+    from engine.venues.binance.rate_limits import load_windows
+
+    live = cfg.live
+    key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
+    if not key or not secret:
+        raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
+                          f"environment variables {live.api_key_env} and {live.api_secret_env}")
+    exchange = make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
+                                           account_base=live.account_base),
+                             live.exchange, rate_limit=False)
+    exchange.apiKey, exchange.secret = key, secret
+    info = cfg.markets.exchange_info or BUNDLED_USDM
+    markets = load_markets_offline(info, cfg.markets.exchange)
+    windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
+               for w in live.rate_limits] or load_windows(info)
+    clock = LiveClock()
+    broker = LiveBroker(exchange, markets, clock,
+                        throttle=PriorityThrottle(RateBudget(windows), clock))
+    return exchange, broker
