@@ -42,7 +42,9 @@ def answer(results: dict, baseline: str = "buy_and_hold") -> str:
     lines = [f"Set-and-forget ({baseline}): max drawdown {b['max_drawdown']:.2%}, "
              f"CAGR {b['cagr']:+.2%}."]
     better = 0
-    for n, r in bands.items():
+    idle = sorted(n for n, r in bands.items() if not r.metrics["rebalances"])
+    traded = {n: r for n, r in bands.items() if r.metrics["rebalances"]}
+    for n, r in traded.items():
         x = r.metrics
         d = x["max_drawdown"] - b["max_drawdown"]
         better += d > 0
@@ -50,10 +52,18 @@ def answer(results: dict, baseline: str = "buy_and_hold") -> str:
                      f"CAGR {x['cagr']:+.2%}, {x['rebalances']} rebalances, turnover "
                      f"{x['turnover']:.2f}/yr, fees {x['fees']:,.0f} + slippage "
                      f"{x['slippage']:,.0f}.")
-    lines.insert(1, f"Threshold rebalancing lowered the max drawdown in {better} of {len(bands)} "
-                    "band policies." if better else
-                 f"Threshold rebalancing did not lower the max drawdown in any of {len(bands)} "
-                 "band policies.")
+    # a band that never traded is the buy-and-hold again: counting it would say nothing
+    if not traded:
+        head = f"No threshold policy traded ({len(bands)} tried)."
+    elif better:
+        head = (f"Threshold rebalancing lowered the max drawdown in {better} of {len(traded)} "
+                "band policies that traded.")
+    else:
+        head = (f"Threshold rebalancing did not lower the max drawdown in any of {len(traded)} "
+                "band policies that traded.")
+    lines.insert(1, head)
+    if idle:
+        lines.append(f"Never rebalanced (not counted above): {', '.join(idle)}.")
     return "\n".join(lines)
 
 

@@ -103,9 +103,12 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
                 continue
             started = True
             guard.update(ts, symbols)
-            filler.execute(trigger.force("initial", "initial allocation", ts), ts)
+            filler.execute(pipe.force("initial", "initial allocation", ts), ts)
             initial_traded = filler.traded  # every policy pays this alike: not turnover
+            # a rule that fired on the all-cash start (a drift band does) waits for its own
+            # rebalance to re-arm: the initial allocation is that rebalance
             intent = None
+            trigger.rebalanced()
         if intent is not None:
             guard.update(ts, symbols)
             if filler.execute(intent, ts):
@@ -156,8 +159,8 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "funding_by_sleeve": {k: float(v) for k, v in portfolio.funding_by_sleeve.items()},
         "tracking_error": round(te_sum / n_obs, 6) if n_obs else 0.0,
         "time_in_band": round(in_band / n_obs, 6) if n_obs else 0.0,
-        "band": pol.drift.abs_band if pol.drift is not None else bt.band_for_metrics,
-        "rel_band": pol.drift.rel_band if pol.drift is not None else None,
+        "band": pol.drift.bands()[0] if pol.drift is not None else bt.band_for_metrics,
+        "rel_band": pol.drift.bands()[1] if pol.drift is not None else None,
         "band_policy": pol.drift is not None,
         "max_margin_utilisation": round(max_util, 6),
         "refused_orders": dict(filler.refused),

@@ -27,7 +27,7 @@ def expand_policies(cfg: EngineConfig) -> list[PolicyCfg]:
                                      drift=DriftCfg(abs_band=b, mode=mode)))
             for b in sw.rel_bands:
                 out.append(PolicyCfg(name=f"band_rel_{b * 100:g}pct_{mode}",
-                                     drift=DriftCfg(abs_band=None, rel_band=b, mode=mode)))
+                                     drift=DriftCfg(rel_band=b, mode=mode)))
     names = [p.name for p in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -246,6 +246,13 @@ class ExecutionEngine:
                 if p.active:
                     self._drive(p, now)
 
+    def poll_broker(self, now: int) -> None:
+        """Take in what the broker has heard (fills, order ends) without driving any parent:
+        for callers outside the event loop (reconciliation, shutdown), whose wall-clock `now`
+        must not release a slice the engine's own clock has not reached."""
+        for ev in self.broker.on_time(now):
+            self._handle(ev, now)
+
     def on_broker_events(self, events, now: int) -> None:
         for ev in events:
             self._handle(ev, now)

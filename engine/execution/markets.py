@@ -8,13 +8,17 @@ price tick, minimum/maximum amount, minimum notional, contract size, linear or i
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import msgspec
 import orjson
 
 from engine.core.errors import ConfigError
+
+# Far above a double's relative error after a few operations (~1e-15), far below any price move
+# or lot that matters (a 0.001 BTC lot is 1e-3 relative of 1 BTC).
+SNAP_REL = Decimal("1e-9")
 
 BUNDLED_USDM = Path(__file__).resolve().parents[2] / "scripts/data/binance/usdm_exchange_info.json"
 
@@ -38,6 +42,17 @@ class MarketSpec(msgspec.Struct, frozen=True, kw_only=True):
         """Down to the lot step, toward zero (the exchange rejects anything finer)."""
         step = self.amount_step
         return (amount / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+    def snap_amount(self, amount: Decimal) -> Decimal:
+        """Down to the lot step, except that an amount within `SNAP_REL` (relative) under a lot
+        boundary is that boundary: a target computed in floating point (weights × NAV) can
+        come out a hair under a whole lot (0.24999999999999988 for 0.25), and flooring it
+        would lose the lot."""
+        step = self.amount_step
+        nearest = (amount / step).to_integral_value(rounding=ROUND_HALF_EVEN) * step
+        if nearest > 0 and abs(amount - nearest) <= abs(amount) * SNAP_REL:
+            return nearest
+        return self.round_amount(amount)
 
     def round_price(self, price: Decimal, side: str) -> Decimal:
         """To the tick, never past `price`: buys round down, sells up (a limit stays a limit)."""
@@ -106,7 +121,10 @@ def load_markets_offline(path: str | Path = BUNDLED_USDM, exchange: str = "binan
         raw = raw.split(b"\n", 1)[0]
         raw = raw[raw.index(b": ", raw.index(b" -> ")) + 2:]
     info = orjson.loads(raw)
+    from engine.venues.binance.offline_markets import offline_options
+
     ex = getattr(ccxt, exchange)()
+    ex.options.update(offline_options(exchange))
     out = {}
     for s in info.get("symbols", []):
         m = ex.parse_market(s)

@@ -2,7 +2,8 @@
 
 For each leg of an intent the planner takes the difference between the target and the current
 position, converts it to the market's amount (base units, or contracts for inverse), rounds it
-down to the lot step, and drops what the exchange would refuse (below minimum amount or
+down to the lot step (snapping an amount a hair under a lot boundary up to it: floating-point
+targets must not lose a lot), and drops what the exchange would refuse (below minimum amount or
 notional). What could not be ordered is kept in `carry` per symbol and reported: the target is
 kept too, so the next plan picks it up again: a small delta is deferred, never lost.
 
@@ -64,7 +65,7 @@ class Planner:
             current = self.current_amount(portfolio, spec)
             target = spec.amount_for(Decimal(repr(leg.notional)), price)
             delta = target - current
-            qty = spec.round_amount(abs(delta))
+            qty = spec.snap_amount(abs(delta))
             side = "buy" if delta > 0 else "sell"
             why = (spec.tradable(qty, price) if qty else
                    f"amount {abs(delta):.8f} below minimum {spec.min_amount} "

@@ -187,3 +187,4 @@ class RebalanceIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     nav: float = 0.0
     weights: dict[str, float] = {}
     target_weights: dict[str, float] = {}
+    sleeves: dict[str, str] = {}  # symbol -> the sleeve its funding and PnL are booked under

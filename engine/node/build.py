@@ -83,7 +83,7 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
     t = cfg.triggers
     drift = None
     if t.drift is not None:
-        drift = DriftBand(t.drift.abs_band, t.drift.rel_band, t.drift.mode, t.drift.hysteresis,
+        drift = DriftBand(*t.drift.bands(), t.drift.mode, t.drift.hysteresis,
                           int(t.drift.cooldown_s * 1e9), t.drift.min_trade_notional)
     schedule = Schedule(int(t.schedule.every_minutes * 60e9)) if t.schedule else None
     signals = build_signals(cfg)

@@ -115,13 +115,25 @@ StrategyCfg = Union[FixedWeightsCfg, EqualNotionalCfg, RiskParityCfg, CoreSatell
                     BtcAnchorCfg, VolTargetCfg, CarrySwitchCfg]
 
 
+DEFAULT_ABS_BAND = 0.03
+
+
 class DriftCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    abs_band: Pos | None = 0.03
+    """One band: `abs_band` (|w − w*| > band) or `rel_band` (> band × w*), not both; neither
+    given means an absolute band of 3%."""
+
+    abs_band: Pos | None = None
     rel_band: Pos | None = None
     mode: Literal["target", "edge"] = "target"
     hysteresis: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
     cooldown_s: NonNeg = 0.0
     min_trade_notional: NonNeg = 0.0
+
+    def bands(self) -> tuple[float | None, float | None]:
+        """(absolute, relative) as the rule uses them: exactly one is set."""
+        if self.abs_band is None and self.rel_band is None:
+            return DEFAULT_ABS_BAND, None
+        return self.abs_band, self.rel_band
 
 
 class ScheduleCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -373,8 +385,8 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             fail(f"$.universe.{asset}", "needs a spot or a perp symbol")
     _check_strategy(cfg.strategy, cfg, "$.strategy", fail)
     drift = cfg.triggers.drift
-    if drift is not None and drift.abs_band is None and drift.rel_band is None:
-        fail("$.triggers.drift", "needs abs_band or rel_band")
+    if drift is not None and drift.abs_band is not None and drift.rel_band is not None:
+        fail("$.triggers.drift", "give abs_band or rel_band, not both")
     for i, s in enumerate(cfg.triggers.signals):
         for attr in ("asset", "a", "b"):
             a = getattr(s, attr, None)
@@ -457,8 +469,8 @@ def _check_backtest(cfg: EngineConfig, bt: BacktestCfg, fail) -> None:
     for i, p in enumerate(bt.policies):
         if p.strategy is not None:
             _check_strategy(p.strategy, cfg, f"$.backtest.policies[{i}].strategy", fail)
-        if p.drift is not None and p.drift.abs_band is None and p.drift.rel_band is None:
-            fail(f"$.backtest.policies[{i}].drift", "needs abs_band or rel_band")
+        if p.drift is not None and p.drift.abs_band is not None and p.drift.rel_band is not None:
+            fail(f"$.backtest.policies[{i}].drift", "give abs_band or rel_band, not both")
     for k in ("start", "end"):
         v = getattr(bt, k)
         if v is not None:

@@ -146,5 +146,16 @@ class Pipeline:
             ts_event=ev.ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
             nav=self.portfolio.nav))
         if intent is not None:
-            self.intents.append(intent)
+            self._decided(intent)
         return intent
+
+    def force(self, rule: str, reason: str, ts: int) -> RebalanceIntent:
+        """An intent to the current targets now (a backtest's initial allocation)."""
+        intent = self.trigger.force(rule, reason, ts)
+        self._decided(intent)
+        return intent
+
+    def _decided(self, intent: RebalanceIntent) -> None:
+        for sym, sleeve in intent.sleeves.items():
+            self.portfolio.set_sleeve(sym, sleeve)
+        self.intents.append(intent)

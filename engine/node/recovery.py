@@ -37,7 +37,7 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
                                          ts=now, reason="paper exchange restarted"))
         else:
             settled[cid] = await s.broker.recover(cid, sym, side)
-    s.execution.on_time(now)  # recovered fills and ends: into the portfolio and journal
+    s.execution.poll_broker(now)  # recovered fills and ends: into the portfolio and journal
     j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
             "WHERE run_id=? AND state IN ('running','paused')", (run_id,))
     resumed = {"unfinished_orders": settled,

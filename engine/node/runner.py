@@ -366,7 +366,7 @@ class Runner:
         broker = s.broker
         if hasattr(broker, "drain"):
             await broker.drain()  # orders and cancels in flight come back before the close
-            ex.on_time(time.time_ns())
+            ex.poll_broker(s.clock.now_ns())
         if self._user_data is not None:
             self._user_data.cancel()
             await asyncio.gather(self._user_data, return_exceptions=True)

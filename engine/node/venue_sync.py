@@ -81,7 +81,10 @@ class VenueSync:
                 continue
             if s.broker.in_flight:
                 continue
-            s.execution.on_time(clock.now_ns())  # take in fills that arrived meanwhile
+            # take in fills that arrived meanwhile, at the engine's clock (which trails the
+            # wall clock by the feed's queue when the machine is busy)
+            now = s.clock.now_ns() or clock.now_ns()  # (wall time before the first event)
+            s.execution.poll_broker(now)
             if s.broker.funding_fees:
                 self.book_funding()
             self.reconciliations += 1
@@ -94,7 +97,7 @@ class VenueSync:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:
                 strikes = 0
-                s.guard.hold("venue", None, clock.now_ns())  # trading may start (once)
+                s.guard.hold("venue", None, now)  # trading may start (once)
                 self.cash_reconciled += bool(s.broker.venue_cash) and not s.broker.funding_pending
                 continue
             strikes += 1
@@ -103,7 +106,7 @@ class VenueSync:
             if strikes >= 2:
                 what = "position" if diff else "cash"
                 s.guard.kill(f"{what} mismatch with the venue (ours, venue): "
-                             f"positions {diff}, cash {cash}", clock.now_ns())
+                             f"positions {diff}, cash {cash}", now)
 
     def book_funding(self, skip: set | None = None) -> int:
         """The funding fees the venue charged into the portfolio and the journal; `skip` holds

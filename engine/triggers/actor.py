@@ -111,9 +111,8 @@ class TriggerActor:
             ts_recv=upd.ts_recv, ts_decided=now,
             targets=tuple(LegTarget(symbol=s, notional=v) for s, v in legs.items()),
             nav=snap.nav,
-            weights=dict(snap.weights), target_weights=dict(alloc.weights))
-        for sym, sleeve in alloc.sleeves.items():
-            self.portfolio.set_sleeve(sym, sleeve)
+            weights=dict(snap.weights), target_weights=dict(alloc.weights),
+            sleeves=dict(alloc.sleeves))
         self.fired += 1
         if self.sink is not None:
             self.sink(intent)

@@ -99,7 +99,7 @@ async def test_ccxt_pro_books_via_the_local_exchange_match_our_replay_books():
     trs = [e for e in got if type(e) is Trade]
     print(f"\nlive vs replay: {len(books)} books, {len(bbos)} bookTickers, {len(trs)} trades")
     # ccxt.pro hands over the latest state when it is awaited: a busy machine sees fewer
-    assert len(books) > 50 and len(bbos) > 50 and len(trs) > 50
+    assert len(books) > 10 and len(bbos) > 10 and len(trs) > 10
     # Every book state ccxt.pro reported equals ours at the same update id.
     compared = 0
     for b in books:
