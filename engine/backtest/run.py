@@ -52,8 +52,8 @@ def policy_config(base: EngineConfig, pol: PolicyCfg, step_ns: int) -> EngineCon
     """The engine config one policy runs with: its strategy and its triggers only."""
     triggers = TriggersCfg(
         drift=pol.drift,
-        schedule=ScheduleCfg(every_minutes=pol.schedule_minutes) if pol.schedule_minutes
-        else None)
+        schedule=ScheduleCfg(every=pol.schedule) if pol.schedule is not None else
+        ScheduleCfg(every_minutes=pol.schedule_minutes) if pol.schedule_minutes else None)
     risk = msgspec.structs.replace(
         base.risk, max_price_age_s=max(base.risk.max_price_age_s, 1.5 * step_ns / 1e9))
     return msgspec.structs.replace(base, strategy=pol.strategy or base.strategy,

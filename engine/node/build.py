@@ -85,7 +85,10 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
     if t.drift is not None:
         drift = DriftBand(*t.drift.bands(), t.drift.mode, t.drift.hysteresis,
                           int(t.drift.cooldown_s * 1e9), t.drift.min_trade_notional)
-    schedule = Schedule(int(t.schedule.every_minutes * 60e9)) if t.schedule else None
+    schedule = None
+    if t.schedule is not None:
+        schedule = (Schedule(every=t.schedule.every) if t.schedule.every is not None
+                    else Schedule(every_ns=int(t.schedule.every_minutes * 60e9)))
     signals = build_signals(cfg)
     regimes = None
     if t.regimes is not None:

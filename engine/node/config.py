@@ -137,7 +137,11 @@ class DriftCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class ScheduleCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    every_minutes: Pos
+    """`every`: "day", "week" (Monday), "month" (the 1st), 00:00 UTC, or a fixed interval
+    ("30d", "8h"); `every_minutes`: a fixed interval in minutes. One of the two."""
+
+    every: str | None = None
+    every_minutes: Pos | None = None
 
 
 class AtrCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="atr_expansion"):
@@ -269,7 +273,9 @@ class PolicyCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     strategy: StrategyCfg | None = None
     drift: DriftCfg | None = None
-    schedule_minutes: Pos | None = None  # calendar: 1440 daily, 10080 weekly, 43200 monthly
+    # calendar: "day", "week" (Mondays), "month" (the 1st), 00:00 UTC; or "30d", "8h", ...
+    schedule: str | None = None
+    schedule_minutes: Pos | None = None  # a fixed interval in minutes (1440: every 24 h)
 
 
 class FundingFileCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -385,6 +391,12 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             fail(f"$.universe.{asset}", "needs a spot or a perp symbol")
     _check_strategy(cfg.strategy, cfg, "$.strategy", fail)
     drift = cfg.triggers.drift
+    sched = cfg.triggers.schedule
+    if sched is not None:
+        if (sched.every is None) == (sched.every_minutes is None):
+            fail("$.triggers.schedule", "give every (\"day\", \"week\", \"month\", \"30d\", ...) "
+                 "or every_minutes, one of them")
+        _check_period(sched.every, "$.triggers.schedule.every", fail)
     if drift is not None and drift.abs_band is not None and drift.rel_band is not None:
         fail("$.triggers.drift", "give abs_band or rel_band, not both")
     for i, s in enumerate(cfg.triggers.signals):
@@ -420,6 +432,17 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             missing = set(r.when) - set(names)
             if missing:
                 fail(f"$.triggers.regimes.regimes[{j}].when", f"unknown signals {sorted(missing)}")
+
+
+def _check_period(every: str | None, where: str, fail) -> None:
+    if every is None:
+        return
+    from engine.triggers.calendar import period_of
+
+    try:
+        period_of(every)
+    except ValueError as exc:
+        fail(where, str(exc))
 
 
 def _check_strategy(s, cfg: EngineConfig, where: str, fail) -> None:
@@ -469,6 +492,9 @@ def _check_backtest(cfg: EngineConfig, bt: BacktestCfg, fail) -> None:
     for i, p in enumerate(bt.policies):
         if p.strategy is not None:
             _check_strategy(p.strategy, cfg, f"$.backtest.policies[{i}].strategy", fail)
+        if p.schedule is not None and p.schedule_minutes is not None:
+            fail(f"$.backtest.policies[{i}]", "give schedule or schedule_minutes, not both")
+        _check_period(p.schedule, f"$.backtest.policies[{i}].schedule", fail)
         if p.drift is not None and p.drift.abs_band is not None and p.drift.rel_band is not None:
             fail(f"$.backtest.policies[{i}].drift", "give abs_band or rel_band, not both")
     for k in ("start", "end"):

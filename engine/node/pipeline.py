@@ -30,6 +30,7 @@ from engine.model.events import (
 )
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
+from engine.risk.quote_delay import QuoteDelay
 from engine.triggers.actor import TriggerActor
 
 
@@ -50,6 +51,8 @@ class Pipeline:
         self.funding_booked: list[tuple[FundingRate, Decimal]] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
+        self.quote_delay = QuoteDelay()  # how late each symbol's latest price was, by its
+        # exchange time against its feed's usual latency (the guard's delayed-quote rule)
         # Triggers stay quiet until every instrument the strategy trades has a live price and
         # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
@@ -124,6 +127,8 @@ class Pipeline:
         if price:
             self.prices[ev.symbol] = price
             self.price_ts[ev.symbol] = ev.ts_recv
+            if cause != "bar" and ev.ts_event != ev.ts_recv:  # it carries an exchange time
+                self.quote_delay.observe(ev.symbol, ev.ts_event, ev.ts_recv)
         if asset is None:
             return None
         if price:

@@ -38,7 +38,9 @@ class PaperSession:
             raise ConfigError(f"no market rules for {missing}; give [markets].exchange_info")
         self.markets = markets
         self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
-                               price_ts=self.pipeline.price_ts, book_valid=self._book_valid)
+                               price_ts=self.pipeline.price_ts,
+                               price_delay=self.pipeline.quote_delay.delay,
+                               book_valid=self._book_valid)
         self.broker = broker if broker is not None else PaperBroker(
             self.books, markets, portfolio, cfg.paper.fees, int(cfg.paper.latency_ms * 1e6))
         self.trades: dict[str, deque] = {}

@@ -17,6 +17,8 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_position_notional: float | None = None  # per underlying, absolute net exposure
     price_band_bps: float = 200.0
     max_price_age_s: float = 5.0
+    # a quote later than its feed's usual latency by more than this (by exchange time) is stale
+    max_quote_delay_ms: float = 2000.0
     reduce_above_utilisation: float | None = 0.9  # go REDUCING above this, even without orders
 
 

@@ -26,10 +26,13 @@ ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 class RiskGuard:
     def __init__(self, portfolio: Portfolio, limits: RiskLimits, *,
                  prices: dict[str, float], price_ts: dict[str, int],
+                 price_delay: dict[str, int] | None = None,
                  book_valid: Callable[[str], bool] | None = None,
                  on_change: Callable[[RiskStateChange], None] | None = None) -> None:
         self.portfolio, self.limits = portfolio, limits
         self.prices, self.price_ts = prices, price_ts
+        # symbol -> ns its latest quote was late by exchange time (engine.risk.quote_delay)
+        self.price_delay = price_delay if price_delay is not None else {}
         self.book_valid = book_valid or (lambda s: True)
         self.on_change = on_change
         # called with ("kill" | "resume", reason, now): the journal keeps every one
@@ -102,6 +105,11 @@ class RiskGuard:
                        if now - self.price_ts.get(s, now) > max_age)
         self._set("stale_feed", f"no price for > {self.limits.max_price_age_s}s on "
                   f"{', '.join(stale)}" if stale else None, now)
+        max_delay = self.limits.max_quote_delay_ms * 1e6
+        late = sorted(s for s, d in self.price_delay.items() if d > max_delay)
+        self._set("delayed_quotes", "quotes late by exchange time (> "
+                  f"{self.limits.max_quote_delay_ms:g} ms over the feed's usual latency) on "
+                  f"{', '.join(late)}" if late else None, now)
         thr = self.limits.reduce_above_utilisation
         util = self.portfolio.margin_utilisation
         self._set("margin", f"utilisation {util:.4f} > {thr}" if thr is not None and util > thr
@@ -144,6 +152,14 @@ class RiskGuard:
             return Verdict(ok=False, rule="stale_price",
                            reason=f"price of {sym} is {age / 1e9:.1f}s old "
                                   f"(max {self.limits.max_price_age_s}s)")
+        late = self.price_delay.get(sym, 0)
+        if late > self.limits.max_quote_delay_ms * 1e6 and not reduces:
+            self._set("delayed_quotes", f"quote of {sym} is {late / 1e6:.0f} ms late by "
+                      "exchange time", now)
+            return Verdict(ok=False, rule="delayed_quote",
+                           reason=f"quote of {sym} is {late / 1e6:.0f} ms later than its "
+                                  f"feed's usual latency (max {self.limits.max_quote_delay_ms:g}"
+                                  " ms)")
         mid = self.prices.get(sym)
         notional = float(order.qty) * (mid or 0.0) * (1.0 if inst.kind != "inverse"
                                                        else float(inst.contract_size) / (mid or 1))

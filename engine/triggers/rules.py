@@ -121,18 +121,28 @@ class DriftBand:
 
 
 class Schedule:
-    """Rebalance at every multiple of `every_ns` of the clock (calendar rebalancing)."""
+    """Rebalance on the first update of each new period: a calendar day, week or month
+    (`every`, see `engine.triggers.calendar`) or a fixed `every_ns` interval since the epoch."""
 
     name = "schedule"
 
-    def __init__(self, every_ns: int) -> None:
-        if every_ns <= 0:
+    def __init__(self, every_ns: int | None = None, every: str | None = None) -> None:
+        from engine.triggers.calendar import period_of
+
+        if (every_ns is None) == (every is None):
+            raise ConfigError("schedule needs one of every_ns or every")
+        if every_ns is not None and every_ns <= 0:
             raise ConfigError(f"schedule interval must be positive, got {every_ns}")
-        self.every_ns = every_ns
+        try:
+            self.slot_of = period_of(every) if every is not None else (
+                lambda ns: ns // every_ns)
+        except ValueError as exc:
+            raise ConfigError(f"schedule every: {exc}") from None
+        self.every = every
         self.slot: int | None = None
 
     def check(self, now: int) -> bool:
-        slot = now // self.every_ns
+        slot = self.slot_of(now)
         if self.slot is None:
             self.slot = slot
             return False

@@ -10,7 +10,7 @@ import pytest
 
 from engine.book.manager import BookManager
 from engine.feeds.capture import merge_captures
-from engine.model import BestBidAsk, BookDelta, BookSnapshot, Trade
+from engine.model import BestBidAsk, BookDelta, BookSnapshot, MarkPrice, Trade
 from engine.node.config import load_config
 from engine.node.session import PaperSession
 from engine.risk.guard import ACTIVE, REDUCING
@@ -142,3 +142,36 @@ def test_plan_that_would_breach_the_margin_cap_is_refused(events):
         assert "deadline" in r.reason
     assert s.portfolio.margin_utilisation <= 0.25
     _consistent(s)
+
+
+def _late_eth(events, by_s: float):
+    """ETH quotes that arrive on time by the local clock but left the exchange `by_s` seconds
+    earlier (a backlogged feed), for 12 s mid-TWAP."""
+    t0 = events[0].ts_recv
+    lo, hi = t0 + 20 * S, t0 + 32 * S
+    late = int(by_s * S)
+    return [msgspec.structs.replace(e, ts_event=e.ts_event - late)
+            if e.symbol == ETH and type(e) in (BestBidAsk, BookDelta, MarkPrice)
+            and lo <= e.ts_recv < hi else e for e in events]
+
+
+def test_quotes_late_by_exchange_time_refuse_new_risk_then_trading_resumes(events):
+    s = _run(_cfg(on_reject="pause"), _late_eth(events, 60))
+    reducing = [c for c in s.guard.history if c.new == REDUCING]
+    assert reducing and all("delayed_quotes" in c.reason and ETH in c.reason for c in reducing)
+    refused = [u for u in s.execution.updates if u.status == "rejected" and u.symbol == ETH]
+    assert refused and all(u.ts >= events[0].ts_recv + 20 * S for u in refused)
+    eth = {r.symbol: r for r in s.execution.reports()}[ETH]
+    assert eth.state == "done" and eth.fill_ratio == 1.0  # resumed once quotes were on time
+    assert s.guard.state == ACTIVE
+    _consistent(s)
+
+
+def test_a_skewed_local_clock_is_not_a_delay(events):
+    # the local clock an hour ahead of the exchange's: every latency is +1 h, none is late
+    skewed = [msgspec.structs.replace(e, ts_recv=e.ts_recv + 3600 * S) for e in events]
+    a, b = _run(_cfg(), events), _run(_cfg(), skewed)
+    assert not any("delayed" in c.reason for c in b.guard.history)
+    assert [(f.symbol, f.side, f.qty, f.price) for f, _ in a.broker.fill_log] == \
+        [(f.symbol, f.side, f.qty, f.price) for f, _ in b.broker.fill_log]
+    assert b.broker.fill_log
