@@ -46,6 +46,8 @@ class Alerter:
                 self.alert("halted", f"Ballast HALTED: {ch.reason}")
             elif "stale_feed" in ch.reason and ch.new == "REDUCING":
                 self.alert("stale_feed", f"Ballast feed stale, REDUCING: {ch.reason}")
+            elif "data_fault" in ch.reason and ch.new == "REDUCING":
+                self.alert("data_fault", f"Ballast data fault, REDUCING: {ch.reason}")
         self._seen_changes = len(hist)
         now = s.clock.now_ns()
         rej = self.runner.state.rejects

@@ -10,6 +10,7 @@ The pipeline is the portfolio's one writer once a run is going: market events th
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from engine.book.manager import BookManager
@@ -34,6 +35,11 @@ from engine.risk.quote_delay import QuoteDelay
 from engine.triggers.actor import TriggerActor
 
 
+def _utc(ts_ns: int) -> str:
+    ms = ts_ns // 1_000_000
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d} UTC"
+
+
 class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
@@ -51,6 +57,8 @@ class Pipeline:
         self.funding_booked: list[tuple[FundingRate, Decimal]] = []
         self.prices: dict[str, float] = {}  # symbol -> latest mid (or mark)
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
+        # symbol -> where its book went invalid, while it is (the guard's data-fault rule)
+        self.book_faults: dict[str, str] = {}
         self.quote_delay = QuoteDelay()  # how late each symbol's latest price was, by its
         # exchange time against its feed's usual latency (the guard's delayed-quote rule)
         # Triggers stay quiet until every instrument the strategy trades has a live price and
@@ -93,7 +101,10 @@ class Pipeline:
             price = (ev.bid_price + ev.ask_price) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookDelta:
-            out, _ = self.books.on_delta(ev)
+            out, status = self.books.on_delta(ev)
+            if status is not None:  # the book went invalid: a data fault until it resyncs
+                self.book_faults[ev.symbol] = (
+                    f"gap after update {status.update_id} at {_utc(ev.ts_recv)}")
             if out != APPLIED or not self.price_from_depth:
                 return None
             top = self.books.syncs[ev.symbol].book.top()
@@ -102,7 +113,9 @@ class Pipeline:
             price = (top[0] + top[2]) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookSnapshot:
-            self.books.on_snapshot(ev, replace=self.whole_books)
+            _, status = self.books.on_snapshot(ev, replace=self.whole_books)
+            if status is not None and status.valid and self.book_faults:
+                self.book_faults.pop(ev.symbol, None)
             return None
         elif t is MarkPrice:
             price = ev.mark_price

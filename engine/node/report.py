@@ -55,6 +55,12 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
         t.add_row("halted at start", r["halted_at_start"])
     if r.get("failure"):
         t.add_row("failure", r["failure"])
+    for sym, where in (r.get("dead_books") or {}).items():
+        t.add_row(f"{sym} book DEAD", where)
+    for sym in r.get("no_data") or []:
+        t.add_row(f"{sym}", "NO DATA in this run")
+    for p in r.get("unfinished_parents") or []:
+        t.add_row(f"unfinished {p['symbol']}", f"{p['state']}: {p['filled']} of {p['target']}")
     if r.get("max_child_send_delay_ms"):
         t.add_row("worst child send delay", f"{r['max_child_send_delay_ms']:.1f} ms "
                                             "(release to request, venue budget)")

@@ -3,6 +3,7 @@ audit or `engine report` sees)."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Callable
 
@@ -12,6 +13,8 @@ from engine.journal.store import Journal
 from engine.model.events import Fill, FundingPayment
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
+
+log = logging.getLogger("engine.run")
 
 
 async def apply_ledger(j: Journal, run_id: str, book: Callable[[Fill | FundingPayment], object]
@@ -73,6 +76,16 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
     }
 
 
+def dead_books(pipeline) -> dict[str, str]:
+    out = {}
+    for sym, sync in sorted(pipeline.books.syncs.items()):
+        if sync.valid:
+            continue
+        where = pipeline.book_faults.get(sym)
+        out[sym] = f"{where}; never resynced" if where else "never synced (no usable snapshot)"
+    return out
+
+
 async def run_summary(run) -> dict:
     """The run's report (`engine run` prints it): what the run's objects hold, then, with a
     journal, the figures re-derived from the journal alone."""
@@ -106,7 +119,20 @@ async def run_summary(run) -> dict:
         # live: the worst time from a child's release to its request leaving (budget wait)
         "max_child_send_delay_ms": round(getattr(s.broker, "max_send_delay_ns", 0) / 1e6, 3),
         "twaps_stretched": len(s.execution.stretched),
+        # books invalid at the end: where each died (a gap no later snapshot repaired)
+        "dead_books": dead_books(s.pipeline),
+        # instruments of the run that got no market data at all
+        "no_data": sorted(sym for sym in s.portfolio.instruments if sym not in s.pipeline.prices),
+        # parents not done when the run ended (stopped, or cancelled at shutdown)
+        "unfinished_parents": [
+            {"parent_id": r.parent_id, "symbol": r.symbol, "side": r.side, "state": r.state,
+             "filled": str(r.filled_qty), "target": str(r.target_qty), "reason": r.reason}
+            for r in reports if r.state != "done"],
     }
+    for sym in out["no_data"]:
+        log.warning("no data for %s in this run: it was neither priced nor traded", sym)
+    for sym, where in out["dead_books"].items():
+        log.warning("%s book dead at the end: %s", sym, where)
     if run.journal is not None:
         out.update(await journal_summary(run.journal, run.run_id, cfg))
         out["client_order_ids_unique"] = out["journal_submissions_unique"]

@@ -423,6 +423,8 @@ class Runner:
                     yield None  # an idle tick: slices and the guard move on wall time
                     continue
                 yield ev
+            if self._stop is None:  # the time given by --duration is up: a stop, not an end
+                self._stop = "duration"
         finally:
             for t in tasks:
                 t.cancel()

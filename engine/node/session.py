@@ -40,6 +40,7 @@ class PaperSession:
         self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
                                price_ts=self.pipeline.price_ts,
                                price_delay=self.pipeline.quote_delay.delay,
+                               book_faults=self.pipeline.book_faults,
                                book_valid=self._book_valid)
         self.broker = broker if broker is not None else PaperBroker(
             self.books, markets, portfolio, cfg.paper.fees, int(cfg.paper.latency_ms * 1e6))

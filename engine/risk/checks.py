@@ -4,6 +4,7 @@ and the unfilled rest of every running parent filled, plus the order being check
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -19,6 +20,9 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_price_age_s: float = 5.0
     # a quote later than its feed's usual latency by more than this (by exchange time) is stale
     max_quote_delay_ms: float = 2000.0
+    # a book that went invalid (a sequence gap): "reduce" while it resyncs, or "halt" (a kill:
+    # stays halted until a person resumes)
+    on_data_fault: Literal["reduce", "halt"] = "reduce"
     reduce_above_utilisation: float | None = 0.9  # go REDUCING above this, even without orders
 
 

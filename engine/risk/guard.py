@@ -27,12 +27,14 @@ class RiskGuard:
     def __init__(self, portfolio: Portfolio, limits: RiskLimits, *,
                  prices: dict[str, float], price_ts: dict[str, int],
                  price_delay: dict[str, int] | None = None,
+                 book_faults: dict[str, str] | None = None,
                  book_valid: Callable[[str], bool] | None = None,
                  on_change: Callable[[RiskStateChange], None] | None = None) -> None:
         self.portfolio, self.limits = portfolio, limits
         self.prices, self.price_ts = prices, price_ts
         # symbol -> ns its latest quote was late by exchange time (engine.risk.quote_delay)
         self.price_delay = price_delay if price_delay is not None else {}
+        self.book_faults = book_faults if book_faults is not None else {}  # symbol -> where
         self.book_valid = book_valid or (lambda s: True)
         self.on_change = on_change
         # called with ("kill" | "resume", reason, now): the journal keeps every one
@@ -105,6 +107,16 @@ class RiskGuard:
                        if now - self.price_ts.get(s, now) > max_age)
         self._set("stale_feed", f"no price for > {self.limits.max_price_age_s}s on "
                   f"{', '.join(stale)}" if stale else None, now)
+        faults = self.book_faults
+        if faults:
+            why = "; ".join(f"{s} book invalid ({r})" for s, r in sorted(faults.items()))
+            if self.limits.on_data_fault == "halt":
+                if not self.killed:
+                    self.kill(f"data fault: {why}", now)
+            else:
+                self._set("data_fault", why, now)
+        elif "data_fault" in self.conditions:
+            self._set("data_fault", None, now)
         max_delay = self.limits.max_quote_delay_ms * 1e6
         late = sorted(s for s, d in self.price_delay.items() if d > max_delay)
         self._set("delayed_quotes", "quotes late by exchange time (> "
