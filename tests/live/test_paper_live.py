@@ -49,3 +49,29 @@ async def test_paper_live_rebalances_on_the_live_books(tmp_path):
     # every taker fill was at a price level of the live book at that moment
     assert all(level for _, level in r.session.broker.fill_log)
     assert r.session.guard.state == "ACTIVE"
+
+
+async def test_a_run_ended_by_duration_is_stopped_with_its_unfinished_parents(tmp_path):
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
+    port = await ex.start()
+    cfg = load_config(CONFIG)
+    cfg = msgspec.structs.replace(  # a TWAP far longer than the run
+        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
+                                          rest_base=f"http://127.0.0.1:{port}"),
+        execution=msgspec.structs.replace(cfg.execution, duration_s=600.0, slices=60))
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper",
+               duration_s=12.0)
+    try:
+        report = await asyncio.wait_for(r.run(), 60)
+    finally:
+        await ex.stop()
+    assert report["stopped"] == "duration" and not r.state.finished
+    assert report["intents"] >= 1  # (12 s is ample for the first decision here)
+    unfinished = {p["symbol"]: p for p in report["unfinished_parents"]}
+    assert set(unfinished) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
+    for p in unfinished.values():
+        assert p["state"] == "aborted" and "shutdown: duration" in p["reason"]
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "j.sqlite")
+    assert con.execute("SELECT status FROM runs").fetchone() == ("stopped",)

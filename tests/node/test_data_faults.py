@@ -69,7 +69,7 @@ async def test_a_book_gap_reduces_alerts_and_is_reported_dead(tmp_path, monkeypa
     where = report["dead_books"][ETH]
     # the gap is seen at the first diff after the dropped one: the last good id is before it
     last_good = dropped.first_update_id - 1
-    assert where.startswith(f"gap after update ") and "never resynced" in where
+    assert where.startswith("gap after update ") and "never resynced" in where
     assert int(where.split()[3]) <= last_good
     assert list(report["dead_books"]) == [ETH]  # BTC's book is fine
     assert report["no_data"] == []
