@@ -13,6 +13,7 @@ One real USD-M depth payload, as recorded (combined stream):
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Callable
 
 import msgspec
@@ -35,6 +36,8 @@ Rate = Annotated[float, msgspec.Meta(gt=-1.0, lt=1.0)]
 WireLevel = tuple[Price, Size]
 
 _MS = 1_000_000
+# Binance market ids: BTCUSDT, 1000PEPEUSDT, BTCUSD_PERP, BTCUSD_240927
+_MARKET_ID = re.compile(r"^[A-Z0-9]{2,30}(?:_[A-Z0-9]{4,8})?$")
 
 
 class _Wire(msgspec.Struct, kw_only=True, gc=False):
@@ -153,8 +156,12 @@ class BinanceDecoder:
     REST depth snapshots, which carry no symbol of their own.
     """
 
-    def __init__(self, market: str, default_symbol: str | None = None) -> None:
+    def __init__(self, market: str, default_symbol: str | None = None,
+                 allowed_ids: set[str] | None = None) -> None:
         self.market = market
+        # market ids this source subscribed to (a capture file's own symbol, the market list);
+        # a stream for any other id is refused, so no phantom book is ever created
+        self.allowed_ids = allowed_ids
         self.exchange = EXCHANGE_ID[market]
         self.default_symbol = default_symbol
         self._handlers: dict[bytes, Handler] = {}
@@ -236,7 +243,13 @@ class BinanceDecoder:
             raise UnknownStreamError("unknown_stream", stream)
         if kind == "markPrice" and self._is_spot:
             raise UnknownStreamError("unknown_stream", f"{stream}: markPrice on a spot market")
-        symbol = self.symbol(market_id.upper())
+        mid = market_id.upper()
+        if not _MARKET_ID.match(mid):
+            raise UnknownStreamError("unknown_stream", f"{stream}: not a market id")
+        if self.allowed_ids is not None and mid not in self.allowed_ids:
+            raise UnknownStreamError("foreign_stream",
+                                     f"{stream}: not subscribed here ({sorted(self.allowed_ids)})")
+        symbol = self.symbol(mid)
         exchange = self.exchange
         ms = _MS
 
@@ -246,6 +259,8 @@ class BinanceDecoder:
 
             def depth(raw: bytes, ts_recv: int) -> BookDelta:
                 w = decode(raw).data
+                if w.s != mid:
+                    raise DecodeError("symbol_mismatch", f"{stream} carries s={w.s!r}")
                 if spot:
                     prev = None
                 elif w.pu is None:
@@ -265,6 +280,8 @@ class BinanceDecoder:
 
             def book_ticker(raw: bytes, ts_recv: int) -> BestBidAsk:
                 w = decode(raw).data
+                if w.s != mid:
+                    raise DecodeError("symbol_mismatch", f"{stream} carries s={w.s!r}")
                 ts = w.T or w.E
                 return BestBidAsk(exchange=exchange, symbol=symbol,
                                   ts_event=ts * ms if ts else ts_recv, ts_recv=ts_recv,
@@ -279,6 +296,8 @@ class BinanceDecoder:
 
             def trade(raw: bytes, ts_recv: int) -> Trade:
                 w = decode(raw).data
+                if w.s != mid:
+                    raise DecodeError("symbol_mismatch", f"{stream} carries s={w.s!r}")
                 return Trade(exchange=exchange, symbol=symbol, ts_event=w.T * ms,
                              ts_recv=ts_recv, trade_id=w.a if agg else w.t, price=w.p,
                              size=w.q, taker_side="sell" if w.m else "buy")
@@ -289,6 +308,8 @@ class BinanceDecoder:
 
         def mark_price(raw: bytes, ts_recv: int) -> MarkPrice:
             w = decode(raw).data
+            if w.s != mid:
+                raise DecodeError("symbol_mismatch", f"{stream} carries s={w.s!r}")
             return MarkPrice(exchange=exchange, symbol=symbol, ts_event=w.E * ms,
                              ts_recv=ts_recv, mark_price=w.p, index_price=w.i,
                              funding_rate=w.r if (w.r is not None and w.T) else None,

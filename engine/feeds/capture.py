@@ -46,6 +46,7 @@ class CaptureStats:
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    backwards: int = 0  # lines whose receive time is earlier than the line before
 
     @property
     def malformed(self) -> int:
@@ -151,12 +152,18 @@ def read_capture(path: str, market: str | None = None, stats: CaptureStats | Non
         stats = CaptureStats(path=path, market=market, symbol=symbol)
     else:
         stats.market, stats.symbol = market, symbol
-    return _events(path, BinanceDecoder(market, default_symbol=symbol), stats)
+    # a file named for its symbol (hftbacktest's `btcusdt_20240808.gz`) holds that symbol only:
+    # a frame of another stream in it is foreign (a mislabelled or corrupted line)
+    named = _NAME_RE.match(os.path.basename(path))
+    allowed = {named.group(1).upper()} if named else None
+    return _events(path, BinanceDecoder(market, default_symbol=symbol, allowed_ids=allowed),
+                   stats)
 
 
 def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[MarketEvent]:
     decode = dec.decode_frame
     lineno = 0
+    last_ts = 0
     try:
         for line in iter_lines(path):
             lineno += 1
@@ -170,6 +177,13 @@ def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[Mar
             except ValueError:
                 stats.skip("bad_timestamp", lineno, repr(line[:60]))
                 continue
+            if ts_recv < last_ts:  # kept (the merge orders by time), but a capture fault
+                stats.backwards += 1
+                if stats.backwards <= _LOG_LIMIT:
+                    log.warning("%s:%d: receive time goes back %.3f ms", path, lineno,
+                                (last_ts - ts_recv) / 1e6)
+            else:
+                last_ts = ts_recv
             try:
                 ev = decode(payload, ts_recv)
             except DecodeError as exc:

@@ -156,7 +156,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     report = {
         "symbols": symbols,
         "files": [{"path": c.path, "market": c.market, "symbol": c.symbol, "lines": c.lines,
-                   "events": c.events, "skipped": c.skipped, "truncated": c.truncated}
+                   "events": c.events, "skipped": c.skipped, "truncated": c.truncated,
+                   "backwards": c.backwards}
                   for c in captures],
         "messages": session.events,
         "seconds": round(elapsed, 4),
@@ -166,6 +167,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print_replay_table(report)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    if not session.events:  # nothing usable: say so, never a quiet success
+        lines = sum(c.lines for c in captures)
+        skipped: dict[str, int] = {}
+        for c in captures:
+            for k, v in c.skipped.items():
+                skipped[k] = skipped.get(k, 0) + v
+        print(f"error: no market events in {len(captures)} file(s): {lines} lines, skipped "
+              f"{skipped or 'none'}", file=sys.stderr)
+        return 1
     return 0
 
 

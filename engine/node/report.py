@@ -28,9 +28,11 @@ def print_replay_table(report: dict, console: Console | None = None) -> None:
                   s["best_ask"] or "-", s["spread"] or "-")
     console.print(t)
     for f in report.get("files", []):
-        if f["skipped"] or f["truncated"]:
+        if f["skipped"] or f["truncated"] or f.get("backwards"):
             console.print(f"  {f['path']}: skipped {f['skipped']}"
-                          + (" (file truncated)" if f["truncated"] else ""))
+                          + (" (file truncated)" if f["truncated"] else "")
+                          + (f", receive time went back {f['backwards']} times"
+                             if f.get("backwards") else ""))
 
 
 def print_run_report(r: dict, console: Console | None = None) -> None:
