@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.core.errors import ConfigError
+from engine.core.errors import ConfigError, DecodeError
 from engine.feeds.bars import BarStats, parse_name, read_bars, read_funding, timeframe_ns
 from engine.model.events import Bar, FundingRate
 from engine.node.config import BacktestCfg, parse_utc
@@ -92,10 +92,14 @@ def load_bar_data(bt: BacktestCfg, cfg_path: str) -> BarData:
     tfs = set()
     for sym, rel in bt.bars.items():
         path = _resolve(base, rel)
-        tfs.add(parse_name(path).timeframe)
         stats = BarStats(path)
-        bars = [b for b in read_bars(path, symbol=sym, stats=stats)
-                if (start is None or b.ts_open >= start) and (end is None or b.ts_open < end)]
+        try:
+            tfs.add(parse_name(path).timeframe)
+            bars = [b for b in read_bars(path, symbol=sym, stats=stats)
+                    if (start is None or b.ts_open >= start) and (end is None or b.ts_open < end)]
+        except DecodeError as exc:
+            raise ConfigError(f"{cfg_path}: at `$.backtest.bars.{sym}`: "
+                              f"{exc.detail or exc}") from None
         per_symbol[sym] = bars
         coverage.append(Coverage(sym, path, len(bars), bars[0].ts_event if bars else None,
                                  bars[-1].ts_event if bars else None,
@@ -129,7 +133,11 @@ def load_bar_data(bt: BacktestCfg, cfg_path: str) -> BarData:
     for sym, fcfg in bt.funding.items():
         rates = _resolve(base, fcfg.rates)
         mark = _resolve(base, fcfg.mark) if fcfg.mark else None
-        evs = [f for f in read_funding(rates, mark, symbol=sym) if lo <= f.ts_event <= hi]
+        try:
+            evs = [f for f in read_funding(rates, mark, symbol=sym) if lo <= f.ts_event <= hi]
+        except DecodeError as exc:
+            raise ConfigError(f"{cfg_path}: at `$.backtest.funding.{sym}`: "
+                              f"{exc.detail or exc}") from None
         funding_cov.append(_funding_coverage(sym, evs, lo, hi))
         for f in evs:
             # a settlement between bar closes is applied at the next close (when it is known)

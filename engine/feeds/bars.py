@@ -71,7 +71,10 @@ def _columns(path: str) -> dict[str, list]:
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    table = feather.read_table(path)
+    try:
+        table = feather.read_table(path)
+    except (pa.ArrowException, OSError) as exc:  # empty, truncated or not feather at all
+        raise DecodeError("unreadable", f"{path}: not a readable feather file ({exc})") from None
     missing = {"date", "open", "high", "low", "close", "volume"} - set(table.column_names)
     if missing:
         raise DecodeError("missing_columns", f"{path}: no column(s) {sorted(missing)}")

@@ -196,6 +196,11 @@ def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[Mar
     except EOFError as exc:
         stats.truncated = True
         stats.skip("truncated_file", lineno, str(exc))
+    except zlib.error as exc:  # corrupt compressed data: what came before it is kept
+        stats.truncated = True
+        stats.skip("corrupt_file", lineno, f"{path}: gzip data corrupt after line {lineno}: {exc}")
+        log.error("%s: gzip data corrupt after line %d (%s): the rest of this file is lost; "
+                  "the replay goes on with the other files", path, lineno, exc)
     finally:
         stats.lines = lineno
 

@@ -24,10 +24,60 @@ def _setup_logging(level: str, json_lines: bool = False) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (no usage dump), exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: use "
+                                         f"{', '.join(LOG_LEVELS)}")
+    return text.lower()
+
+
+def _port(lo: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        if not lo <= v <= 65535:
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..65535")
+        return v
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
-    p.add_argument("--log-level", default="warning", help="debug, info, warning (default), error")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="python -m engine", description=__doc__)
+    p.add_argument("--log-level", default="warning", type=_log_level,
+                   help="debug, info, warning (default), error, critical")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("replay", help="replay raw captures through the local books",
                        description="Replay hftbacktest-format Binance captures (gzip or plain, "
@@ -39,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     r.add_argument("--market", choices=MARKETS,
                    help="market kind of every file (default: from the folder name or content)")
-    r.add_argument("--speed", type=float, default=0.0,
-                   help="pace at real time × SPEED (default 0: as fast as possible)")
+    r.add_argument("--speed", type=_positive, default=None,
+                   help="pace at real time × SPEED (default: as fast as possible)")
 
     run = sub.add_parser("run", help="run the engine (replay: recorded input, paper broker)")
     run.add_argument("--config", required=True, metavar="FILE")
@@ -50,16 +100,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", metavar="FILE",
                      help="capture to replay (repeatable; default: the config's [replay].files)")
     run.add_argument("--json", action="store_true", help="end with one JSON object")
-    run.add_argument("--status-port", type=int, default=None,
+    run.add_argument("--status-port", type=_port(0), default=None,
                      help="serve /status and /metrics on 127.0.0.1:PORT (0: any free port)")
     run.add_argument("--log-format", choices=("json", "text"), default="json")
-    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    run.add_argument("--duration", type=_positive, default=None, metavar="SECONDS",
                      help="paper/live modes: stop after this long (default: until a signal)")
     run.add_argument("--adopt-venue", action="store_true",
                      help="live: start from the venue's balances and positions even where "
                           "they differ from [account] (default: refuse to start)")
-    run.add_argument("--speed", type=float, default=0.0,
-                     help="replay pace: recorded time × SPEED (default 0: as fast as possible)")
+    run.add_argument("--speed", type=_positive, default=None,
+                     help="replay pace: recorded time × SPEED (default: as fast as possible)")
 
     rep = sub.add_parser("report", help="summarise a journal")
     rep.add_argument("--journal", required=True, metavar="PATH")
@@ -67,29 +117,33 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="ask a running engine for its status, or read a "
                         "journal's (read-only)")
-    st.add_argument("--port", type=int, default=8787)
+    st.add_argument("--port", type=_port(1), default=8787)
     st.add_argument("--host", default="127.0.0.1")
     st.add_argument("--journal", metavar="PATH", help="read this journal instead (read-only)")
 
     rs = sub.add_parser("resume", help="clear a kill: trading may start again")
     rs.add_argument("--reason", required=True, help="why trading may resume (journaled)")
     rs.add_argument("--journal", metavar="PATH", help="a stopped run's journal")
-    rs.add_argument("--port", type=int, default=8787, help="else: a running engine's port")
+    rs.add_argument("--port", type=_port(1), default=8787, help="else: a running engine's port")
     rs.add_argument("--host", default="127.0.0.1")
 
     k = sub.add_parser("kill", help="kill switch: halt a running engine")
-    k.add_argument("--port", type=int, default=8787)
+    k.add_argument("--port", type=_port(1), default=8787)
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--reason", default="operator kill")
 
     bt = sub.add_parser("backtest", help="compare rebalancing policies on recorded bars")
     bt.add_argument("--config", required=True, metavar="FILE")
     bt.add_argument("--policies", metavar="A,B", help="run only these policies")
-    bt.add_argument("--workers", type=int, help="local worker processes (default: config)")
+    bt.add_argument("--workers", type=_at_least_one,
+                    help="local worker processes (default: config)")
     bt.add_argument("--html", metavar="PATH", help="report file (default: config or "
                     "out/backtest.html)")
     bt.add_argument("--no-html", action="store_true", help="no HTML report")
     bt.add_argument("--json", action="store_true", help="end with one JSON object")
+    for sp in (r, run, rep, st, rs, k, bt):  # also accepted after the command
+        sp.add_argument("--log-level", type=_log_level, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
     return p
 
 
@@ -124,9 +178,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not os.path.isfile(f):
             print(f"error: no such capture file: {f}", file=sys.stderr)
             return 2
-    if args.speed < 0:
-        print("error: --speed must be >= 0", file=sys.stderr)
-        return 2
     captures: list[CaptureStats] = []
     try:
         events = merge_captures(args.files, market=args.market, stats=captures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 import signal
 import sys
@@ -52,7 +53,7 @@ def cmd_run(args) -> int:
     async def main() -> dict:
         try:
             runner = Runner(cfg, args.config, text, inputs, args.journal, mode=args.mode,
-                            progress=True, speed=max(0.0, args.speed), duration_s=args.duration,
+                            progress=True, speed=args.speed or 0.0, duration_s=args.duration,
                             adopt_venue=args.adopt_venue)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -254,9 +255,29 @@ def _ask_engine(args, method: str, path: str, body: dict | None = None) -> int:
     return 0 if code == 200 else 1
 
 
+def _check_writable(path: str, what: str) -> None:
+    """Before an hour of work: can the report be written where it should go?"""
+    if os.path.isdir(path):
+        raise ConfigError(f"{what} {path}: is a directory, not a file")
+    existed = os.path.exists(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    up = parent
+    while up and not os.path.exists(up):
+        up = os.path.dirname(up)
+    if up and not os.path.isdir(up):
+        raise ConfigError(f"{what} {path}: cannot be written: {up} is a file, not a folder")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot be written: {exc.strerror}") from None
+    if not existed:
+        os.remove(path)
+
+
 def cmd_backtest(args) -> int:
     """Run the config's policies over its bars; table, answer, HTML report, `--json`."""
-    import os
     import time
 
     from engine.backtest.data import load_bar_data
@@ -277,6 +298,9 @@ def cmd_backtest(args) -> int:
                 raise ConfigError(f"unknown policies {unknown}; the config has {policies}")
             policies = want
         data = load_bar_data(cfg.backtest, args.config)  # fail early on bad data
+        html = None if args.no_html else (args.html or cfg.backtest.html or "out/backtest.html")
+        if html is not None:
+            _check_writable(html, "--html" if args.html else "$.backtest.html")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -294,10 +318,8 @@ def cmd_backtest(args) -> int:
     print_table(results, report)
     out = {"policies": {n: r.metrics for n, r in results.items()}, "data": report,
            "wall_seconds": round(wall, 3), "workers": workers}
-    if not args.no_html:
-        path = args.html or cfg.backtest.html or "out/backtest.html"
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        out["html"] = write_html(results, report, path, f"Ballast backtest: {args.config}")
+    if html is not None:
+        out["html"] = write_html(results, report, html, f"Ballast backtest: {args.config}")
         print(f"report: {out['html']}")
     print(f"{len(results)} policies in {wall:.1f}s with {workers} worker(s)")
     if args.json:

@@ -6,6 +6,7 @@ was expected. No secrets live here: API keys come from the environment only.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Annotated, Literal, Union
 
@@ -347,8 +348,38 @@ def parse_config(raw: bytes | str, path: str = "<config>") -> EngineConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if cfg.strategy is None:
         raise ConfigError(f"{path}: at `$.strategy`: a [strategy] table with a `kind` is required")
+    bad = first_non_finite(cfg)
+    if bad is not None:
+        where, value = bad
+        raise ConfigError(f"{path}: at `{where}`: must be a finite number, got {value}")
     check_config(cfg, path)
     return cfg
+
+
+def first_non_finite(obj, where: str = "$") -> tuple[str, object] | None:
+    """The first NaN, infinity or signalling NaN anywhere in a decoded config (floats and
+    Decimals, in structs, tables and lists), with its path: no number field means "no limit"
+    by being infinite (None does that), and NaN compares false to every bound."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (where, obj)
+    if isinstance(obj, Decimal):
+        return None if obj.is_finite() else (where, obj)
+    if isinstance(obj, msgspec.Struct):
+        for name in obj.__struct_fields__:
+            got = first_non_finite(getattr(obj, name), f"{where}.{name}")
+            if got is not None:
+                return got
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            got = first_non_finite(v, f"{where}.{k}")
+            if got is not None:
+                return got
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            got = first_non_finite(v, f"{where}[{i}]")
+            if got is not None:
+                return got
+    return None
 
 
 def _where(msg: str) -> str:
@@ -361,6 +392,10 @@ def check_config(cfg: EngineConfig, path: str) -> None:
     def fail(where: str, what: str) -> None:
         raise ConfigError(f"{path}: at `{where}`: {what}")
 
+    for name in ("maker_bps", "taker_bps"):
+        if getattr(cfg.paper.fees, name) < 0:
+            fail(f"$.paper.fees.{name}", f"must be >= 0 (rebates are not modelled), got "
+                 f"{getattr(cfg.paper.fees, name)}")
     symbols = [i.symbol for i in cfg.instruments]
     dup = {s for s in symbols if symbols.count(s) > 1}
     if dup:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.core.errors import ConfigError, FatalError
-from engine.feeds.capture import CaptureStats, merge_captures
+from engine.feeds.capture import CaptureStats, merge_captures, sniff
 from engine.journal.lock import JournalLock
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
@@ -78,9 +78,14 @@ def resolve_inputs(cfg: EngineConfig, cfg_path: str, override: list[str] | None)
         files = [str((base / f).resolve()) for f in cfg.replay.files]
     if not files:
         raise ConfigError(f"{cfg_path}: at `$.replay.files`: no input files to replay")
+    where = "--input" if override else f"{cfg_path}: at `$.replay.files`"
     for f in files:
         if not os.path.isfile(f):
-            raise ConfigError(f"{cfg_path}: at `$.replay.files`: no such file: {f}")
+            raise ConfigError(f"{where}: no such file: {f}")
+        try:
+            sniff(f, cfg.replay.market)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{where}: not a capture this engine reads: {exc}") from None
     return files
 
 
