@@ -100,6 +100,10 @@ def cmd_run(args) -> int:
         print(f"error: {report['failure']} (trading halted; working orders settled per "
               "[run].on_shutdown; see the log for the traceback)", file=sys.stderr)
         return EXIT_TASK_FAILED
+    if args.mode == "replay" and not report["events"]:  # nothing to run on: never a success
+        print(f"error: no market events in the input ({len(inputs)} file(s)); see the "
+              "skipped-line counts in the log", file=sys.stderr)
+        return 1
     return 0
 
 

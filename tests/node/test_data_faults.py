@@ -92,3 +92,30 @@ def test_a_bad_on_data_fault_is_one_line(tmp_path, cfg_text):
     text = open(CONFIG).read().replace("[risk]", f"[risk]\n{cfg_text}")
     with pytest.raises(ConfigError, match=r"on_data_fault"):
         parse_config(text)
+
+
+async def test_an_instrument_with_no_data_is_named_in_the_summary(tmp_path, caplog):
+    from tests.conftest import USDM_BTC
+
+    cfg = load_config(CONFIG)
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [str(USDM_BTC)], None)  # BTC only
+    report = await r.run()
+    assert report["no_data"] == [ETH] and report["events"] > 90_000
+    assert "no data for ETH/USDT:USDT in this run" in caplog.text
+
+
+def test_a_replay_run_on_an_all_garbage_capture_exits_1(tmp_path):
+    import gzip
+    import subprocess
+    import sys
+
+    cap = tmp_path / "usdm" / "btcusdt_20240808.gz"
+    cap.parent.mkdir()
+    with gzip.open(cap, "wb") as fh:
+        fh.write(b"\n".join(b"1723161255088169167 {garbage %d" % i for i in range(20)))
+    p = subprocess.run([sys.executable, "-m", "engine", "run", "--config", CONFIG,
+                        "--input", str(cap)], cwd=str(ROOT), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1, p.stderr[-800:]
+    assert "error: no market events in the input (1 file(s))" in p.stderr
+    assert "Traceback" not in p.stderr
