@@ -128,8 +128,9 @@ def cmd_report(args) -> int:
     out, code = _journaled(main())
     if out is None:
         return code
-    for k, v in out.items():
-        print(f"{k:28} {v}")
+    from engine.node.report import print_journal_report
+
+    print_journal_report(out)
     if args.json:
         print(orjson.dumps(out).decode())
     return 0

@@ -73,6 +73,47 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
     console.print(t)
 
 
+def print_journal_report(r: dict, console: Console | None = None) -> None:
+    """`engine report`: what a journal says, as tables a person reads."""
+    console = console or Console(highlight=False, soft_wrap=False, width=110)
+    t = Table(title=f"journal: run {r['run_id']} ({r['status']})", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    unique = "all unique" if r["journal_submissions_unique"] else "DUPLICATES"
+    t.add_row("orders sent", f"{r['journal_submissions']} ({unique})")
+    t.add_row("fills", str(r["journal_fills"]))
+    t.add_row("decisions / parents", f"{r['journal_intents']} / {r['journal_parents']}")
+    t.add_row("attempts (starts)", str(r["journal_attempts"]))
+    t.add_row("fees paid", r["journal_fees"])
+    t.add_row("cash", r["journal_cash"])
+    t.add_row("kill switch", "KILLED (until `engine resume`)" if r.get("killed") else "off")
+    console.print(t)
+    if r["journal_positions"] or r["journal_holdings"]:
+        p = Table(title="positions (journal)")
+        p.add_column("instrument")
+        p.add_column("amount", justify="right")
+        for sym, q in r["journal_positions"].items():
+            p.add_row(sym, q)
+        for asset, q in r["journal_holdings"].items():
+            p.add_row(f"{asset} (spot)", q)
+        console.print(p)
+    if r["journal_final_weights"]:
+        w = Table(title="last weights")
+        w.add_column("asset")
+        w.add_column("weight", justify="right")
+        for a, x in r["journal_final_weights"].items():
+            w.add_row(a, f"{x:.4%}")
+        console.print(w)
+    if r.get("kill_history"):
+        k = Table(title="kill switch history")
+        for col in ("when (UTC)", "action", "reason"):
+            k.add_column(col)
+        for h in r["kill_history"]:
+            k.add_row(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h["ts"] / 1e9)),
+                      h["action"], h["reason"])
+        console.print(k)
+
+
 class Progress:
     """A rich progress line when attached to a terminal; nothing in CI or in a pipe."""
 

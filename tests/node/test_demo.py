@@ -39,3 +39,7 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     assert rep["journal_submissions"] == children and rep["journal_submissions_unique"]
     assert Decimal(rep["journal_fees"]) == Decimal(fees.group(1))
     assert round(rep["journal_final_weights"]["BTC"], 4) == float(btc.group(1))
+    # the same figures as tables a person reads, not dict reprs
+    table = r.stdout
+    assert re.search(rf"orders sent\s*│\s*{children} \(all unique\)", table), table
+    assert re.search(r"BTC/USDT:USDT\s*│\s*[0-9.]+", table) and "{'" not in table
