@@ -799,8 +799,11 @@ async def _main(args) -> None:
     apply_order_faults(ex, args)
     ex.faults = parse_faults(args)
     port = await ex.start()
-    print(f"local exchange on http://127.0.0.1:{port} (WebSocket ws://127.0.0.1:{port}/ws), "
-          f"{len(ex.frames):,} frames at x{args.speed}", flush=True)
+    base = f"http://127.0.0.1:{port}"
+    print(f"local exchange on {base} (WebSocket ws://127.0.0.1:{port}/ws), "
+          f"{len(ex.frames):,} frames at x{args.speed}; point a config at it with\n"
+          f"[live]\nws_linear = \"ws://127.0.0.1:{port}/ws\"\nrest_base = \"{base}\"\n"
+          f"account_base = \"{base}\"", flush=True)
     await asyncio.Event().wait()
 
 

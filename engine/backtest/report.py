@@ -106,7 +106,24 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
+MAX_LINES = 8  # lines per chart that tab10's colours still tell apart (plus the baseline)
+
+
+def _groups(results: dict, baseline: str = "buy_and_hold") -> list[list[str]]:
+    """Policies in charts of at most MAX_LINES each: listed policies first, then the swept
+    bands, each chart with the baseline drawn in black for reference."""
+    names = [n for n in results if n != baseline]
+    names.sort(key=lambda n: bool(results[n].metrics.get("band_policy")))  # stable
+    return [names[i:i + MAX_LINES] for i in range(0, len(names), MAX_LINES)] or [[]]
+
+
+def _legend_outside(ax) -> None:
+    # beside the plot, never on the data
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def build_figures(results: dict, baseline: str = "buy_and_hold") -> list[tuple[str, object]]:
+    """The report's charts as matplotlib figures (titled), for `write_html` and tests."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,27 +133,32 @@ def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
     def dates(ts):
         return [datetime.fromtimestamp(t / 1e9, timezone.utc) for t in ts]
 
-    figs = []
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for n, r in results.items():
-        step = max(1, len(r.ts) // 3000)
-        ax.plot(dates(r.ts[::step]), r.nav[::step], label=n, lw=1)
-    ax.set_title("Equity (NAV, quote currency)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    figs.append(("Equity", _png(fig)))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    for n, r in results.items():
-        step = max(1, len(r.ts) // 3000)
-        ax.plot(dates(r.ts[::step]), [d * 100 for d in m.drawdowns(r.nav)[::step]], label=n,
-                lw=0.8)
-    ax.set_title("Drawdown (%)")
-    ax.legend(fontsize=7, ncol=3)
-    figs.append(("Drawdown", _png(fig)))
-    plt.close(fig)
+    base = results.get(baseline)
+    figs: list[tuple[str, object]] = []
+    groups = _groups(results, baseline)
+    for k, names in enumerate(groups):
+        part = f" ({k + 1} of {len(groups)})" if len(groups) > 1 else ""
+        fig, (ax, dd) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
+                                     gridspec_kw={"height_ratios": [3, 2]})
+        colours = plt.get_cmap("tab10").colors
+        if base is not None:
+            step = max(1, len(base.ts) // 3000)
+            ax.plot(dates(base.ts[::step]), base.nav[::step], label=baseline, lw=1.2,
+                    color="black", ls="--")
+            dd.plot(dates(base.ts[::step]), [d * 100 for d in m.drawdowns(base.nav)[::step]],
+                    lw=1.0, color="black", ls="--")
+        for i, n in enumerate(names):
+            r = results[n]
+            step = max(1, len(r.ts) // 3000)
+            ax.plot(dates(r.ts[::step]), r.nav[::step], label=n, lw=1, color=colours[i])
+            dd.plot(dates(r.ts[::step]), [d * 100 for d in m.drawdowns(r.nav)[::step]],
+                    lw=0.8, color=colours[i])
+        ax.set_title(f"Equity (NAV, quote currency, log scale) and drawdown (%){part}")
+        ax.set_yscale("log")
+        _legend_outside(ax)
+        dd.set_ylabel("drawdown %")
+        dd.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+        figs.append((f"Equity and drawdown{part}", fig))
 
     for n, r in results.items():
         if not r.weights:
@@ -146,22 +168,32 @@ def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
         d = dates(r.weights_ts)
         for a in assets:
             ax.plot(d, [w.get(a, 0.0) for w in r.weights], label=a, lw=0.9)
-        for t in r.rebalance_ts[:400]:
-            ax.axvline(datetime.fromtimestamp(t / 1e9, timezone.utc), color="grey", lw=0.3,
-                       alpha=0.5)
-        ax.set_title(f"{n}: weights over time ({len(r.rebalance_ts)} rebalances marked)")
-        ax.legend(fontsize=7, ncol=len(assets))
-        figs.append((f"Weights: {n}", _png(fig)))
-        plt.close(fig)
+        if r.rebalance_ts:  # every rebalance, as a tick at the foot of the chart
+            ax.vlines(dates(r.rebalance_ts), 0, 0.06, transform=ax.get_xaxis_transform(),
+                      color="grey", lw=0.4, alpha=0.7, label="rebalance")
+        ax.set_title(f"{n}: weights over time (all {len(r.rebalance_ts)} rebalances marked)")
+        _legend_outside(ax)
+        figs.append((f"Weights: {n}", fig))
 
     funded = {n: r for n, r in results.items() if any(r.funding_cum)}
-    if funded:
+    names = list(funded)
+    for k in range(0, len(names), MAX_LINES):
         fig, ax = plt.subplots(figsize=(11, 3))
-        for n, r in funded.items():
+        for n in names[k:k + MAX_LINES]:
+            r = funded[n]
             ax.step(dates(r.funding_ts), r.funding_cum, where="post", label=n, lw=0.9)
         ax.set_title("Funding received (+) / paid (−), cumulative")
-        ax.legend(fontsize=7, ncol=3)
-        figs.append(("Funding", _png(fig)))
+        _legend_outside(ax)
+        figs.append(("Funding", fig))
+    return figs
+
+
+def write_html(results: dict, data_report: dict, path: str, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    figs = []
+    for t, fig in build_figures(results):
+        figs.append((t, _png(fig)))
         plt.close(fig)
 
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in COLUMNS)

@@ -28,7 +28,14 @@ async def _start_cli(*args):
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
     m = re.search(r"http://127\.0\.0\.1:(\d+) \(WebSocket ws://127\.0\.0\.1:(\d+)/ws\)", line)
     assert m and m.group(1) == m.group(2), line
-    return proc, int(m.group(1))
+    port = int(m.group(1))
+    # the banner ends with the [live] lines to paste into a config: they name this port
+    live = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+            for _ in range(4)]
+    assert live == ["[live]", f'ws_linear = "ws://127.0.0.1:{port}/ws"',
+                    f'rest_base = "http://127.0.0.1:{port}"',
+                    f'account_base = "http://127.0.0.1:{port}"'], live
+    return proc, port
 
 
 async def test_order_faults_given_on_the_command_line_are_what_the_client_meets():
