@@ -45,6 +45,9 @@ class PolicyResult:
     rebalance_ts: list[int] = field(default_factory=list)
     funding_ts: list[int] = field(default_factory=list)
     funding_cum: list[float] = field(default_factory=list)
+    # with `detail` (an export): weights at every bar, and every trade
+    # (ts, symbol, side, qty, price, fee, fee currency), exact amounts as strings
+    trades: list[tuple] = field(default_factory=list)
     elapsed_s: float = 0.0
 
 
@@ -60,22 +63,30 @@ def policy_config(base: EngineConfig, pol: PolicyCfg, step_ns: int) -> EngineCon
                                    triggers=triggers, risk=risk)
 
 
-def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCfg
-               ) -> PolicyResult:
+def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCfg,
+               detail: bool = False) -> PolicyResult:
     t0 = time.perf_counter()
     cfg = policy_config(base, pol, data.step_ns)
     clock = ReplayClock()
     portfolio, strategy, stats, trigger = build(cfg, clock)
     pipe = Pipeline(portfolio, stats, trigger, clock)
     guard = RiskGuard(portfolio, cfg.risk, prices=pipe.prices, price_ts=pipe.price_ts)
+    res_trades: list[tuple] | None = [] if detail else None
+
+    def book_fill(f):
+        if res_trades is not None:
+            res_trades.append((f.ts_event, f.symbol, f.side, str(f.qty), str(f.price), str(f.fee),
+                               f.fee_currency))
+        return pipe.on_account(f)
+
     filler = BarFiller(portfolio, guard, pipe.prices, bt.fee_bps, bt.slippage_bps,
-                       bt.qty_decimals, bt.min_notional, book_fill=pipe.on_account)
+                       bt.qty_decimals, bt.min_notional, book_fill=book_fill)
     # "in band" as the policy's own drift rule sees it; the configured default band otherwise
     band_of = trigger.drift.band if trigger.drift is not None else (
         lambda t: bt.band_for_metrics)
     res = PolicyResult(pol.name, {})
     ts_l, nav_l = res.ts, res.nav
-    every = max(1, len(data.groups) // 2000)
+    every = 1 if detail else max(1, len(data.groups) // 2000)  # weights kept every N bars
     started = False
     rebalances = 0
     initial_traded = 0.0
@@ -132,6 +143,8 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         if k % every == 0:
             res.weights_ts.append(ts)
             res.weights.append(w)
+    if res_trades is not None:
+        res.trades = res_trades
     res.elapsed_s = time.perf_counter() - t0
     ppy = m.YEAR_NS / data.step_ns
     rets = m.returns(nav_l)

@@ -44,29 +44,29 @@ def _load(cfg_path: str):
                                                          expand_policies(cfg)}
 
 
-def run_job(cfg_path: str, name: str):
+def run_job(cfg_path: str, name: str, detail: bool = False):
     """Run one policy of the config at `cfg_path` (in whatever process this is)."""
     from engine.backtest.run import run_policy
 
     cfg, data, policies = _load(cfg_path)
-    return run_policy(cfg, policies[name], data, cfg.backtest)
+    return run_policy(cfg, policies[name], data, cfg.backtest, detail=detail)
 
 
 def run_all(cfg_path: str, names: list[str], workers: int = 1,
-            ray_address: str | None = None, progress=None) -> dict:
+            ray_address: str | None = None, progress=None, detail: bool = False) -> dict:
     """Results by policy name, in `names` order."""
     cfg_path = os.path.abspath(cfg_path)
     if ray_address:
-        return _run_ray(cfg_path, names, ray_address)
+        return _run_ray(cfg_path, names, ray_address, detail)
     if workers <= 1 or len(names) <= 1:
         out = {}
         for n in names:
-            out[n] = run_job(cfg_path, n)
+            out[n] = run_job(cfg_path, n, detail)
             if progress:
                 progress(n)
         return out
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = {n: pool.submit(run_job, cfg_path, n) for n in names}
+        futs = {n: pool.submit(run_job, cfg_path, n, detail) for n in names}
         out = {}
         for n in names:
             out[n] = futs[n].result()
@@ -75,7 +75,7 @@ def run_all(cfg_path: str, names: list[str], workers: int = 1,
         return out
 
 
-def _run_ray(cfg_path: str, names: list[str], address: str) -> dict:
+def _run_ray(cfg_path: str, names: list[str], address: str, detail: bool = False) -> dict:
     try:
         import ray
     except ImportError:
@@ -83,5 +83,5 @@ def _run_ray(cfg_path: str, names: list[str], address: str) -> dict:
                           "(pip install 'ballast[ray]')") from None
     ray.init(address=address, ignore_reinit_error=True)
     job = ray.remote(run_job)
-    refs = [job.remote(cfg_path, n) for n in names]
+    refs = [job.remote(cfg_path, n, detail) for n in names]
     return dict(zip(names, ray.get(refs)))

@@ -141,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
                     "out/backtest.html)")
     bt.add_argument("--no-html", action="store_true", help="no HTML report")
     bt.add_argument("--json", action="store_true", help="end with one JSON object")
+    bt.add_argument("--export", metavar="DIR", help="write each policy's NAV, weights, trades "
+                    "and funding per bar as Parquet and CSV under DIR")
     for sp in (r, run, rep, st, rs, k, bt):  # also accepted after the command
         sp.add_argument("--log-level", type=_log_level, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)

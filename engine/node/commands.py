@@ -306,6 +306,8 @@ def cmd_backtest(args) -> int:
         html = None if args.no_html else (args.html or cfg.backtest.html or "out/backtest.html")
         if html is not None:
             _check_writable(html, "--html" if args.html else "$.backtest.html")
+        if args.export:
+            _check_writable(os.path.join(args.export, ".probe"), "--export")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -313,7 +315,7 @@ def cmd_backtest(args) -> int:
     t0 = time.perf_counter()
     try:
         results = run_all(args.config, policies, workers=workers,
-                          ray_address=cfg.backtest.ray_address)
+                          ray_address=cfg.backtest.ray_address, detail=bool(args.export))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -326,6 +328,11 @@ def cmd_backtest(args) -> int:
     if html is not None:
         out["html"] = write_html(results, report, html, f"Ballast backtest: {args.config}")
         print(f"report: {out['html']}")
+    if args.export:
+        from engine.backtest.export import export_results
+
+        out["export"] = export_results(results, args.export)
+        print(f"exported {len(out['export'])} policies to {args.export} (Parquet and CSV)")
     print(f"{len(results)} policies in {wall:.1f}s with {workers} worker(s)")
     if args.json:
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
