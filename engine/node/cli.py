@@ -53,24 +53,21 @@ def _port(lo: int):
     return parse
 
 
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (v > 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return v
+def _number(kind, ok, what: str):
+    """An argparse type: `kind(text)` that satisfies `ok`, else one line saying `what`."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return v
+    return parse
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+_positive = _number(float, lambda v: 0 < v < float("inf"), "a finite number > 0")
+_at_least_one = _number(int, lambda v: v >= 1, "a whole number >= 1")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from engine.feeds.capture import merge_captures
 from engine.node.config import load_config
 from engine.node.session import PaperSession
 from engine.portfolio.state import Portfolio
+from tests.backtest.test_backtest import _spot_config
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
 
 MUTATORS = ("apply", "on_fill", "on_funding", "book_funding", "on_price", "set_cash",
@@ -51,38 +52,13 @@ def test_paper_replay_fills_reach_the_portfolio_only_through_the_pipeline(writer
     assert {mod for mod, _ in writers} == {"engine.node.pipeline"}, writers
 
 
-def test_bar_backtest_fills_and_funding_reach_the_portfolio_only_through_the_pipeline(
+def test_bar_backtest_fills_reach_the_portfolio_only_through_the_pipeline(
         writers, tmp_path):
-    daily = ROOT / "scripts" / "data" / "oraculo-de-bitcoin"
-    cfg_path = tmp_path / "bt.toml"
-    cfg_path.write_text(f"""
-[account]
-cash = {{ USDT = "100000" }}
-[[instruments]]
-symbol = "BTC/USDT"
-[[instruments]]
-symbol = "ETH/USDT"
-[universe.BTC]
-spot = "BTC/USDT"
-[universe.ETH]
-spot = "ETH/USDT"
-[strategy]
-kind = "fixed_weights"
-weights = {{ BTC = 0.5, ETH = 0.5 }}
-[stats]
-sample_seconds = 86400
-[backtest]
-start = "2021-01-01T00:00:00"
-end = "2021-06-01T00:00:00"
-[backtest.bars]
-"BTC/USDT" = "{daily / 'BTC_USDT-1d.feather'}"
-"ETH/USDT" = "{daily / 'ETH_USDT-1d.feather'}"
-[[backtest.policies]]
-name = "monthly"
-schedule_minutes = 43200
-""")
-    cfg = load_config(str(cfg_path))
-    data = load_bar_data(cfg.backtest, str(cfg_path))
+    cfg_path = _spot_config(tmp_path, '[[backtest.policies]]\nname = "monthly"\n'
+                            'schedule = "month"', start="2021-01-01T00:00:00",
+                            end="2021-06-01T00:00:00")
+    cfg = load_config(cfg_path)
+    data = load_bar_data(cfg.backtest, cfg_path)
     pol = {p.name: p for p in expand_policies(cfg)}["monthly"]
     writers.clear()
     res = run_policy(cfg, pol, data, cfg.backtest)
