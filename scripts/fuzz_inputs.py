@@ -155,7 +155,12 @@ def run_cli(tmp: Path) -> dict:
     bad: list[str] = []
     tracebacks = 0
     for name, argv, want, *say in cases:
-        p = _engine(*argv, cwd=tmp)
+        try:
+            p = _engine(*argv, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            bad.append(f"{name}: no answer within the timeout")
+            print(f"  BAD {name:40s} timed out")
+            continue
         err = p.stderr.strip()
         lines = [ln for ln in err.splitlines() if ln.startswith("error") or "error:" in ln]
         if say:  # a case that goes on must still say what it skipped

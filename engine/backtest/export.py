@@ -31,8 +31,14 @@ def _write(table, base: str) -> None:
     pcsv.write_csv(table, base + ".csv")
 
 
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+def safe_name(name: str, taken: set[str]) -> str:
+    """A folder name for a policy: letters, digits, `_ . -`, never `.`/`..`/empty, unique."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip(".") or "policy"
+    out, k = base, 2
+    while out in taken:
+        out, k = f"{base}_{k}", k + 1
+    taken.add(out)
+    return out
 
 
 def export_results(results: dict, out_dir: str) -> list[str]:
@@ -43,8 +49,9 @@ def export_results(results: dict, out_dir: str) -> list[str]:
 
     os.makedirs(out_dir, exist_ok=True)
     written = []
+    taken: set[str] = {"metrics.parquet", "metrics.csv"}
     for name, r in results.items():
-        d = os.path.join(out_dir, safe_name(name))
+        d = os.path.join(out_dir, safe_name(name, taken))
         os.makedirs(d, exist_ok=True)
         _write(pa.table({"ts": _ts_col(r.ts), "nav": r.nav, "drawdown": m.drawdowns(r.nav)}),
                os.path.join(d, "nav"))

@@ -30,3 +30,9 @@ class ReplayClock(Clock):
         """Move forward; time never goes backwards in a replay."""
         if ts_ns > self._now:
             self._now = ts_ns
+
+
+def utc_text(ts_ns: int, ms: bool = False) -> str:
+    """A clock time for people: `2024-08-08 23:54:15 UTC` (with `ms`, `…15.123 UTC`)."""
+    s = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts_ns // 10**9))
+    return f"{s}.{ts_ns // 1_000_000 % 1000:03d} UTC" if ms else f"{s} UTC"

@@ -8,7 +8,7 @@ price tick, minimum/maximum amount, minimum notional, contract size, linear or i
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import msgspec
@@ -19,6 +19,7 @@ from engine.core.errors import ConfigError
 # Far above a double's relative error after a few operations (~1e-15), far below any price move
 # or lot that matters (a 0.001 BTC lot is 1e-3 relative of 1 BTC).
 SNAP_REL = Decimal("1e-9")
+_MICRO = Decimal("1e-6")
 
 BUNDLED_USDM = Path(__file__).resolve().parents[2] / "scripts/data/binance/usdm_exchange_info.json"
 
@@ -44,14 +45,16 @@ class MarketSpec(msgspec.Struct, frozen=True, kw_only=True):
         return (amount / step).to_integral_value(rounding=ROUND_DOWN) * step
 
     def snap_amount(self, amount: Decimal) -> Decimal:
-        """Down to the lot step, except that an amount within `SNAP_REL` (relative) under a lot
-        boundary is that boundary: a target computed in floating point (weights × NAV) can
+        """Down to the lot step, except that an amount within `SNAP_REL` (relative, and at most
+        a millionth of a lot) under a lot boundary is that boundary: a target computed in floating point (weights × NAV) can
         come out a hair under a whole lot (0.24999999999999988 for 0.25), and flooring it
         would lose the lot."""
         step = self.amount_step
-        nearest = (amount / step).to_integral_value(rounding=ROUND_HALF_EVEN) * step
-        if nearest > 0 and abs(amount - nearest) <= abs(amount) * SNAP_REL:
-            return nearest
+        up = (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
+        # the tolerance is relative to the amount and never more than a millionth of a lot,
+        # so a huge amount cannot be rounded up by a visible part of one
+        if up > amount and up - amount <= min(abs(amount) * SNAP_REL, step * _MICRO):
+            return up
         return self.round_amount(amount)
 
     def round_price(self, price: Decimal, side: str) -> Decimal:

@@ -78,8 +78,13 @@ def _columns(path: str) -> dict[str, list]:
     missing = {"date", "open", "high", "low", "close", "volume"} - set(table.column_names)
     if missing:
         raise DecodeError("missing_columns", f"{path}: no column(s) {sorted(missing)}")
-    date = table.column("date").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_pylist()
-    cols = {c: table.column(c).to_pylist() for c in ("open", "high", "low", "close", "volume")}
+    try:
+        date = table.column("date").cast(pa.timestamp("ns", tz="UTC")).cast(
+            pa.int64()).to_pylist()
+        cols = {c: table.column(c).cast(pa.float64()).to_pylist()
+                for c in ("open", "high", "low", "close", "volume")}
+    except (pa.ArrowException, TypeError, ValueError) as exc:  # a column of the wrong type
+        raise DecodeError("bad_column", f"{path}: {exc}") from None
     cols["date"] = date
     return cols
 

@@ -46,7 +46,7 @@ class CaptureStats:
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
-    backwards: int = 0  # lines whose receive time is earlier than the line before
+    backwards: int = 0  # lines whose receive time is earlier than the line before them
 
     @property
     def malformed(self) -> int:
@@ -125,7 +125,7 @@ def sniff(path: str, market: str | None = None) -> tuple[str, str | None]:
                     first_id = m.group(1).decode() if m else None
                 if market is not None and first_id is not None:
                     break
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             pass
     if market is None:
         raise ValueError(f"{path}: cannot tell spot, usdm or coinm; pass the market explicitly")
@@ -155,7 +155,7 @@ def read_capture(path: str, market: str | None = None, stats: CaptureStats | Non
     # a file named for its symbol (hftbacktest's `btcusdt_20240808.gz`) holds that symbol only:
     # a frame of another stream in it is foreign (a mislabelled or corrupted line)
     named = _NAME_RE.match(os.path.basename(path))
-    allowed = {named.group(1).upper()} if named else None
+    allowed = {named.group(1).upper()} if named and symbol is not None else None
     return _events(path, BinanceDecoder(market, default_symbol=symbol, allowed_ids=allowed),
                    stats)
 
@@ -177,13 +177,12 @@ def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[Mar
             except ValueError:
                 stats.skip("bad_timestamp", lineno, repr(line[:60]))
                 continue
-            if ts_recv < last_ts:  # kept (the merge orders by time), but a capture fault
+            if ts_recv < last_ts:  # kept (the line's own time), but a capture fault
                 stats.backwards += 1
                 if stats.backwards <= _LOG_LIMIT:
                     log.warning("%s:%d: receive time goes back %.3f ms", path, lineno,
                                 (last_ts - ts_recv) / 1e6)
-            else:
-                last_ts = ts_recv
+            last_ts = ts_recv
             try:
                 ev = decode(payload, ts_recv)
             except DecodeError as exc:

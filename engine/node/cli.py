@@ -66,6 +66,12 @@ def _number(kind, ok, what: str):
     return parse
 
 
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a folder path")
+    return text
+
+
 _positive = _number(float, lambda v: 0 < v < float("inf"), "a finite number > 0")
 _at_least_one = _number(int, lambda v: v >= 1, "a whole number >= 1")
 
@@ -138,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
                     "out/backtest.html)")
     bt.add_argument("--no-html", action="store_true", help="no HTML report")
     bt.add_argument("--json", action="store_true", help="end with one JSON object")
-    bt.add_argument("--export", metavar="DIR", help="write each policy's NAV, weights, trades "
+    bt.add_argument("--export", metavar="DIR", type=_non_empty, help="write each policy's NAV, weights, trades "
                     "and funding per bar as Parquet and CSV under DIR")
     for sp in (r, run, rep, st, rs, k, bt):  # also accepted after the command
         sp.add_argument("--log-level", type=_log_level, default=argparse.SUPPRESS,

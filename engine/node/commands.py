@@ -117,7 +117,10 @@ def cmd_report(args) -> int:
             row = await j.fetchone("SELECT run_id, config_text, status FROM runs LIMIT 1")
             if row is None:
                 raise JournalError(f"{args.journal}: no run in this journal")
-            cfg = parse_config(row[1], f"{args.journal}:runs.config_text")
+            try:
+                cfg = parse_config(row[1], f"{args.journal}:runs.config_text")
+            except ConfigError as exc:  # written by an older engine that checked less
+                raise JournalError(f"the journal's config is not valid any more: {exc}") from None
             out = {"run_id": row[0], "status": row[2]}
             out.update(await journal_summary(j, row[0], cfg))
             out.update(await _kill_state(j, row[0]))

@@ -455,6 +455,8 @@ def check_config(cfg: EngineConfig, path: str) -> None:
     r = cfg.risk
     if not 0 < r.max_margin_utilisation <= 1:
         fail("$.risk.max_margin_utilisation", f"must be in (0, 1], got {r.max_margin_utilisation}")
+    if r.max_quote_delay_ms <= 0:
+        fail("$.risk.max_quote_delay_ms", f"must be > 0, got {r.max_quote_delay_ms}")
     if r.max_gross_leverage <= 0 or r.price_band_bps <= 0 or r.max_price_age_s <= 0:
         fail("$.risk", "max_gross_leverage, price_band_bps and max_price_age_s must be > 0")
     if cfg.backtest is not None:

@@ -15,15 +15,12 @@ from pathlib import Path
 
 import orjson
 
+from engine.core.clock import utc_text
 from engine.journal.kills import KILL, kill_history, next_seq, standing_kill
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
 
 log = logging.getLogger("engine.run")
-
-
-def utc(ts_ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts_ns / 1e9))
 
 
 class KillReplay:
@@ -42,8 +39,8 @@ class KillReplay:
         plan = self.pending
         while plan and (upto is None or plan[0][0] <= upto):
             ts, action, reason = plan.pop(0)
-            self.guard.restore_kill(f"killed at {utc(ts)}: {reason}" if action == KILL else None,
-                                    ts)
+            why = f"killed at {utc_text(ts)}: {reason}" if action == KILL else None
+            self.guard.restore_kill(why, ts)
 
 
 @dataclass
@@ -73,7 +70,7 @@ async def start_journaled_run(j: Journal, *, run_id: str, mode: str, cfg_text: s
     standing = await standing_kill(j, run_id)
     if standing is not None:  # the first thing a restarted killed run says
         _, ts, _, reason = standing
-        halted = f"killed at {utc(ts)}: {reason}"
+        halted = f"killed at {utc_text(ts)}: {reason}"
         log.error("HALTED: this run was killed (%s) and stays halted: no order will be placed "
                   "until `engine resume --journal %s --reason ...`", halted, journal_path)
     row = await j.fetchone("SELECT run_id FROM runs WHERE run_id=?", (run_id,))

@@ -1,6 +1,7 @@
-"""A live run's venue client and broker, built from the config: the key and secret from the
-environment (never from a file), the venue's request budget from its recorded limits (or
-`[live].rate_limits`), ccxt's own limiter off because the broker's throttle does that job."""
+"""The venue clients of paper and live runs, built from the config. Paper: a market-data client.
+Live: the client and the broker, the key and secret from the environment (never from a file),
+the venue's request budget from its recorded limits (or `[live].rate_limits`), ccxt's own
+limiter off because the broker's throttle does that job."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ import os
 
 from engine.core.errors import ConfigError
 from engine.node.config import EngineConfig
+
+
+def market_data_exchange(cfg: EngineConfig):
+    """Paper mode: a client for public market data only (no key)."""
+    from engine.feeds.live import LiveEndpoints, make_exchange
+
+    live = cfg.live
+    return make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base),
+                         live.exchange)
 
 
 def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):

@@ -10,12 +10,11 @@ The pipeline is the portfolio's one writer once a run is going: market events th
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from engine.book.manager import BookManager
 from engine.book.sync import APPLIED
-from engine.core.clock import ReplayClock
+from engine.core.clock import ReplayClock, utc_text
 from engine.model.events import (
     Bar,
     BestBidAsk,
@@ -35,16 +34,11 @@ from engine.risk.quote_delay import QuoteDelay
 from engine.triggers.actor import TriggerActor
 
 
-def _utc(ts_ns: int) -> str:
-    ms = ts_ns // 1_000_000
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d} UTC"
-
-
 class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
                  price_from_depth: bool = False, whole_books: bool = False,
-                 book_funding: bool = True) -> None:
+                 book_funding: bool = True, quote_delay: QuoteDelay | None = None) -> None:
         self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
@@ -59,8 +53,9 @@ class Pipeline:
         self.price_ts: dict[str, int] = {}  # symbol -> receive time of that price
         # symbol -> where its book went invalid, while it is (the guard's data-fault rule)
         self.book_faults: dict[str, str] = {}
-        self.quote_delay = QuoteDelay()  # how late each symbol's latest price was, by its
-        # exchange time against its feed's usual latency (the guard's delayed-quote rule)
+        # how late each symbol's latest price was, by its exchange time against its feed's
+        # usual latency (the guard's delayed-quote rule)
+        self.quote_delay = quote_delay if quote_delay is not None else QuoteDelay()
         # Triggers stay quiet until every instrument the strategy trades has a live price and
         # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
@@ -103,8 +98,8 @@ class Pipeline:
         elif t is BookDelta:
             out, status = self.books.on_delta(ev)
             if status is not None:  # the book went invalid: a data fault until it resyncs
-                self.book_faults[ev.symbol] = (
-                    f"gap after update {status.update_id} at {_utc(ev.ts_recv)}")
+                where = utc_text(ev.ts_recv, ms=True)
+                self.book_faults[ev.symbol] = f"gap after update {status.update_id} at {where}"
             if out != APPLIED or not self.price_from_depth:
                 return None
             top = self.books.syncs[ev.symbol].book.top()

@@ -9,7 +9,7 @@ import time
 from engine.core.errors import FatalError
 from engine.journal.store import Journal
 from engine.model.orders import OrderUpdate
-from engine.node.run_report import apply_ledger
+from engine.journal.ledger import apply_ledger
 
 log = logging.getLogger("engine.run")
 

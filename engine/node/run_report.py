@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Callable
 
 import orjson
 
+from engine.journal.ledger import apply_ledger
 from engine.journal.store import Journal
-from engine.model.events import Fill, FundingPayment
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
 
 log = logging.getLogger("engine.run")
-
-
-async def apply_ledger(j: Journal, run_id: str, book: Callable[[Fill | FundingPayment], object]
-                       ) -> Decimal:
-    """Hand the run's journaled fills and funding, in order, to `book` (a pipeline's
-    `on_account`, or a fresh portfolio's `apply` for a report); returns the fees."""
-    fees = Decimal(0)
-    for (exch, sym, tid, oid, side, qty, price, fee, ccy, liq, ts) in await j.fetchall(
-            "SELECT exchange, symbol, trade_id, order_id, side, qty, price, fee, fee_currency, "
-            "liquidity, ts FROM fills WHERE run_id=? ORDER BY ts, rowid", (run_id,)):
-        book(Fill(exchange=exch, symbol=sym, ts_event=ts, ts_recv=ts, order_id=oid,
-                  trade_id=tid, side=side, qty=Decimal(qty), price=Decimal(price),
-                  fee=Decimal(fee), fee_currency=ccy, liquidity=liq))
-        fees += Decimal(fee)
-    for sym, amount, ts in await j.fetchall("SELECT symbol, amount, ts FROM funding "
-                                            "WHERE run_id=? ORDER BY ts", (run_id,)):
-        book(FundingPayment(exchange="journal", symbol=sym, ts_event=ts, ts_recv=ts,
-                            amount=Decimal(amount)))
-    return fees
 
 
 def weighted_shortfall(reports) -> float | None:

@@ -31,7 +31,7 @@ from engine.model.events import Fill
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
-from engine.node.live_wiring import live_exchange_and_broker
+from engine.node.live_wiring import live_exchange_and_broker, market_data_exchange
 from engine.node.session import PaperSession
 from engine.node.recovery import resume_outside
 from engine.node.report import Progress
@@ -400,11 +400,10 @@ class Runner:
                 yield ev
             return
         from engine.core.clock import LiveClock
-        from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
+        from engine.feeds.live import LiveFeed
 
         live = self.cfg.live
-        ex = self.exchange or make_exchange(LiveEndpoints(ws_linear=live.ws_linear,
-                                                          rest_base=live.rest_base), live.exchange)
+        ex = self.exchange or market_data_exchange(self.cfg)
         self._market_exchange = ex  # closed by the run once working orders are settled
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()

@@ -14,6 +14,7 @@ from engine.node.build import build
 from engine.node.config import EngineConfig
 from engine.node.pipeline import Pipeline
 from engine.risk.guard import RiskGuard
+from engine.risk.quote_delay import QuoteDelay
 
 
 class PaperSession:
@@ -23,9 +24,10 @@ class PaperSession:
         self.cfg = cfg
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
-        self.pipeline = Pipeline(portfolio, stats, trigger, self.clock,
-                                 price_from_depth=price_from_depth, whole_books=whole_books,
-                                 book_funding=book_funding)
+        self.pipeline = Pipeline(
+            portfolio, stats, trigger, self.clock, price_from_depth=price_from_depth,
+            whole_books=whole_books, book_funding=book_funding,
+            quote_delay=QuoteDelay(late_ns=int(cfg.risk.max_quote_delay_ms * 1e6)))
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
         self.books = self.pipeline.books
         if markets is None:

@@ -35,6 +35,7 @@ class RiskGuard:
         # symbol -> ns its latest quote was late by exchange time (engine.risk.quote_delay)
         self.price_delay = price_delay if price_delay is not None else {}
         self.book_faults = book_faults if book_faults is not None else {}  # symbol -> where
+        self._faults_killed: set[tuple[str, str]] = set()  # faults a kill was made for
         self.book_valid = book_valid or (lambda s: True)
         self.on_change = on_change
         # called with ("kill" | "resume", reason, now): the journal keeps every one
@@ -111,7 +112,11 @@ class RiskGuard:
         if faults:
             why = "; ".join(f"{s} book invalid ({r})" for s, r in sorted(faults.items()))
             if self.limits.on_data_fault == "halt":
-                if not self.killed:
+                # once per fault: a person who resumed while a book is still dead has chosen
+                # to trade on (the others); only a new fault kills again
+                new = set(faults.items()) - self._faults_killed
+                if new:
+                    self._faults_killed |= new
                     self.kill(f"data fault: {why}", now)
             else:
                 self._set("data_fault", why, now)

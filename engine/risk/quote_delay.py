@@ -5,40 +5,70 @@ clock may be skewed (the bundled captures' clock runs ~1.2 s behind Binance's), 
 latency of each symbol's feed is estimated as a rolling median of its recent samples, and a
 quote is *delayed* by how much its latency exceeds that median. A quote that left the exchange
 a minute ago but arrived just now is stale even though it is fresh by receive time.
+
+Late samples are kept out of the median, so a feed that stays behind stays late instead of
+becoming the new normal within half a window. Only when a feed has been late without a break
+for `readapt_ns` (10 minutes: far longer than any backlog worth trading through, the scale
+of a local clock being stepped) is its latency taken as the new normal, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+
+log = logging.getLogger("engine.risk")
 
 WINDOW = 255  # samples in the rolling median
 REFRESH = 32  # recompute the median every this many samples (cheap on the hot path)
 WARM = 16  # no judgement before this many samples
+READAPT_NS = 600 * 10**9
+
+
+class _Feed:
+    __slots__ = ("samples", "count", "median", "late_since")
+
+    def __init__(self, window: int) -> None:
+        self.samples: deque[int] = deque(maxlen=window)
+        self.count = 0
+        self.median: int | None = None
+        self.late_since: int | None = None
 
 
 class QuoteDelay:
-    def __init__(self, window: int = WINDOW, refresh: int = REFRESH) -> None:
-        self.window, self.refresh = window, refresh
-        self._samples: dict[str, deque] = {}
-        self._median: dict[str, int] = {}
-        self._count: dict[str, int] = {}
+    def __init__(self, late_ns: int = 2_000_000_000, window: int = WINDOW,
+                 refresh: int = REFRESH, readapt_ns: int = READAPT_NS) -> None:
+        self.late_ns, self.window, self.refresh = late_ns, window, refresh
+        self.readapt_ns = readapt_ns
+        self._feeds: dict[str, _Feed] = {}
         self.delay: dict[str, int] = {}  # symbol -> ns the latest quote exceeded the median
 
     def observe(self, symbol: str, ts_event: int, ts_recv: int) -> int:
         """Record one quote; returns (and keeps in `delay`) its excess latency in ns."""
+        f = self._feeds.get(symbol)
+        if f is None:
+            f = self._feeds[symbol] = _Feed(self.window)
         lat = ts_recv - ts_event
-        q = self._samples.get(symbol)
-        if q is None:
-            q = self._samples[symbol] = deque(maxlen=self.window)
-            self._count[symbol] = 0
-        q.append(lat)
-        n = self._count[symbol] = self._count[symbol] + 1
-        if n < WARM:
-            self.delay[symbol] = 0
-            return 0
-        if n % self.refresh == 0 or symbol not in self._median:
-            s = sorted(q)
-            self._median[symbol] = s[len(s) // 2]
-        excess = lat - self._median[symbol]
-        self.delay[symbol] = excess if excess > 0 else 0
-        return self.delay[symbol]
+        med = f.median
+        excess = 0 if med is None else lat - med
+        if excess > self.late_ns:  # late: judged, but not allowed to move the normal
+            if f.late_since is None:
+                f.late_since = ts_recv
+            elif ts_recv - f.late_since > self.readapt_ns:
+                log.warning("%s: quotes %.0f ms late for %.0f s without a break: taking that "
+                            "latency as the feed's new normal", symbol, excess / 1e6,
+                            (ts_recv - f.late_since) / 1e9)
+                f.samples.clear()
+                f.count, f.median, f.late_since = 0, None, None
+                excess = 0
+            self.delay[symbol] = excess
+            return excess
+        f.late_since = None
+        f.samples.append(lat)
+        n = f.count = f.count + 1
+        if n >= WARM and (med is None or n % self.refresh == 0):
+            s = sorted(f.samples)
+            f.median = s[len(s) // 2]
+        excess = excess if excess > 0 else 0
+        self.delay[symbol] = excess
+        return excess

@@ -93,7 +93,10 @@ class DriftBand:
         for a, t in targets.items():
             d = weights.get(a, 0.0) - t
             b = band_of(t)
-            ratio = (d if d >= 0 else -d) / b if b > 0 else float("inf")
+            if d == 0:
+                ratio = 0.0  # on target (a zero target has a zero relative band)
+            else:
+                ratio = (d if d >= 0 else -d) / b if b > 0 else float("inf")
             if ratio > worst_ratio:
                 worst_ratio, worst = ratio, a
         if not self.armed:
@@ -133,16 +136,22 @@ class Schedule:
             raise ConfigError("schedule needs one of every_ns or every")
         if every_ns is not None and every_ns <= 0:
             raise ConfigError(f"schedule interval must be positive, got {every_ns}")
+        from engine.triggers.calendar import Period
+
         try:
-            self.slot_of = period_of(every) if every is not None else (
-                lambda ns: ns // every_ns)
+            self.period = period_of(every) if every is not None else Period("fixed", every_ns)
         except ValueError as exc:
             raise ConfigError(f"schedule every: {exc}") from None
+        self.slot_of = self.period.slot
         self.every = every
         self.slot: int | None = None
+        self._next = 0  # no period boundary before this time: nothing to look at
 
     def check(self, now: int) -> bool:
+        if now < self._next:  # the hot path: one comparison per update
+            return False
         slot = self.slot_of(now)
+        self._next = self.period.next_start(now)
         if self.slot is None:
             self.slot = slot
             return False

@@ -52,7 +52,7 @@ def bench_children(cfg, events, limit: int):
     cfg = msgspec.structs.replace(cfg, paper=msgspec.structs.replace(cfg.paper, latency_ms=0.0))
     s = PaperSession(cfg)
     check, submit, on_time = s.guard.check, s.broker.submit, s.broker.on_time
-    on_fill = s.portfolio.on_fill
+    on_fill = s.pipeline.on_account  # the portfolio's one writer
     n = 0
     fills = 0
     refused = 0

@@ -63,7 +63,7 @@ def apply_now(pl: Pipeline, intent) -> None:
         mark = to_decimal(perp.mark)
         delta = (Decimal(repr(t.notional)) / mark - perp.qty).quantize(Decimal("0.000001"))
         if delta:
-            pl.portfolio.on_fill(Fill(
+            pl.on_account(Fill(
                 exchange="bench", symbol=t.symbol, ts_event=intent.ts_recv,
                 ts_recv=intent.ts_recv, order_id=intent.intent_id,
                 trade_id=f"{intent.intent_id}:{t.symbol}", side="buy" if delta > 0 else "sell",

@@ -41,7 +41,7 @@ def test_calendar_policies_rebalance_on_the_first_close_of_each_period(daily, ev
     assert days and all(first_of(t) and (t.tm_hour, t.tm_min) == (0, 0) for t in days), \
         [time.strftime("%Y-%m-%d %a", t) for t in days if not first_of(t)][:5]
     # one per period from the second period of the data on, none missed
-    periods = sorted({period_of(every)(ts) for ts in res.ts})
+    periods = sorted({period_of(every).slot(ts) for ts in res.ts})
     assert len(res.rebalance_ts) == len(periods) - 1
 
 
@@ -65,11 +65,22 @@ def test_a_fixed_30d_interval_keeps_epoch_slots():
 def test_week_and_month_boundaries_by_hand():
     week = period_of("week")
     mon = 4 * DAY_NS  # 1970-01-05 was a Monday
-    assert week(mon - 1) == 0 and week(mon) == 1 and week(mon + 7 * DAY_NS - 1) == 1
+    assert week.slot(mon - 1) == 0 and week.slot(mon) == 1
+    assert week.slot(mon + 7 * DAY_NS - 1) == 1
+    assert week.next_start(mon - 1) == mon and week.next_start(mon) == mon + 7 * DAY_NS
     month = period_of("month")
     feb_1_2024 = 1706745600 * 10**9
-    assert month(feb_1_2024 - 1) + 1 == month(feb_1_2024)
-    assert month(feb_1_2024 + 28 * DAY_NS) == month(feb_1_2024)  # Feb 29th, a leap year
+    assert month.slot(feb_1_2024 - 1) + 1 == month.slot(feb_1_2024)
+    assert month.slot(feb_1_2024 + 28 * DAY_NS) == month.slot(feb_1_2024)  # Feb 29th (leap)
+    assert month.next_start(feb_1_2024 - 1) == feb_1_2024
+    assert month.next_start(feb_1_2024) == feb_1_2024 + 29 * DAY_NS  # March 1st
+    assert period_of("1d").next_start(DAY_NS + 5) == 2 * DAY_NS
+
+
+def test_capital_m_is_not_a_minute():
+    with pytest.raises(ValueError, match="not a period"):
+        period_of("1M")
+    assert period_of("90m").step_ns == 90 * 60 * 10**9
 
 
 def test_bad_periods_are_one_line_naming_the_field():
