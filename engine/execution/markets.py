@@ -21,7 +21,10 @@ from engine.core.errors import ConfigError
 SNAP_REL = Decimal("1e-9")
 _MICRO = Decimal("1e-6")
 
-BUNDLED_USDM = Path(__file__).resolve().parents[2] / "scripts/data/binance/usdm_exchange_info.json"
+_BUNDLED = Path(__file__).resolve().parents[2] / "scripts/data/binance"
+BUNDLED_USDM = _BUNDLED / "usdm_exchange_info.json"
+BUNDLED_SPOT = _BUNDLED / "spot_exchange_info.json"
+BUNDLED_COINM = _BUNDLED / "coinm_exchange_info.json"
 
 
 class MarketSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,4 +138,30 @@ def load_markets_offline(path: str | Path = BUNDLED_USDM, exchange: str = "binan
             out[m["symbol"]] = spec_from_ccxt(m)
     if not out:
         raise ConfigError(f"{path}: no markets in exchangeInfo")
+    return out
+
+
+def market_kind(symbol: str) -> str:
+    """`spot` (BTC/USDT), `usdm` (BTC/USDT:USDT, settled in the quote) or `coinm`
+    (BTC/USD:BTC, settled in the base), from a unified symbol."""
+    pair, _, settle = symbol.partition(":")
+    if not settle:
+        return "spot"
+    base, _, quote = pair.partition("/")
+    return "coinm" if settle.split("-")[0] == base else "usdm"
+
+
+CCXT_ID = {"spot": "binance", "usdm": "binanceusdm", "coinm": "binancecoinm"}
+
+
+def load_markets_for(symbols, usdm: str | Path | None = None, spot: str | Path | None = None,
+                     coinm: str | Path | None = None) -> dict[str, MarketSpec]:
+    """The rules of every symbol's market, each kind from its recorded exchangeInfo (the
+    bundled ones by default); only the kinds the symbols need are read."""
+    kinds = {market_kind(s) for s in symbols}
+    files = {"usdm": usdm or BUNDLED_USDM, "spot": spot or BUNDLED_SPOT,
+             "coinm": coinm or BUNDLED_COINM}
+    out: dict[str, MarketSpec] = {}
+    for kind in sorted(kinds):
+        out.update(load_markets_offline(files[kind], CCXT_ID[kind]))
     return out

@@ -211,13 +211,18 @@ class PaperCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class MarketsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    exchange_info: str | None = None  # recorded exchangeInfo (default: the bundled USD-M one)
-    exchange: str = "binanceusdm"
+    # recorded exchangeInfo per market kind (default: the bundled ones, scripts/data/binance)
+    exchange_info: str | None = None  # USD-M futures
+    spot_exchange_info: str | None = None
+    coinm_exchange_info: str | None = None
+    exchange: str = "binanceusdm"  # the ccxt id of the futures venue
 
 
 class ReplayCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     files: list[str] = []  # captures, relative to the config file's folder
     market: Literal["spot", "usdm", "coinm"] | None = None
+    # every book's top checked against the recorded bookTicker, counts in the run summary
+    verify_books: bool = True
 
 
 class RunCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

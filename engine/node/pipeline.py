@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from engine.book.manager import BookManager
 from engine.book.sync import APPLIED
+from engine.book.verify import BboVerifier
 from engine.core.clock import ReplayClock, utc_text
 from engine.model.events import (
     Bar,
@@ -38,7 +39,8 @@ class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
                  price_from_depth: bool = False, whole_books: bool = False,
-                 book_funding: bool = True, quote_delay: QuoteDelay | None = None) -> None:
+                 book_funding: bool = True, quote_delay: QuoteDelay | None = None,
+                 verify_books: bool = False) -> None:
         self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
@@ -56,6 +58,8 @@ class Pipeline:
         # how late each symbol's latest price was, by its exchange time against its feed's
         # usual latency (the guard's delayed-quote rule)
         self.quote_delay = quote_delay if quote_delay is not None else QuoteDelay()
+        # replay: every book's top checked against the venue's recorded bookTicker
+        self.verifiers: dict[str, BboVerifier] | None = {} if verify_books else None
         # Triggers stay quiet until every instrument the strategy trades has a live price and
         # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
@@ -74,6 +78,21 @@ class Pipeline:
             return all(s in syncs and syncs[s].valid for s in self.required)
         return all(syncs[s].valid for s in self.required if s in syncs)
 
+    def _verifier(self, symbol: str) -> BboVerifier:
+        v = self.verifiers.get(symbol)
+        if v is None:
+            v = self.verifiers[symbol] = BboVerifier(symbol)
+        return v
+
+    def books_verified(self) -> dict[str, dict[str, int]]:
+        """Per symbol: book tops compared with the recorded bookTicker, and how many agreed."""
+        out = {}
+        for sym, v in sorted((self.verifiers or {}).items()):
+            v.finish()
+            out[sym] = {"compared": v.compared, "agreed": v.agreed,
+                        "not_comparable": v.no_ticker}
+        return out
+
     def take_funding(self) -> list[tuple[FundingRate, Decimal]]:
         out, self.funding_booked = self.funding_booked, []
         return out
@@ -91,12 +110,17 @@ class Pipeline:
         t = type(ev)
         cause = "price"
         if t is BestBidAsk:
+            if self.verifiers is not None:
+                self._verifier(ev.symbol).on_ticker(ev)
             if self.price_from_depth:
                 return None
             price = (ev.bid_price + ev.ask_price) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookDelta:
             out, status = self.books.on_delta(ev)
+            if self.verifiers is not None and out == APPLIED:
+                book = self.books.syncs[ev.symbol].book
+                self._verifier(ev.symbol).on_book(book.update_id, book.top())
             if status is not None:  # the book went invalid: a data fault until it resyncs
                 where = utc_text(ev.ts_recv, ms=True)
                 self.book_faults[ev.symbol] = f"gap after update {status.update_id} at {where}"
@@ -109,8 +133,12 @@ class Pipeline:
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
         elif t is BookSnapshot:
             _, status = self.books.on_snapshot(ev, replace=self.whole_books)
-            if status is not None and status.valid and self.book_faults:
-                self.book_faults.pop(ev.symbol, None)
+            if status is not None and status.valid:
+                if self.book_faults:
+                    self.book_faults.pop(ev.symbol, None)
+                if self.verifiers is not None:
+                    book = self.books.syncs[ev.symbol].book
+                    self._verifier(ev.symbol).on_book(book.update_id, book.top())
             return None
         elif t is MarkPrice:
             price = ev.mark_price

@@ -57,6 +57,8 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
         t.add_row("halted at start", r["halted_at_start"])
     if r.get("failure"):
         t.add_row("failure", r["failure"])
+    for sym, v in (r.get("books_verified") or {}).items():
+        t.add_row(f"{sym} book vs bookTicker", f"{v['agreed']:,} of {v['compared']:,} tops agree")
     for sym, where in (r.get("dead_books") or {}).items():
         t.add_row(f"{sym} book DEAD", where)
     for sym in r.get("no_data") or []:

@@ -101,6 +101,8 @@ async def run_summary(run) -> dict:
         "twaps_stretched": len(s.execution.stretched),
         # books invalid at the end: where each died (a gap no later snapshot repaired)
         "dead_books": dead_books(s.pipeline),
+        # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
+        "books_verified": s.pipeline.books_verified(),
         # instruments of the run that got no market data at all
         "no_data": sorted(sym for sym in s.portfolio.instruments if sym not in s.pipeline.prices),
         # parents not done when the run ended (stopped, or cancelled at shutdown)

@@ -107,7 +107,8 @@ class Runner:
         if mode == "live":
             self.exchange, broker = live_exchange_and_broker(cfg, cfg_path)
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
-                                    book_funding=mode != "live")
+                                    book_funding=mode != "live",
+                                    verify_books=mode == "replay" and cfg.replay.verify_books)
         self.venue = VenueSync(self.session, cfg, cfg_path, adopt_venue)  # live only
         self.feed = None
         self.journal: Journal | None = None

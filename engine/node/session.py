@@ -8,7 +8,7 @@ from collections import deque
 from engine.brokers.paper import PaperBroker
 from engine.core.clock import ReplayClock
 from engine.execution.engine import ExecutionEngine
-from engine.execution.markets import BUNDLED_USDM, MarketSpec, load_markets_offline
+from engine.execution.markets import MarketSpec, load_markets_for
 from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
 from engine.node.build import build
 from engine.node.config import EngineConfig
@@ -20,19 +20,22 @@ from engine.risk.quote_delay import QuoteDelay
 class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
                  clock: ReplayClock | None = None, price_from_depth: bool = False,
-                 whole_books: bool = False, broker=None, book_funding: bool = True) -> None:
+                 whole_books: bool = False, broker=None, book_funding: bool = True,
+                 verify_books: bool = False) -> None:
         self.cfg = cfg
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
         self.pipeline = Pipeline(
             portfolio, stats, trigger, self.clock, price_from_depth=price_from_depth,
             whole_books=whole_books, book_funding=book_funding,
-            quote_delay=QuoteDelay(late_ns=int(cfg.risk.max_quote_delay_ms * 1e6)))
+            quote_delay=QuoteDelay(late_ns=int(cfg.risk.max_quote_delay_ms * 1e6)),
+            verify_books=verify_books)
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
         self.books = self.pipeline.books
         if markets is None:
-            markets = load_markets_offline(cfg.markets.exchange_info or BUNDLED_USDM,
-                                           cfg.markets.exchange)
+            m = cfg.markets
+            markets = load_markets_for(portfolio.instruments, usdm=m.exchange_info,
+                                       spot=m.spot_exchange_info, coinm=m.coinm_exchange_info)
         missing = [s for s in portfolio.instruments if s not in markets]
         if missing:
             from engine.core.errors import ConfigError
