@@ -38,6 +38,9 @@ class FeeSchedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     taker_bps: Decimal = Decimal("5")
 
 
+SPOT_FEES = FeeSchedule(maker_bps=Decimal("10"), taker_bps=Decimal("10"))
+
+
 class _Resting:
     __slots__ = ("order", "remaining", "queue_ahead", "placed")
 
@@ -50,9 +53,11 @@ class _Resting:
 class PaperBroker:
     def __init__(self, books: BookManager, markets: dict[str, MarketSpec], portfolio: Portfolio,
                  fees: FeeSchedule | None = None, latency_ns: int = 0,
-                 exchange: str = "paper") -> None:
+                 exchange: str = "paper", spot_fees: FeeSchedule | None = None) -> None:
         self.books, self.markets, self.portfolio = books, markets, portfolio
         self.fees = fees or FeeSchedule()
+        # Binance spot's base tier is 10 bps maker and taker (futures: 2 / 5)
+        self.spot_fees = spot_fees or SPOT_FEES
         self.latency_ns = latency_ns
         self.exchange = exchange
         self.resting: dict[str, _Resting] = {}
@@ -185,6 +190,9 @@ class PaperBroker:
             need = self._initial_margin(spec, o.qty, ref)
             if need > self._available_margin():
                 return self._reject(o, now, -2019, "Margin is insufficient.")
+        if spec.kind == "spot" and not self._spot_affordable(spec, o, ref):
+            return self._reject(o, now, -2010, "Account has insufficient balance for requested "
+                                               "action.")
         if book is None:
             return [OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
                                 status="expired", ts=now, reason="paper: no synced book")]
@@ -237,7 +245,8 @@ class PaperBroker:
     def _fill(self, o: OrderRequest, qty: Decimal, price: Decimal, *, maker: bool, now: int,
               level: bool) -> Fill:
         spec = self.markets[o.symbol]
-        bps = self.fees.maker_bps if maker else self.fees.taker_bps
+        fees = self.spot_fees if spec.kind == "spot" else self.fees
+        bps = fees.maker_bps if maker else fees.taker_bps
         if spec.kind == "inverse":
             fee = (qty * spec.contract_size / price * bps / _BPS).quantize(_FEE_Q, ROUND_HALF_UP)
         else:
@@ -255,6 +264,23 @@ class PaperBroker:
         if spec.kind == "spot":
             return self.portfolio.holdings.get(spec.base, Decimal(0))
         return self.portfolio.perps[spec.symbol].qty
+
+    def _spot_affordable(self, spec: MarketSpec, o: OrderRequest, ref: Decimal | None) -> bool:
+        """A spot wallet cannot go short or into debt: a sell needs the base asset held (less
+        what resting sells already lock), a buy the quote for its limit price and the fee."""
+        p = self.portfolio
+        locked = Decimal(0)
+        for r in self.resting.values():
+            ro = r.order
+            if ro.symbol == o.symbol and ro.side == o.side:
+                locked += r.remaining if o.side == "sell" else r.remaining * ro.price
+        if o.side == "sell":
+            return o.qty + locked <= p.holdings.get(spec.base, Decimal(0))
+        if ref is None:
+            return True  # no price to judge by: the book decides (it expires without one)
+        fee = self.spot_fees.taker_bps / _BPS
+        cost = o.qty * ref * (1 + fee) + locked
+        return cost <= p.cash.get(spec.quote, Decimal(0))
 
     def _initial_margin(self, spec: MarketSpec, qty: Decimal, price: Decimal) -> Decimal:
         lev = Decimal(repr(self.portfolio.instruments[spec.symbol].leverage))

@@ -206,7 +206,8 @@ class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class PaperCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    fees: FeeSchedule = FeeSchedule()
+    fees: FeeSchedule = FeeSchedule()  # futures (USD-M, COIN-M)
+    spot_fees: FeeSchedule = FeeSchedule(maker_bps=Decimal("10"), taker_bps=Decimal("10"))
     latency_ms: NonNeg = 0.0
 
 
@@ -397,10 +398,12 @@ def check_config(cfg: EngineConfig, path: str) -> None:
     def fail(where: str, what: str) -> None:
         raise ConfigError(f"{path}: at `{where}`: {what}")
 
-    for name in ("maker_bps", "taker_bps"):
-        if getattr(cfg.paper.fees, name) < 0:
-            fail(f"$.paper.fees.{name}", f"must be >= 0 (rebates are not modelled), got "
-                 f"{getattr(cfg.paper.fees, name)}")
+    for table in ("fees", "spot_fees"):
+        for name in ("maker_bps", "taker_bps"):
+            v = getattr(getattr(cfg.paper, table), name)
+            if v < 0:
+                fail(f"$.paper.{table}.{name}", f"must be >= 0 (rebates are not modelled), "
+                     f"got {v}")
     symbols = [i.symbol for i in cfg.instruments]
     dup = {s for s in symbols if symbols.count(s) > 1}
     if dup:

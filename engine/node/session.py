@@ -48,7 +48,8 @@ class PaperSession:
                                book_faults=self.pipeline.book_faults,
                                book_valid=self._book_valid)
         self.broker = broker if broker is not None else PaperBroker(
-            self.books, markets, portfolio, cfg.paper.fees, int(cfg.paper.latency_ms * 1e6))
+            self.books, markets, portfolio, cfg.paper.fees, int(cfg.paper.latency_ms * 1e6),
+            spot_fees=cfg.paper.spot_fees)
         self.trades: dict[str, deque] = {}
         self.execution = ExecutionEngine(portfolio, markets, self.guard, self.broker,
                                          cfg.execution, self.pipeline.prices, books=self.books,

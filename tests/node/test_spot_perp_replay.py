@@ -47,3 +47,26 @@ def test_every_spot_and_perp_book_agrees_with_its_bookticker_in_the_same_run(run
     assert set(v) == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"}
     for sym, c in v.items():
         assert c["compared"] > 3000 and c["agreed"] == c["compared"], (sym, c)
+
+
+def test_the_spot_demo_sells_spot_btc_and_buys_spot_eth_to_60_40():
+    import asyncio
+
+    path = str(ROOT / "configs" / "demo_spot.toml")
+    cfg = load_config(path)
+    r = Runner(cfg, path, open(path).read(), resolve_inputs(cfg, path, None), None)
+    cash_seen = []
+    r.on_tick = lambda: cash_seen.append(r.session.portfolio.cash["USDT"])
+    report = asyncio.run(r.run())
+    w = report["final_weights"]
+    assert w["BTC"] / (w["BTC"] + w["ETH"]) == pytest.approx(0.6, abs=0.005)
+    held = {a: Decimal(q) for a, q in report["holdings"].items()}
+    assert held["BTC"] < Decimal("1.214") and held["ETH"] > Decimal("9.33")
+    assert report["positions"] == {} and not report["unfinished_parents"]
+    assert min(cash_seen) >= 0 and Decimal(report["cash"]) >= 0  # never bought on credit
+    fills = [f for f, _ in r.session.broker.fill_log]
+    assert fills and all(f.fee == (f.qty * f.price / 1000).quantize(Decimal("1e-8"),
+                                                                   "ROUND_HALF_UP")
+                         for f in fills)  # spot: 10 bps
+    v = report["books_verified"]
+    assert all(c["agreed"] == c["compared"] > 3000 for c in v.values()) and len(v) == 2
