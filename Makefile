@@ -16,7 +16,8 @@ install: $(STAMP)
 
 DEMO_JOURNAL ?= out/demo.sqlite
 
-# Replays the bundled BTC/ETH USD-M capture in paper mode: a 75/25 book back to 60/40 by TWAP.
+# The seeds' case on the bundled spot + USD-M captures: a spot core held at 75/25 stays put while
+# perps bring net exposure to 60/40 by TWAP on the recorded books (paper fills).
 demo: $(STAMP)
 	@mkdir -p $(dir $(DEMO_JOURNAL))
 	@rm -f $(DEMO_JOURNAL) $(DEMO_JOURNAL)-wal $(DEMO_JOURNAL)-shm
@@ -29,7 +30,9 @@ backtest: $(STAMP)
 
 verify-books: $(STAMP)
 	$(PY) -m engine replay scripts/data/hftbacktest/usdm/btcusdt_20240808.gz \
-		scripts/data/hftbacktest/usdm/ethusdt_20240808.gz --verify
+		scripts/data/hftbacktest/usdm/ethusdt_20240808.gz \
+		scripts/data/hftbacktest/spot/btcusdt_20240808.gz \
+		scripts/data/hftbacktest/spot/ethusdt_20240808.gz --verify
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -3,7 +3,7 @@
 (real book walking, queue and fees) and measures what the fills cost, as figures to put in a
 backtest's `[backtest]` (`fee_bps`, `slippage_bps`).
 
-    python scripts/calibrate_costs.py [--config configs/demo.toml] [--json]
+    python scripts/calibrate_costs.py [--config configs/demo_perps.toml] [--json]
 
 Fee: Σ fees / Σ filled notional. Slippage: the fill-weighted implementation shortfall of the
 parents against their arrival mid (what a bar backtest's close × (1 ± slippage) stands for).
@@ -32,7 +32,7 @@ from engine.node.runner import Runner, resolve_inputs  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default=str(ROOT / "configs/demo.toml"))
+    ap.add_argument("--config", default=str(ROOT / "configs/demo_perps.toml"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)

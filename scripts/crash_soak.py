@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = str(ROOT / "configs/demo.toml")
+CONFIG = str(ROOT / "configs/demo_perps.toml")
 KEYS = ("positions", "cash", "fills", "fees", "journal_positions", "journal_cash",
         "journal_fills", "journal_fees", "journal_submissions", "final_weights")
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 CAPTURES = ROOT / "scripts" / "data" / "hftbacktest" / "usdm"
 BTC = CAPTURES / "btcusdt_20240808.gz"
 ETH = CAPTURES / "ethusdt_20240808.gz"
-DEMO = ROOT / "configs" / "demo.toml"
+DEMO = ROOT / "configs" / "demo_perps.toml"
 DAILY = ROOT / "configs" / "backtest_daily.toml"
 
 

@@ -50,7 +50,13 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
     t.add_row("fees", f"{r['fees']} USDT")
     for a, w in r["final_weights"].items():
         tgt = r["target_weights"].get(a)
-        t.add_row(f"{a} weight / target", f"{w:.4f} / " + ("-" if tgt is None else f"{tgt:.4f}"))
+        t.add_row(f"{a} net weight / target",
+                  f"{w:.4f} / " + ("-" if tgt is None else f"{tgt:.4f}"))
+    for a, q in (r.get("spot_end") or {}).items():
+        before = (r.get("spot_start") or {}).get(a, "0")
+        t.add_row(f"{a} spot before → after", f"{before} → {q}")
+    for sym, q in (r.get("positions") or {}).items():
+        t.add_row(f"{sym} position", q)
     t.add_row("max margin utilisation", f"{r['max_margin_utilisation']:.4f}")
     t.add_row("risk state", r["risk_state"])
     if r.get("halted_at_start"):

@@ -85,6 +85,10 @@ async def run_summary(run) -> dict:
         "fees": str(sum((f.fee for f in fills), Decimal(0))),
         "shortfall_bps": weighted_shortfall(reports),
         "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+        # net exposure per underlying (spot + perp) / NAV: what the targets are on
+        "net_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+        "spot_start": dict(run.spot_start),
+        "spot_end": {a: str(q) for a, q in s.portfolio.holdings.items()},
         "target_weights": dict(s.trigger.targets or {}),
         "max_margin_utilisation": round(run.state.max_margin_utilisation, 6),
         "positions": {sym: str(p.qty) for sym, p in s.portfolio.perps.items()},

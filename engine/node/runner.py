@@ -136,6 +136,7 @@ class Runner:
             self.session.guard.hold("venue", "waiting for the first reconciliation with the "
                                     "venue", 0)
         self.halted_at_start: str | None = None  # a kill standing in the journal
+        self.spot_start: dict[str, str] = {}
         self.kills = KillReplay([], self.session.guard)  # journaled kills not applied yet
         from engine.node.status import LatencyHistogram
 
@@ -263,6 +264,8 @@ class Runner:
 
     async def _run(self) -> dict:
         s = self.session
+        # the spot wallet at the start (after a live start from the venue, or a restart's ledger)
+        self.spot_start = {a: str(q) for a, q in s.portfolio.holdings.items()}
         ex = s.execution
         rec = self.rec
         crash_at = int(os.environ.get(CRASH_ENV, "-1"))

@@ -2,7 +2,7 @@
 """Execution throughput and reaction: child orders/s through risk guard + paper broker on the
 recorded book, and the time from an intent to its first child order.
 
-    python scripts/bench/execution.py [--config configs/demo.toml] [--children 20000]
+    python scripts/bench/execution.py [--config configs/demo_perps.toml] [--children 20000]
         [--intents 300] [--json]
 
 Children: the bundled USD-M capture is replayed through a paper session; at every depth update
@@ -127,7 +127,7 @@ def bench_intents(cfg, events, count: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default=str(ROOT / "configs/demo.toml"))
+    ap.add_argument("--config", default=str(ROOT / "configs/demo_perps.toml"))
     ap.add_argument("--children", type=int, default=20000)
     ap.add_argument("--intents", type=int, default=300)
     ap.add_argument("--json", action="store_true")

@@ -30,7 +30,7 @@ from engine.journal.store import Journal  # noqa: E402
 from engine.node.config import load_config  # noqa: E402
 from engine.node.runner import Runner, resolve_inputs  # noqa: E402
 
-CONFIG = ROOT / "configs/demo.toml"
+CONFIG = ROOT / "configs/demo_perps.toml"
 
 
 async def write_rows(n: int) -> float:

@@ -35,7 +35,7 @@ from engine.node.runner import Runner  # noqa: E402
 from engine.triggers.rules import Schedule  # noqa: E402
 from local_exchange import LocalExchange  # noqa: E402
 
-CONFIG = ROOT / "configs/demo.toml"
+CONFIG = ROOT / "configs/demo_perps.toml"
 
 
 def pct(xs, q):

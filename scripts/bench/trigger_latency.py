@@ -3,7 +3,7 @@
 and the trigger actor, measured per event from the moment the source yields it to the moment
 the trigger has decided (and, for events that fire, to the intent).
 
-    python scripts/bench/trigger_latency.py [FILE...] [--config configs/demo.toml]
+    python scripts/bench/trigger_latency.py [FILE...] [--config configs/demo_perps.toml]
         [--band 0.0005] [--runs 3] [--json]
 
 Events are decoded first (decode speed is `scripts/bench/replay.py`'s business). `--band`
@@ -111,7 +111,7 @@ def throughput_run(events, config, band) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*")
-    ap.add_argument("--config", default=str(ROOT / "configs/demo.toml"))
+    ap.add_argument("--config", default=str(ROOT / "configs/demo_perps.toml"))
     ap.add_argument("--band", type=float, default=0.00002,
                     help="narrow drift band that keeps intents firing (0 = use the config's)")
     ap.add_argument("--runs", type=int, default=3)

@@ -26,7 +26,7 @@ def test_a_relative_band_from_toml_is_the_rule_s_band():
 
 
 def test_no_band_given_is_3pct_absolute_and_both_given_is_refused():
-    text = (ROOT / "configs" / "demo.toml").read_text()
+    text = (ROOT / "configs" / "demo_perps.toml").read_text()
     plain = text.replace("abs_band = 0.03\n", "")
     assert build(parse_config(plain), ReplayClock())[3].drift.abs_band == 0.03
     both = text.replace("abs_band = 0.03\n", "abs_band = 0.03\nrel_band = 0.1\n")

@@ -32,7 +32,7 @@ def run(cfg, events=None, check=None) -> PaperSession:
 
 @pytest.fixture(scope="module")
 def demo_cfg():
-    return load_config(str(ROOT / "configs/demo.toml"))
+    return load_config(str(ROOT / "configs/demo_perps.toml"))
 
 
 def test_twap_brings_75_25_back_to_60_40_on_the_real_book(demo_cfg):

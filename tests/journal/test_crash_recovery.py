@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 KEYS = ("positions", "cash", "fills", "fees", "journal_positions", "journal_cash",
         "journal_fills", "journal_fees", "journal_intents", "journal_parents", "intents",
         "parents", "children", "final_weights", "journal_final_weights",

@@ -15,7 +15,7 @@ from engine.journal.schema import APPLICATION_ID, SCHEMA_VERSION
 from engine.journal.store import Journal, JournalError
 from tests.conftest import ROOT
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
 def _run(journal) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from tests.helpers import wait_until
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 SEED = {"BTC/USDT:USDT": ("1.214", "61800"), "ETH/USDT:USDT": ("9.33", "2680")}
 
 

@@ -26,7 +26,7 @@ ENV = {"BINANCE_API_KEY": "local-test-key", "BINANCE_API_SECRET": "local-test-se
 
 
 def _config(tmp_path, port: int, mode: str) -> str:
-    text = (ROOT / "configs" / "demo.toml").read_text()
+    text = (ROOT / "configs" / "demo_perps.toml").read_text()
     text = (text.replace("duration_s = 120", "duration_s = 4")
             .replace("slices = 12", "slices = 8").replace("retry_s = 1.0", "retry_s = 0.3")
             .replace('mode = "marketable"', f'mode = "{mode}"\npassive_timeout_s = 1.0\n'

@@ -16,7 +16,7 @@ from tests.helpers import wait_until
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
 async def test_paper_live_rebalances_on_the_live_books(tmp_path):

@@ -19,7 +19,7 @@ from engine.node.http import serve
 from engine.node.runner import Runner, resolve_inputs
 from tests.conftest import ROOT
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 ETH = "ETH/USDT:USDT"
 
 

@@ -21,7 +21,7 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     out = p.stdout
     m = re.search(r"parents / children / fills\s*│\s*(\d+) / (\d+) / (\d+)", out)
     fees = re.search(r"fees\s*│\s*([0-9.]+) USDT", out)
-    btc = re.search(r"BTC weight / target\s*│\s*([0-9.]+) / ([0-9.]+)", out)
+    btc = re.search(r"BTC net weight / target\s*│\s*([0-9.]+) / ([0-9.]+)", out)
     mmu = re.search(r"max margin utilisation\s*│\s*([0-9.]+)", out)
     assert m and fees and btc and mmu, out
     parents, children, fills = map(int, m.groups())
@@ -29,6 +29,13 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     assert abs(float(btc.group(1)) - 0.6) < 0.03 and btc.group(2) == "0.6000"
     assert 0 < float(mmu.group(1)) <= 0.8
     assert str(journal) in out
+    # the seeds' case: the spot core untouched, every spot and perp book agreeing with its
+    # recorded bookTicker
+    for asset, qty in (("BTC", "1.214"), ("ETH", "9.33")):
+        assert re.search(rf"{asset} spot before → after\s*│\s*{qty} → {qty}\s", out), out
+    agree = re.findall(r"(\S+) book vs bookTicker\s*│\s*([0-9,]+) of ([0-9,]+) tops agree", out)
+    assert {a[0] for a in agree} == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"}
+    assert all(a[1] == a[2] for a in agree)
 
     r = subprocess.run([sys.executable, "-m", "engine", "report", "--journal", str(journal),
                         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -42,4 +49,4 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     # the same figures as tables a person reads, not dict reprs
     table = r.stdout
     assert re.search(rf"orders sent\s*│\s*{children} \(all unique\)", table), table
-    assert re.search(r"BTC/USDT:USDT\s*│\s*[0-9.]+", table) and "{'" not in table
+    assert re.search(r"BTC/USDT:USDT\s*│\s*-?[0-9.]+", table) and "{'" not in table

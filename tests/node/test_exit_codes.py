@@ -7,7 +7,7 @@ from engine.journal.recorder import Recorder
 from engine.node import cli
 from tests.conftest import ROOT
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
 def test_a_dead_journal_writer_ends_the_run_with_exit_4(tmp_path, monkeypatch, capsys):

@@ -20,7 +20,7 @@ from engine.node.http import serve
 from engine.node.runner import Runner, resolve_inputs
 from tests.conftest import ROOT
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
 def _start(journal, speed="25", extra=()):

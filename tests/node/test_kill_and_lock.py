@@ -12,7 +12,7 @@ import orjson
 from tests.conftest import ROOT
 from tests.node.test_headless import _cli, _port, _sigterm_report, _start, _wait_for
 
-CONFIG = str(ROOT / "configs" / "demo.toml")
+CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
 def _status(port: int) -> dict:

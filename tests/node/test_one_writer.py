@@ -41,7 +41,7 @@ def writers(monkeypatch):
 
 
 def test_paper_replay_fills_reach_the_portfolio_only_through_the_pipeline(writers):
-    s = PaperSession(load_config(str(ROOT / "configs/demo.toml")))
+    s = PaperSession(load_config(str(ROOT / "configs/demo_perps.toml")))
     writers.clear()  # building the start portfolio from config is not a run's write
     for ev in merge_captures([str(USDM_BTC), str(USDM_ETH)]):
         s.on_event(ev)

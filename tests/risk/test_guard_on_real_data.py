@@ -27,7 +27,7 @@ def events():
 
 
 def _cfg(**execution):
-    cfg = load_config(str(ROOT / "configs/demo.toml"))
+    cfg = load_config(str(ROOT / "configs/demo_perps.toml"))
     return msgspec.structs.replace(cfg, execution=msgspec.structs.replace(cfg.execution,
                                                                           **execution))
 
@@ -124,7 +124,7 @@ def test_book_invalidated_mid_twap_aborts_cleanly_when_configured(events):
 
 
 def test_plan_that_would_breach_the_margin_cap_is_refused(events):
-    cfg = load_config(str(ROOT / "configs/demo.toml"))
+    cfg = load_config(str(ROOT / "configs/demo_perps.toml"))
     strategy = msgspec.structs.replace(cfg.strategy, weights={"BTC": 0.8, "ETH": 0.5},
                                        weights_sum=1.3)
     cfg = msgspec.structs.replace(

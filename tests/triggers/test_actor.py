@@ -24,7 +24,7 @@ def _pipeline(config: str) -> Pipeline:
 
 
 def test_demo_portfolio_off_target_fires_one_drift_intent_on_the_first_tick():
-    pl = _pipeline("demo.toml")
+    pl = _pipeline("demo_perps.toml")
     assert pl.portfolio.weight("BTC") == pytest.approx(0.7503, abs=1e-4)
     first = None
     n = 0
@@ -46,7 +46,7 @@ def test_demo_portfolio_off_target_fires_one_drift_intent_on_the_first_tick():
 
 
 def test_schedule_fires_every_interval_of_recorded_time():
-    pl = _pipeline("demo.toml")
+    pl = _pipeline("demo_perps.toml")
     from engine.triggers.rules import Schedule
 
     pl.trigger.drift = None
@@ -91,7 +91,7 @@ def test_regime_changes_from_real_bars_and_funding_set_the_perp_mix():
 
 
 async def test_queue_fed_actor_puts_intents_on_a_bounded_outbox():
-    pl = _pipeline("demo.toml")
+    pl = _pipeline("demo_perps.toml")
     inbox: asyncio.Queue = asyncio.Queue(maxsize=16)
     outbox: asyncio.Queue = asyncio.Queue(maxsize=1)
     task = asyncio.create_task(pl.trigger.run(inbox, outbox))
@@ -107,7 +107,7 @@ async def test_queue_fed_actor_puts_intents_on_a_bounded_outbox():
 
 def test_depth_priced_pipeline_marks_perps_at_the_synced_book_mid():
     clock = ReplayClock()
-    portfolio, strategy, stats, trigger = build(load_config(str(ROOT / "configs/demo.toml")),
+    portfolio, strategy, stats, trigger = build(load_config(str(ROOT / "configs/demo_perps.toml")),
                                                 clock)
     pl = Pipeline(portfolio, stats, trigger, clock, price_from_depth=True)
     from engine.model import BookDelta
