@@ -148,3 +148,46 @@ abs_band = 0.03
     assert _orders(plan) == {BTC: ("sell", sell_btc.quantize(Decimal("0.001"), "ROUND_DOWN")),
                              ETH: ("buy", buy_eth.quantize(Decimal("0.001"), "ROUND_DOWN"))}
     assert _orders(plan)[ETH][1] == Decimal("0.82")
+
+
+def test_seed_004_a_20pct_cash_hedge_is_a_btc_perp_short_of_20pct_of_nav(tmp_path, usdm):
+    # the same $10,000 at 75% BTC: a hedge of 20% of NAV is a net target of 55%
+    text = _core_satellite('{ BTC = "0.125", ETH = "0" }', "2500", "{ BTC = 0.55, ETH = 0.0 }",
+                           0.55)
+    prices = {"BTC/USDT": 60000.0, "ETH/USDT": 3000.0, BTC: 60000.0, ETH: 3000.0}
+    portfolio, trigger = _engine(tmp_path, text, prices)
+    plan = Planner(usdm).plan(trigger.force("seed-004-hedge", "20% hedge", 1), portfolio,
+                              prices)
+    (o,) = plan.orders
+    # $2,000 / $60,000 = 0.0333… BTC: 0.033 on the 0.001 lot, the rest carried
+    assert (o.symbol, o.side, o.qty) == (BTC, "sell", Decimal("0.033"))
+    assert plan.carry[BTC] == pytest.approx(Decimal("-0.000333333"), abs=Decimal("1e-9"))
+
+
+def test_seed_001_core_satellite_5pct_band_hedges_only_outside_the_band(tmp_path, usdm):
+    # $100k: 1 BTC spot at $35k (35%), 10 ETH spot at $2.5k (25%), $40k USDT; targets 35/25,
+    # a ±5% band, trading to the band's edge. BTC at $43k is 39.8% (inside): nothing; at $44k
+    # 40.4%: the BTC perp shorts the excess over the edge, the spot stays.
+    text = _core_satellite('{ BTC = "1", ETH = "10" }', "40000", "{ BTC = 0.35, ETH = 0.25 }",
+                           0.6) + '[triggers.drift]\nabs_band = 0.05\nmode = "edge"\n'
+    from engine.model.events import PortfolioUpdate
+
+    prices = {"BTC/USDT": 35000.0, "ETH/USDT": 2500.0, BTC: 35000.0, ETH: 2500.0}
+    portfolio, trigger = _engine(tmp_path, text, prices)
+    assert portfolio.weights() == pytest.approx({"BTC": 0.35, "ETH": 0.25})
+
+    def move(px: float):
+        for sym in ("BTC/USDT", BTC):
+            portfolio.on_price(sym, px, 2)
+        return trigger.on_update(PortfolioUpdate(ts_event=2, ts_recv=2, cause="price",
+                                                 assets=("BTC",), nav=portfolio.nav))
+
+    assert move(43000.0) is None
+    intent = move(44000.0)
+    assert intent is not None
+    plan = Planner(usdm).plan(intent, portfolio, {**prices, "BTC/USDT": 44000.0, BTC: 44000.0})
+    orders = _orders(plan)
+    excess = Decimal("44000") - Decimal("0.40") * Decimal("109000")  # $400 over the 40% edge
+    assert orders[BTC] == ("sell", (excess / Decimal("44000")).quantize(Decimal("0.001"),
+                                                                        "ROUND_DOWN"))
+    assert "BTC/USDT" not in orders and "ETH/USDT" not in orders  # the spot core stays
