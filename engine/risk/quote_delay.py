@@ -20,7 +20,8 @@ from collections import deque
 log = logging.getLogger("engine.risk")
 
 WINDOW = 255  # samples in the rolling median
-REFRESH = 32  # recompute the median every this many samples (cheap on the hot path)
+REFRESH = 16  # recompute the median every this many samples (cheap on the hot path)
+SAMPLE_EVERY = 4  # one quote in this many enters the window
 WARM = 16  # no judgement before this many samples
 READAPT_NS = 600 * 10**9
 
@@ -44,31 +45,41 @@ class QuoteDelay:
         self.delay: dict[str, int] = {}  # symbol -> ns the latest quote exceeded the median
 
     def observe(self, symbol: str, ts_event: int, ts_recv: int) -> int:
-        """Record one quote; returns (and keeps in `delay`) its excess latency in ns."""
+        """Record one quote; returns (and keeps in `delay`) its excess latency in ns. Every
+        quote is judged; one in `SAMPLE_EVERY` feeds the median (it moves slowly anyway)."""
         f = self._feeds.get(symbol)
         if f is None:
             f = self._feeds[symbol] = _Feed(self.window)
         lat = ts_recv - ts_event
         med = f.median
-        excess = 0 if med is None else lat - med
-        if excess > self.late_ns:  # late: judged, but not allowed to move the normal
-            if f.late_since is None:
-                f.late_since = ts_recv
-            elif ts_recv - f.late_since > self.readapt_ns:
-                log.warning("%s: quotes %.0f ms late for %.0f s without a break: taking that "
-                            "latency as the feed's new normal", symbol, excess / 1e6,
-                            (ts_recv - f.late_since) / 1e9)
-                f.samples.clear()
-                f.count, f.median, f.late_since = 0, None, None
+        if med is not None:
+            excess = lat - med
+            if excess > self.late_ns:  # late: judged, but not allowed to move the normal
+                return self._late(f, symbol, excess, ts_recv)
+            f.late_since = None
+            if excess < 0:
                 excess = 0
-            self.delay[symbol] = excess
-            return excess
-        f.late_since = None
-        f.samples.append(lat)
+        else:
+            excess = 0
+        self.delay[symbol] = excess
         n = f.count = f.count + 1
-        if n >= WARM and (med is None or n % self.refresh == 0):
+        if n % SAMPLE_EVERY and med is not None:
+            return excess
+        f.samples.append(lat)
+        if len(f.samples) >= WARM and (med is None or n % (self.refresh * SAMPLE_EVERY) == 0):
             s = sorted(f.samples)
             f.median = s[len(s) // 2]
-        excess = excess if excess > 0 else 0
+        return excess
+
+    def _late(self, f: _Feed, symbol: str, excess: int, ts_recv: int) -> int:
+        if f.late_since is None:
+            f.late_since = ts_recv
+        elif ts_recv - f.late_since > self.readapt_ns:
+            log.warning("%s: quotes %.0f ms late for %.0f s without a break: taking that "
+                        "latency as the feed's new normal", symbol, excess / 1e6,
+                        (ts_recv - f.late_since) / 1e9)
+            f.samples.clear()
+            f.count, f.median, f.late_since = 0, None, None
+            excess = 0
         self.delay[symbol] = excess
         return excess
