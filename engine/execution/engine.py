@@ -188,6 +188,11 @@ class ExecutionEngine:
         self.outbox: list[OrderRequest] = []
         self.dirty: set[str] = set()  # parents whose state changed since the last `take_dirty`
         self.stretched: list[tuple[str, int, int]] = []  # (intent, planned ns, stretched ns)
+        # Net exposure per underlying while an intent executes, as base units traded so far
+        # against the plan: [done, target, reference price]. Its distance from the path
+        # 0 → target (legs of one underlying out of step), as a fraction of NAV, at its worst.
+        self._paths: dict[str, dict[str, list]] = {}
+        self.max_transient_deviation = 0.0
 
     # -- intents --------------------------------------------------------------------------
     def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
@@ -210,6 +215,13 @@ class ExecutionEngine:
             dur = fit
         deadline = now + dur + slack
         out = []
+        paths: dict[str, list] = {}
+        for o in plan.orders:
+            spec = self.markets[o.symbol]
+            base = spec.notional(o.qty, o.ref_price) / o.ref_price  # base units (coin)
+            path = paths.setdefault(spec.base, [Decimal(0), Decimal(0), float(o.ref_price)])
+            path[1] += base if o.side == "buy" else -base
+        self._paths = {intent.intent_id: paths}  # earlier intents are over or superseded
         for i, o in enumerate(plan.orders):
             spec = self.markets[o.symbol]
             pid = parent_id_for(intent.intent_id, o.symbol)
@@ -383,6 +395,7 @@ class ExecutionEngine:
             p.filled += ev.qty
             p.cost += ev.qty * ev.price
             p.fees += ev.fee
+            self._track_path(p, ev)
             return
         self.updates.append(ev)
         pid = self._by_child.get(ev.client_order_id)
@@ -420,6 +433,21 @@ class ExecutionEngine:
                         ev.reason)
             if p.active:
                 self._rejected(p, f"venue {ev.code}", now)
+
+    def _track_path(self, p: Parent, f: Fill) -> None:
+        path = self._paths.get(p.intent_id, {}).get(p.spec.base)
+        if path is None:
+            return
+        base = p.spec.notional(f.qty, f.price) / f.price
+        path[0] += base if f.side == "buy" else -base
+        done, target = path[0], path[1]
+        lo, hi = (target, Decimal(0)) if target < 0 else (Decimal(0), target)
+        off = lo - done if done < lo else (done - hi if done > hi else Decimal(0))
+        nav = self.portfolio.nav
+        if off and nav > 0:
+            dev = float(off) * path[2] / nav
+            if dev > self.max_transient_deviation:
+                self.max_transient_deviation = dev
 
     # -- ends -------------------------------------------------------------------------------
     def abort(self, parent_id: str, reason: str, now: int) -> None:

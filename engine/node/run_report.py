@@ -103,6 +103,9 @@ async def run_summary(run) -> dict:
         # live: the worst time from a child's release to its request leaving (budget wait)
         "max_child_send_delay_ms": round(getattr(s.broker, "max_send_delay_ns", 0) / 1e6, 3),
         "twaps_stretched": len(s.execution.stretched),
+        # worst distance of an underlying's net exposure from its start → target path while
+        # its legs executed, as a fraction of NAV
+        "max_transient_deviation": round(s.execution.max_transient_deviation, 6),
         # books invalid at the end: where each died (a gap no later snapshot repaired)
         "dead_books": dead_books(s.pipeline),
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing

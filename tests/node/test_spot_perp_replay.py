@@ -38,6 +38,7 @@ def test_the_spot_core_stays_and_the_perps_bring_net_weights_to_the_band(run):
     assert pos["BTC/USDT:USDT"] < 0 < pos["ETH/USDT:USDT"]  # short BTC perp, long ETH perp
     assert report["max_margin_utilisation"] <= 0.8
     assert not report["unfinished_parents"] and not report["dead_books"]
+    assert report["max_transient_deviation"] == 0  # one leg per underlying: never off path
     assert {o.symbol for o in r.session.execution.sent} == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
 
 
