@@ -21,7 +21,7 @@ def _status(port: int) -> dict:
 
 def test_a_second_run_on_a_journal_in_use_is_refused_and_the_first_ends_clean(tmp_path):
     journal = tmp_path / "j.sqlite"
-    first = _start(journal, speed="10")
+    first = _start(journal, speed="20")  # ~18 s of recorded time: ample for the second try
     try:
         port = _port(first)  # the lock is taken before the status server starts
         second = _cli("run", "--config", CONFIG, "--journal", str(journal), "--json")
