@@ -42,15 +42,7 @@ def _log_level(text: str) -> str:
 
 
 def _port(lo: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-        if not lo <= v <= 65535:
-            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..65535")
-        return v
-    return parse
+    return _number(int, lambda v: lo <= v <= 65535, f"a port in {lo}..65535")
 
 
 def _number(kind, ok, what: str):

@@ -205,7 +205,6 @@ def cmd_resume(args) -> int:
         return _ask_engine(args, "POST", "/resume", {"reason": args.reason})
 
     async def main() -> dict:
-        import os
         import time
 
         from engine.journal.kills import RESUME, next_seq, standing_kill, write_action

@@ -73,6 +73,7 @@ async def run_summary(run) -> dict:
     cfg = run.cfg
     reports = s.execution.reports()
     fills = [f for f, _ in s.broker.fill_log]
+    weights = {a: round(w, 6) for a, w in s.portfolio.weights().items()}
     out = {
         "run_id": run.run_id,
         "mode": run.mode,
@@ -84,9 +85,9 @@ async def run_summary(run) -> dict:
         "fills": len(fills),
         "fees": str(sum((f.fee for f in fills), Decimal(0))),
         "shortfall_bps": weighted_shortfall(reports),
-        "final_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+        "final_weights": weights,
         # net exposure per underlying (spot + perp) / NAV: what the targets are on
-        "net_weights": {a: round(w, 6) for a, w in s.portfolio.weights().items()},
+        "net_weights": dict(weights),
         "spot_start": dict(run.spot_start),
         "spot_end": {a: str(q) for a, q in s.portfolio.holdings.items()},
         "target_weights": dict(s.trigger.targets or {}),
