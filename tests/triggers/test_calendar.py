@@ -13,7 +13,7 @@ from engine.core.errors import ConfigError
 from engine.node.config import PolicyCfg, load_config, parse_config
 from engine.triggers.calendar import DAY_NS, period_of
 from engine.triggers.rules import Schedule
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared
 
 DAILY = str(ROOT / "configs" / "backtest_daily.toml")
 HOURLY = str(ROOT / "configs" / "backtest.toml")
@@ -46,6 +46,7 @@ def test_calendar_policies_rebalance_on_the_first_close_of_each_period(daily, ev
 
 
 def test_monthly_on_the_hourly_bars_is_the_1st_at_midnight():
+    shared("oraculo-de-bitcoin")  # the hourly bars live in ../shared/data: skipped without it
     cfg = load_config(HOURLY)
     data = load_bar_data(cfg.backtest, HOURLY)
     res = run_policy(cfg, PolicyCfg(name="m", schedule="month"), data, cfg.backtest)
