@@ -68,7 +68,8 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
     t0 = time.perf_counter()
     cfg = policy_config(base, pol, data.step_ns)
     clock = ReplayClock()
-    portfolio, strategy, stats, trigger = build(cfg, clock)
+    # one cash pool: a bar backtest models no transfers between the spot and futures wallets
+    portfolio, strategy, stats, trigger = build(cfg, clock, pooled=True)
     pipe = Pipeline(portfolio, stats, trigger, clock)
     guard = RiskGuard(portfolio, cfg.risk, prices=pipe.prices, price_ts=pipe.price_ts)
     res_trades: list[tuple] | None = [] if detail else None

@@ -11,6 +11,10 @@
   (-1111), amount below minimum (-4003), notional below minimum unless reduce-only (-4164),
   reduce-only that would grow the position (-2022), insufficient margin (-2019), post-only that
   would take (-5022).
+- Transfers between our spot and futures wallets settle `latency_ns` after they are asked
+  for, in order with the orders, or fail (nothing moves) when the source wallet cannot spare
+  the amount: the spot wallet what resting buys do not lock, the futures wallet its available
+  margin (Binance's -5013, "Asset transfer failed: insufficient balance").
 - Fees from the schedule (taker for what takes, maker for what rests), in the settle currency,
   rounded to 1e-8 like Binance.
 """
@@ -25,8 +29,9 @@ import msgspec
 from engine.book.manager import BookManager
 from engine.core.numeric import to_decimal
 from engine.execution.markets import MarketSpec
-from engine.model.events import BookDelta, Fill, Trade
-from engine.model.orders import OrderRequest, OrderUpdate
+from engine.model.events import BookDelta, Fill, Trade, Transfer
+from engine.model.orders import FUTURES_WALLET, SPOT_WALLET, OrderRequest, OrderUpdate, \
+    TransferRequest
 from engine.portfolio.state import Portfolio
 
 _FEE_Q = Decimal("1e-8")
@@ -78,6 +83,10 @@ class PaperBroker:
         heapq.heappush(self._inflight, (now + self.latency_ns, self._seq, "cancel",
                                         client_order_id))
 
+    def transfer(self, req: TransferRequest, now: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._inflight, (now + self.latency_ns, self._seq, "transfer", req))
+
     def open_orders(self) -> list[OrderRequest]:
         return [r.order for r in self.resting.values()]
 
@@ -94,6 +103,8 @@ class PaperBroker:
             at, _, kind, payload = heapq.heappop(q)
             if kind == "new":
                 out.extend(self._arrive(payload, at))
+            elif kind == "transfer":
+                out.append(self._settle_transfer(payload, at))
             else:
                 out.extend(self._cancel(payload, at))
         return out
@@ -280,7 +291,24 @@ class PaperBroker:
             return True  # no price to judge by: the book decides (it expires without one)
         fee = self.spot_fees.taker_bps / _BPS
         cost = o.qty * ref * (1 + fee) + locked
-        return cost <= p.cash.get(spec.quote, Decimal(0))
+        return cost <= p.wallets["spot"].get(spec.quote, Decimal(0))
+
+    def _settle_transfer(self, req: TransferRequest, now: int) -> Transfer:
+        """Done if the source wallet can spare the amount, else failed (nothing moves)."""
+        if req.from_wallet == SPOT_WALLET:
+            locked = sum((r.remaining * r.order.price for r in self.resting.values()
+                          if r.order.side == "buy" and self.markets[r.order.symbol].kind == "spot"
+                          and self.markets[r.order.symbol].quote == req.asset), Decimal(0))
+            spare = self.portfolio.wallets[SPOT_WALLET].get(req.asset, Decimal(0)) - locked
+        else:
+            spare = min(self._available_margin(),
+                        self.portfolio.wallets[FUTURES_WALLET].get(req.asset, Decimal(0)))
+        ok = req.amount <= spare
+        return Transfer(transfer_id=req.transfer_id, asset=req.asset, amount=req.amount,
+                        from_wallet=req.from_wallet, to_wallet=req.to_wallet,
+                        status="done" if ok else "failed", ts=now,
+                        reason="" if ok else f"-5013 Asset transfer failed: insufficient "
+                                             f"balance ({req.from_wallet} can spare {spare})")
 
     def _initial_margin(self, spec: MarketSpec, qty: Decimal, price: Decimal) -> Decimal:
         lev = Decimal(repr(self.portfolio.instruments[spec.symbol].leverage))

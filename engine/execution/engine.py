@@ -27,8 +27,9 @@ from engine.core.numeric import to_decimal
 from engine.execution.markets import MarketSpec
 from engine.execution.planner import PlannedOrder, Planner
 from engine.execution.schedules import profile_from_trades, twap_schedule, vwap_schedule
-from engine.model.events import Fill, RebalanceIntent
-from engine.model.orders import OrderRequest, OrderUpdate
+from engine.execution.transfers import TransferPolicy
+from engine.model.events import Fill, RebalanceIntent, Transfer
+from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
 from engine.portfolio.state import Portfolio
 from engine.risk.guard import RiskGuard
 
@@ -163,7 +164,8 @@ class ExecutionEngine:
     def __init__(self, portfolio: Portfolio, markets: dict[str, MarketSpec], guard: RiskGuard,
                  broker, cfg: ExecConfig, prices: dict[str, float],
                  books=None, trades: dict[str, list[tuple[int, float]]] | None = None,
-                 *, book_fill: Callable[[Fill], object]) -> None:
+                 *, book_fill: Callable[[Fill], object],
+                 transfers: TransferPolicy | None = None) -> None:
         if cfg.algo not in ("twap", "vwap"):
             raise ValueError(f"algo must be twap or vwap, got {cfg.algo!r}")
         if cfg.mode not in ("marketable", "passive_then_cross"):
@@ -193,6 +195,16 @@ class ExecutionEngine:
         # 0 → target (legs of one underlying out of step), as a fraction of NAV, at its worst.
         self._paths: dict[str, dict[str, list]] = {}
         self.max_transient_deviation = 0.0
+        # Transfers between the spot and futures wallets (None: off). At most one is in
+        # flight; children wait for it. Requests wait in `transfer_outbox` until durable.
+        self.transfers = transfers
+        self.transfer_outbox: list[TransferRequest] = []
+        self.transfer_in_flight: TransferRequest | None = None
+        self.transfer_log: list[Transfer] = []  # every settled one, done or failed
+        self.transfer_why: dict[str, str] = {}  # transfer id -> why it was asked for
+        self._transfer_seq = 0
+        self._transfer_retry_at = 0
+        self._return_due = False  # a rebalance ended: look for excess margin once idle
 
     # -- intents --------------------------------------------------------------------------
     def on_intent(self, intent: RebalanceIntent, now: int) -> list[Parent]:
@@ -238,7 +250,10 @@ class ExecutionEngine:
             self._active[pid] = p
             self.dirty.add(pid)
             out.append(p)
-            self._drive(p, now)  # its first slice leaves before the next leg is even scheduled
+        # every leg is scheduled before the first child leaves: the guard and the transfer
+        # policy judge that child against the whole plan, not the legs scheduled so far
+        for p in out:
+            self._drive(p, now)
         return out
 
     def pending(self, exclude_child_of: Parent | None = None) -> dict[str, Decimal]:
@@ -257,6 +272,8 @@ class ExecutionEngine:
             for p in list(self._active.values()):
                 if p.active:
                     self._drive(p, now)
+        elif self.transfers is not None:
+            self._idle_transfers(now)
 
     def poll_broker(self, now: int) -> None:
         """Take in what the broker has heard (fills, order ends) without driving any parent:
@@ -305,6 +322,8 @@ class ExecutionEngine:
         if p.spec.tradable(qty, price) is not None:
             if p.next_slice >= len(p.schedule) and p.spec.tradable(p.remaining, price):
                 self._finish(p, "done", f"rest {p.remaining} below the exchange minimum", now)
+            return
+        if self.transfers is not None and not self._funded(p, qty, price, now):
             return
         self._send(p, qty, price, now)
 
@@ -358,13 +377,78 @@ class ExecutionEngine:
             self.first_child_latency.append(now - p.intent_ts)
         self.outbox.append(order)
 
+    # -- transfers between the wallets ---------------------------------------------------------
+    def _next_transfer_id(self, now: int) -> str:
+        self._transfer_seq += 1
+        return f"tr-{now}-{self._transfer_seq}"
+
+    def _funded(self, p: Parent, qty: Decimal, price: Decimal, now: int) -> bool:
+        """Whether this child may leave now: no transfer is in flight, and none is needed
+        first (if one is, it is queued and the child waits for its answer)."""
+        if self.transfer_in_flight is not None:
+            return False
+        if now < self._transfer_retry_at:
+            return True  # the last one failed: the guard judges the child as it stands
+        # the plan as it stands: every running parent's unfilled rest (this child included)
+        pending = self.pending()
+        if p.spec.kind == "spot":
+            if p.side != "buy":
+                return True
+            req = self.transfers.for_spot_buy(self.portfolio, qty * price, pending,
+                                              self.prices, now)
+        else:
+            req = self.transfers.top_up(self.portfolio, pending, self.prices, now,
+                                        f"margin for {p.parent_id} ({p.symbol})")
+        if req is None:
+            return True
+        self._queue_transfer(req, now)
+        return False
+
+    def _queue_transfer(self, req: TransferRequest, now: int) -> None:
+        req = msgspec.structs.replace(req, transfer_id=self._next_transfer_id(now))
+        log.info("transfer %s: %s %s %s -> %s (%s)", req.transfer_id, req.amount, req.asset,
+                 req.from_wallet, req.to_wallet, req.reason)
+        self.transfer_in_flight = req
+        self.transfer_why[req.transfer_id] = req.reason
+        self.transfer_outbox.append(req)
+
+    def _idle_transfers(self, now: int) -> None:
+        """No parent running: return excess margin after a rebalance, top up when prices
+        took utilisation above `top_up_above`."""
+        if self.transfer_in_flight is not None or now < self._transfer_retry_at:
+            return
+        t = self.transfers
+        req = None
+        if self._return_due:
+            self._return_due = False
+            req = t.excess(self.portfolio, now)
+        elif self.portfolio.margin_utilisation > t.cfg.top_up_above:
+            req = t.top_up(self.portfolio, {}, self.prices, now,
+                           "utilisation above top_up_above", above=t.cfg.top_up_above)
+        if req is not None:
+            self._queue_transfer(req, now)
+
+    def _transfer_settled(self, ev: Transfer, now: int) -> None:
+        self.transfer_log.append(ev)
+        if self.transfer_in_flight is not None and \
+                self.transfer_in_flight.transfer_id == ev.transfer_id:
+            self.transfer_in_flight = None
+        if ev.status != "done":
+            log.warning("transfer %s failed: %s", ev.transfer_id, ev.reason)
+            self._transfer_retry_at = now + int(self.cfg.retry_s * 1e9)
+
     def dispatch(self, now: int) -> list[OrderRequest]:
-        """Send what the outbox holds (call once it is durable); returns what was sent."""
+        """Send what the outboxes hold, transfers first (call once they are durable);
+        returns the orders sent."""
+        if self.transfer_outbox:
+            reqs, self.transfer_outbox = self.transfer_outbox, []
+            for req in reqs:
+                self.broker.transfer(req, now)
         out, self.outbox = self.outbox, []
         for order in out:
             self.sent.append(order)
             self.broker.submit(order, now)
-        if out:
+        if out or self.transfer_in_flight is not None:
             for ev in self.broker.on_time(now):  # zero latency: it reaches the book now
                 self._handle(ev, now)
         return out
@@ -385,6 +469,10 @@ class ExecutionEngine:
     def _handle(self, ev, now: int) -> None:
         if self.on_event is not None:
             self.on_event(ev)
+        if type(ev) is Transfer:
+            self.book_fill(ev)  # to the portfolio's one writer, like a fill
+            self._transfer_settled(ev, now)
+            return
         if isinstance(ev, Fill):
             pid = self._by_child.get(ev.order_id)
             self.book_fill(ev)
@@ -466,6 +554,8 @@ class ExecutionEngine:
     def _finish(self, p: Parent, state: str, reason: str, now: int) -> None:
         p.state, p.reason = state, reason
         self._active.pop(p.parent_id, None)
+        if not self._active:
+            self._return_due = True
         self.dirty.add(p.parent_id)
         log.info("parent %s %s %s: %s (%s/%s filled)", p.parent_id, p.side, p.symbol, state,
                  p.filled, p.target)

@@ -1,5 +1,5 @@
 """A run's journaled money, handed back in order: its fills, then the funding it was paid or
-charged (`apply_ledger`). A restart rebuilds its portfolio this way through the pipeline;
+charged, then the transfers between its wallets that were done (`apply_ledger`). A restart rebuilds its portfolio this way through the pipeline;
 `report` builds a fresh one to check the journal on its own."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Callable
 
 from engine.journal.store import Journal
-from engine.model.events import Fill, FundingPayment
+from engine.model.events import Fill, FundingPayment, Transfer
 
 
-async def apply_ledger(j: Journal, run_id: str, book: Callable[[Fill | FundingPayment], object]
-                       ) -> Decimal:
+async def apply_ledger(j: Journal, run_id: str,
+                       book: Callable[[Fill | FundingPayment | Transfer], object]) -> Decimal:
     """Hand the run's journaled fills and funding, in order, to `book` (a pipeline's
     `on_account`, or a fresh portfolio's `apply` for a report); returns the fees."""
     fees = Decimal(0)
@@ -27,4 +27,9 @@ async def apply_ledger(j: Journal, run_id: str, book: Callable[[Fill | FundingPa
                                             "WHERE run_id=? ORDER BY ts", (run_id,)):
         book(FundingPayment(exchange="journal", symbol=sym, ts_event=ts, ts_recv=ts,
                             amount=Decimal(amount)))
+    for tid, asset, amount, src, dst, ts in await j.fetchall(
+            "SELECT transfer_id, asset, amount, from_wallet, to_wallet, updated_ns FROM "
+            "transfers WHERE run_id=? AND status='done' ORDER BY updated_ns, rowid", (run_id,)):
+        book(Transfer(transfer_id=tid, asset=asset, amount=Decimal(amount), from_wallet=src,
+                      to_wallet=dst, status="done", ts=ts))
     return fees

@@ -15,8 +15,8 @@ import orjson
 
 from engine.execution.engine import Parent
 from engine.journal.store import Journal
-from engine.model.events import Fill, RebalanceIntent
-from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange
+from engine.model.events import Fill, RebalanceIntent, Transfer
+from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange, TransferRequest
 from engine.portfolio.state import PortfolioSnapshot
 
 
@@ -75,6 +75,16 @@ class Recorder:
                      (f.exchange, f.symbol, f.trade_id, self.run_id, f.order_id, f.side,
                       str(f.qty), str(f.price), str(f.fee), f.fee_currency, f.liquidity,
                       f.ts_recv))
+
+    def transfer_request(self, t: TransferRequest, now: int) -> None:
+        self.j.write("INSERT OR IGNORE INTO transfers VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                     (t.transfer_id, self.run_id, t.asset, str(t.amount), t.from_wallet,
+                      t.to_wallet, t.reason, "requested", "", t.ts_created, now))
+
+    def transfer_settled(self, t: Transfer) -> None:
+        self.j.write("UPDATE transfers SET status=?, detail=?, updated_ns=? "
+                     "WHERE transfer_id=? AND status='requested'",
+                     (t.status, t.reason, t.ts, t.transfer_id))
 
     def parent(self, p: Parent, now: int) -> None:
         r = p.report()

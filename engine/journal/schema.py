@@ -137,6 +137,23 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # v3: transfers between our spot and futures wallets. A row is written (and made durable)
+    # before the request leaves; its status becomes done or failed when the venue answers.
+    """
+    CREATE TABLE transfers (
+        transfer_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        from_wallet TEXT NOT NULL,
+        to_wallet TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        created_ns INTEGER NOT NULL,
+        updated_ns INTEGER NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,6 +1,6 @@
 """Every event type of the engine, in one place (see `events`)."""
 
-from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange
+from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange, TransferRequest
 from engine.model.events import (
     Bar,
     BestBidAsk,
@@ -17,6 +17,7 @@ from engine.model.events import (
     PortfolioUpdate,
     RebalanceIntent,
     Trade,
+    Transfer,
 )
 
 __all__ = [
@@ -38,4 +39,6 @@ __all__ = [
     "PortfolioUpdate",
     "RebalanceIntent",
     "Trade",
+    "Transfer",
+    "TransferRequest",
 ]

@@ -151,6 +151,21 @@ class Fill(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     liquidity: str = "taker"
 
 
+class Transfer(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag=True):
+    """A transfer between our wallets as the venue settled it: `status` "done" (the amount
+    left `from_wallet` and reached `to_wallet`) or "failed" (nothing moved, `reason` says
+    why). Applied to the portfolio once per `transfer_id`."""
+
+    transfer_id: str
+    asset: str
+    amount: Decimal
+    from_wallet: str
+    to_wallet: str
+    status: str
+    ts: int
+    reason: str = ""
+
+
 class PortfolioUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The portfolio changed because of one event (`ts_recv`: when the engine took it in).
 

@@ -46,3 +46,22 @@ class RiskStateChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     old: str
     new: str
     reason: str
+
+
+SPOT_WALLET = "spot"
+FUTURES_WALLET = "futures"
+WALLETS = (SPOT_WALLET, FUTURES_WALLET)
+
+
+class TransferRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Move `amount` of `asset` between our own wallets at the venue (the spot wallet and the
+    USD-M futures wallet). `transfer_id` is deterministic, like a client order id: a restart
+    recognises a transfer it already asked for."""
+
+    transfer_id: str
+    asset: str
+    amount: Decimal
+    from_wallet: str
+    to_wallet: str
+    reason: str = ""
+    ts_created: int = 0

@@ -24,12 +24,14 @@ from strategies.risk import BtcAnchor, RiskParity, VolTarget
 from strategies.simple import CoreSatellite, EqualNotional, FixedWeights
 
 
-def build_portfolio(cfg: c.EngineConfig) -> Portfolio:
+def build_portfolio(cfg: c.EngineConfig, pooled: bool = False) -> Portfolio:
+    """The starting portfolio; `pooled`: one cash pool for both wallets (bar backtests)."""
     insts = [instrument_from_symbol(i.symbol, leverage=i.leverage,
                                     maintenance_rate=i.maintenance_rate,
                                     contract_size=i.contract_size) for i in cfg.instruments]
-    p = Portfolio(insts, cash=cfg.account.cash, holdings=cfg.account.holdings,
-                  collateral_haircut=cfg.account.collateral_haircut)
+    spot_cash, coins, futures = cfg.account.by_wallet(any(i.kind != "spot" for i in insts))
+    p = Portfolio(insts, cash={}, spot_cash=spot_cash, futures_cash=futures, holdings=coins,
+                  collateral_haircut=cfg.account.collateral_haircut, pooled=pooled)
     for sym, pos in cfg.account.positions.items():
         p.seed_position(sym, pos.qty, pos.entry_price)
     return p
@@ -98,9 +100,9 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
                         signals=signals, regimes=regimes, sink=sink)
 
 
-def build(cfg: c.EngineConfig, clock: Clock, sink=None):
+def build(cfg: c.EngineConfig, clock: Clock, sink=None, pooled: bool = False):
     """(portfolio, strategy, stats, trigger) wired from one config."""
-    portfolio = build_portfolio(cfg)
+    portfolio = build_portfolio(cfg, pooled)
     strategy = build_strategy(cfg.strategy, dict(cfg.universe))
     stats = build_stats(cfg)
     trigger = build_trigger(cfg, portfolio, strategy, stats, clock, sink)

@@ -15,6 +15,8 @@ import msgspec
 from engine.core.errors import ConfigError
 from engine.brokers.paper import FeeSchedule
 from engine.execution.engine import ExecConfig
+from engine.execution.transfers import AccountsCfg
+from engine.portfolio.state import STABLES
 from engine.risk.checks import RiskLimits
 from engine.triggers.regime import Regime
 from strategies.base import AssetLegs
@@ -42,10 +44,28 @@ class PositionCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class AccountCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    cash: dict[str, Decimal]
+    """The starting balances, in one of two forms. By wallet, as on the venue: `spot` (every
+    asset of the spot wallet, coins and stablecoins) and `futures` (the stablecoin margin of
+    the futures wallet). Or `cash` and `holdings`: coins in the spot wallet, cash in the
+    futures wallet when the config declares a perp (its margin), else in the spot wallet."""
+
+    cash: dict[str, Decimal] = {}
     holdings: dict[str, Decimal] = {}
+    spot: dict[str, Decimal] = {}
+    futures: dict[str, Decimal] = {}
     positions: dict[str, PositionCfg] = {}
+    # spot coins counted as futures margin at this fraction of their value (0: not at all)
     collateral_haircut: Frac = 0.0
+
+    def by_wallet(self, has_perps: bool) -> tuple[dict, dict, dict]:
+        """(spot wallet stablecoins, spot wallet coins, futures wallet stablecoins)."""
+        if self.spot or self.futures:
+            cash = {a: q for a, q in self.spot.items() if a in STABLES}
+            coins = {a: q for a, q in self.spot.items() if a not in STABLES}
+            return cash, coins, dict(self.futures)
+        if has_perps:
+            return {}, dict(self.holdings), dict(self.cash)
+        return dict(self.cash), dict(self.holdings), {}
 
 
 class FixedWeightsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -319,6 +339,7 @@ class BacktestCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     account: AccountCfg
     instruments: list[InstrumentCfg]
+    accounts: AccountsCfg = AccountsCfg()
     universe: dict[str, AssetLegs]
     strategy: StrategyCfg = msgspec.field(default=None)  # type: ignore[assignment]
     triggers: TriggersCfg = TriggersCfg()
@@ -416,9 +437,36 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             fail(f"$.account.positions.{sym}", f"not a declared perp instrument; declared: {symbols}")
         if pos.entry_price <= 0:
             fail(f"$.account.positions.{sym}.entry_price", f"must be > 0, got {pos.entry_price}")
-    for ccy, amt in {**cfg.account.cash, **cfg.account.holdings}.items():
-        if amt < 0:
-            fail("$.account", f"{ccy} balance must not be negative, got {amt}")
+    acct = cfg.account
+    if (acct.spot or acct.futures) and (acct.cash or acct.holdings):
+        fail("$.account", "give the wallets (spot, futures) or cash and holdings, not both")
+    for name in ("cash", "holdings", "spot", "futures"):
+        for ccy, amt in getattr(acct, name).items():
+            if amt < 0:
+                fail(f"$.account.{name}.{ccy}", f"balance must not be negative, got {amt}")
+    for ccy in acct.futures:
+        if ccy not in STABLES:
+            fail(f"$.account.futures.{ccy}", f"the futures wallet holds stablecoin margin "
+                 f"({', '.join(sorted(STABLES))}); coins belong in [account.spot]")
+    tr = cfg.accounts
+    if tr.enabled:
+        if tr.max_transfer <= 0:
+            fail("$.accounts.max_transfer", f"must be > 0, got {tr.max_transfer}")
+        if tr.min_transfer < 0:
+            fail("$.accounts.min_transfer", f"must be >= 0, got {tr.min_transfer}")
+        if tr.asset not in STABLES:
+            fail("$.accounts.asset", f"must be a stablecoin, got {tr.asset!r}")
+        if not tr.return_below < tr.margin_target < tr.top_up_above:
+            fail("$.accounts", f"needs return_below < margin_target < top_up_above, got "
+                 f"{tr.return_below} / {tr.margin_target} / {tr.top_up_above}")
+        if tr.top_up_above > cfg.risk.max_margin_utilisation:
+            fail("$.accounts.top_up_above", f"must not exceed the risk cap "
+                 f"max_margin_utilisation = {cfg.risk.max_margin_utilisation}, got "
+                 f"{tr.top_up_above}")
+        if tr.min_transfer > tr.max_transfer:
+            fail("$.accounts.min_transfer", f"exceeds max_transfer ({tr.max_transfer})")
+        if not any(":" in sym for sym in symbols):
+            fail("$.accounts", "transfers move futures margin, but no perp is declared")
     for asset, legs in cfg.universe.items():
         for leg in ("spot", "perp"):
             sym = getattr(legs, leg)

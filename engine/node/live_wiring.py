@@ -30,6 +30,10 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.venues.binance.rate_limits import load_windows
 
     live = cfg.live
+    if cfg.accounts.enabled:
+        raise ConfigError(f"{cfg_path}: at `$.accounts`: transfers between the spot and "
+                          "futures wallets run in replay and paper; live mode trades the "
+                          "futures wallet alone (live spot and transfers are not built yet)")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "

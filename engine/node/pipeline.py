@@ -28,6 +28,7 @@ from engine.model.events import (
     MarkPrice,
     PortfolioUpdate,
     RebalanceIntent,
+    Transfer,
 )
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
@@ -97,9 +98,9 @@ class Pipeline:
         out, self.funding_booked = self.funding_booked, []
         return out
 
-    def on_account(self, ev: Fill | FundingPayment) -> str | None:
-        """A fill or a settled funding payment into the portfolio (exactly once per trade id);
-        returns the underlying it changed. No rule is evaluated here: the next market event
+    def on_account(self, ev: Fill | FundingPayment | Transfer) -> str | None:
+        """A fill, a settled funding payment or a transfer between our wallets into the
+        portfolio (exactly once per trade or transfer id); returns the underlying it changed. No rule is evaluated here: the next market event
         sees the new positions."""
         return self.portfolio.apply(ev)
 

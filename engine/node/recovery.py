@@ -37,12 +37,22 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
                                          ts=now, reason="paper exchange restarted"))
         else:
             settled[cid] = await s.broker.recover(cid, sym, side)
+    # a transfer asked for but never answered: the paper exchange died with the process, so
+    # it never happened (live runs refuse transfers at start)
+    transfers: dict[str, str] = {}
+    for (tid,) in await j.fetchall("SELECT transfer_id FROM transfers WHERE run_id=? AND "
+                                   "status='requested'", (run_id,)):
+        j.write("UPDATE transfers SET status='failed', detail=?, updated_ns=? "
+                "WHERE transfer_id=?", (f"{mode} exchange restarted", now, tid))
+        transfers[tid] = "failed"
     s.execution.poll_broker(now)  # recovered fills and ends: into the portfolio and journal
     j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
             "WHERE run_id=? AND state IN ('running','paused')", (run_id,))
-    resumed = {"unfinished_orders": settled,
+    resumed = {"unfinished_orders": settled, "unfinished_transfers": transfers,
                "positions": {k: str(p.qty) for k, p in s.portfolio.perps.items()},
-               "cash": {k: str(v) for k, v in s.portfolio.cash.items()}}
+               "cash": {k: str(v) for k, v in s.portfolio.cash.items()},
+               "wallets": {w: {k: str(v) for k, v in s.portfolio.wallets[w].items()}
+                           for w in ("spot", "futures")}}
     log.warning("resumed %s run %s: %d unfinished orders settled %s", mode,
                 run_id, len(settled), settled)
     if mode == "live":

@@ -58,6 +58,22 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
     for sym, q in (r.get("positions") or {}).items():
         t.add_row(f"{sym} position", q)
     t.add_row("max margin utilisation", f"{r['max_margin_utilisation']:.4f}")
+    acc = r.get("accounts")
+    if acc:
+        spot_cash = {a: q for a, q in acc["spot"].items() if a not in (r.get("spot_end") or {})}
+        t.add_row("spot wallet cash / fees",
+                  (", ".join(f"{q} {a}" for a, q in spot_cash.items()) or "0")
+                  + f" / {acc['spot_fees']}")
+        fut = acc["futures"]
+        t.add_row("futures wallet / fees / margin used",
+                  f"{fut['wallet']} / {fut['fees']} / {fut['margin_utilisation']:.4f}")
+    for tr in r.get("transfer_log") or []:
+        t.add_row(f"transfer {tr['from']} → {tr['to']}",
+                  f"{tr['amount']} {tr['asset']} {tr['status']}"
+                  + (f": {tr['reason']}" if tr["reason"] else ""))
+    if r.get("max_transient_deviation"):
+        t.add_row("max transient deviation", f"{r['max_transient_deviation']:.4%} of NAV "
+                                             "(net off its start → target path)")
     t.add_row("risk state", r["risk_state"])
     if r.get("halted_at_start"):
         t.add_row("halted at start", r["halted_at_start"])

@@ -36,6 +36,8 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
     (n_dec,) = await j.fetchone("SELECT COUNT(*) FROM decisions WHERE run_id=?", (run_id,))
     (n_par,) = await j.fetchone("SELECT COUNT(*) FROM parents WHERE run_id=?", (run_id,))
     (attempts,) = await j.fetchone("SELECT COUNT(*) FROM attempts WHERE run_id=?", (run_id,))
+    (n_tr,) = await j.fetchone("SELECT COUNT(*) FROM transfers WHERE run_id=? AND "
+                               "status='done'", (run_id,))
     p = build_portfolio(cfg)
     fees = await apply_ledger(j, run_id, p.apply)
     last = await j.fetchone("SELECT payload FROM portfolio_snapshots WHERE run_id=? "
@@ -51,9 +53,27 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
         "journal_positions": {s: str(x.qty) for s, x in p.perps.items()},
         "journal_holdings": {a: str(q) for a, q in p.holdings.items()},
         "journal_cash": str(sum(p.cash.values(), Decimal(0))),
+        "journal_transfers": n_tr,
+        "journal_wallets": {w: {a: str(q) for a, q in p.wallets[w].items()}
+                            for w in ("spot", "futures")},
         "journal_final_weights": ({a: round(w, 6) for a, w in
                                    orjson.loads(last[0])["weights"].items()} if last else {}),
     }
+
+
+def accounts(portfolio, fills) -> dict:
+    """Each wallet as on the venue: the spot wallet's assets, the futures wallet's balance
+    and margin utilisation, and the fees each paid."""
+    fees = {"spot": Decimal(0), "futures": Decimal(0)}
+    for f in fills:
+        fees["spot" if portfolio.instruments[f.symbol].kind == "spot" else "futures"] += f.fee
+    spot = {a: str(q) for a, q in portfolio.wallets["spot"].items()}
+    spot.update({a: str(q) for a, q in portfolio.holdings.items()})
+    return {"spot": spot, "spot_fees": str(fees["spot"]),
+            "futures": {"wallet": str(sum(portfolio.wallets["futures"].values(), Decimal(0))),
+                        "margin_balance": round(portfolio.margin_balance, 6),
+                        "margin_utilisation": round(portfolio.margin_utilisation, 6),
+                        "fees": str(fees["futures"])}}
 
 
 def dead_books(pipeline) -> dict[str, str]:
@@ -95,6 +115,13 @@ async def run_summary(run) -> dict:
         "positions": {sym: str(p.qty) for sym, p in s.portfolio.perps.items()},
         "holdings": {a: str(q) for a, q in s.portfolio.holdings.items()},
         "cash": str(sum(s.portfolio.cash.values(), Decimal(0))),
+        "accounts": accounts(s.portfolio, fills),
+        # transfers between the wallets that were done (failed ones are in transfer_log)
+        "transfers": sum(1 for t in s.execution.transfer_log if t.status == "done"),
+        "transfer_log": [{"id": t.transfer_id, "amount": str(t.amount), "asset": t.asset,
+                          "from": t.from_wallet, "to": t.to_wallet, "status": t.status,
+                          "why": s.execution.transfer_why.get(t.transfer_id, ""),
+                          "reason": t.reason} for t in s.execution.transfer_log],
         "risk_state": s.guard.state,
         "halted_at_start": run.halted_at_start,
         "failure": None if run.failure is None else str(run.failure),

@@ -27,7 +27,7 @@ from engine.feeds.capture import CaptureStats, merge_captures, sniff
 from engine.journal.lock import JournalLock
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
-from engine.model.events import Fill
+from engine.model.events import Fill, Transfer
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
@@ -205,6 +205,8 @@ class Runner:
         if isinstance(ev, Fill):
             rec.fill(ev)
             self.state.fills += 1
+        elif type(ev) is Transfer:
+            rec.transfer_settled(ev)
         elif isinstance(ev, OrderUpdate):
             if ev.status == "rejected":
                 self.state.rejects += 1
@@ -314,9 +316,14 @@ class Runner:
                 if venue_funding and s.broker.funding_fees:
                     self.venue.book_funding()
                     effects = True
-                if ex.outbox:
+                if ex.outbox or ex.transfer_outbox:
                     effects = True
                     fresh = self._journal_orders(ex.outbox, now)
+                    if ex.transfer_outbox:
+                        fresh += len(ex.transfer_outbox)
+                        if rec:
+                            for t in ex.transfer_outbox:
+                                rec.transfer_request(t, now)
                     if fresh and self.journal is not None:
                         await self.journal.flush()  # durable before it leaves
                         batches += 1

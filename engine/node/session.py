@@ -9,6 +9,7 @@ from engine.brokers.paper import PaperBroker
 from engine.core.clock import ReplayClock
 from engine.execution.engine import ExecutionEngine
 from engine.execution.markets import MarketSpec, load_markets_for
+from engine.execution.transfers import TransferPolicy
 from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
 from engine.node.build import build
 from engine.node.config import EngineConfig
@@ -54,7 +55,9 @@ class PaperSession:
         self.execution = ExecutionEngine(portfolio, markets, self.guard, self.broker,
                                          cfg.execution, self.pipeline.prices, books=self.books,
                                          trades=self.trades,
-                                         book_fill=self.pipeline.on_account)
+                                         book_fill=self.pipeline.on_account,
+                                         transfers=(TransferPolicy(cfg.accounts)
+                                                    if cfg.accounts.enabled else None))
         self._keep_ns = int(cfg.execution.vwap_window_s * 1e9)
         self._next_guard_update = 0
         self.guard_every_ns = 50_000_000  # feed ages are judged in seconds: 50 ms is plenty

@@ -43,8 +43,9 @@ class VenueSync:
             ours = acct.positions[sym].qty if sym in acct.positions else Decimal(0)
             if positions[sym][0] != ours:
                 diffs.append(f"{sym} position: config {ours}, venue {positions[sym][0]}")
-        for ccy in sorted(set(acct.cash) | set(cash)):
-            ours, theirs = Decimal(acct.cash.get(ccy, 0)), cash.get(ccy, Decimal(0))
+        futures = acct.by_wallet(True)[2]  # the venue's futures wallet is what we compare
+        for ccy in sorted(set(futures) | set(cash)):
+            ours, theirs = Decimal(futures.get(ccy, 0)), cash.get(ccy, Decimal(0))
             if ccy in s.portfolio.stables and abs(ours - theirs) > tol:
                 diffs.append(f"{ccy} wallet: config {ours}, venue {theirs}")
         self.start = {"cash": {k: str(v) for k, v in cash.items()},
@@ -92,7 +93,7 @@ class VenueSync:
                     if sym in s.portfolio.perps and s.portfolio.perps[sym].qty != q}
             cash = {}
             for ccy, wb in ({} if s.broker.funding_pending else s.broker.venue_cash).items():
-                ours = s.portfolio.cash.get(ccy)
+                ours = s.portfolio.wallets["futures"].get(ccy)
                 if ours is not None and abs(ours - wb) > tol:
                     cash[ccy] = (str(ours), str(wb))
             if not diff and not cash:

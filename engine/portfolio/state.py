@@ -10,14 +10,18 @@ the same with 2 instruments or 200. Ledger changes rebuild the aggregates from s
 also clears float drift.
 
 Conventions (quote currency = USD-stable, valued 1:1):
-- NAV = cash + Σ coin holdings × price + Σ perp unrealized PnL.
+- Two wallets, as on the venue: the spot wallet (coins and stablecoins that spot trades move)
+  and the futures wallet (the stablecoin margin that perp fills, fees and funding move).
+  `pooled=True` keeps one pool for both (the bar backtest, which models no transfers).
+- NAV = cash in both wallets + Σ coin holdings × price + Σ perp unrealized PnL.
 - Net exposure of an underlying = spot holding value + Σ perp notional on it (linear: qty ×
   mark; inverse: contracts × contract size USD), signed.
 - Weight = exposure / NAV. Gross leverage = (Σ|spot value| + Σ|perp notional|) / NAV;
   net leverage = Σ exposure / NAV.
 - Initial margin = |notional| / leverage; maintenance from the leverage tiers (or a flat rate).
-  Margin balance = cash + perp unrealized PnL (+ coin holdings × `collateral_haircut`), and
-  utilisation = initial margin / margin balance.
+  Margin balance = futures wallet cash + perp unrealized PnL (+ spot coin holdings ×
+  `collateral_haircut`, where spot counts as collateral), and utilisation = initial margin /
+  margin balance.
 - Distance to liquidation = (margin balance − maintenance margin) / Σ|perp notional|: the
   uniform adverse move, as a fraction of price, that would eat the buffer (None without perps).
 - Funding at a settlement: a position pays `qty × mark × rate` (linear, in quote) or
@@ -33,7 +37,8 @@ import msgspec
 
 from engine.core.errors import ConfigError
 from engine.core.numeric import to_decimal
-from engine.model.events import Fill, FundingPayment, FundingRate
+from engine.model.events import Fill, FundingPayment, FundingRate, Transfer
+from engine.model.orders import FUTURES_WALLET, SPOT_WALLET, WALLETS
 from engine.portfolio.instruments import LINEAR, SPOT, Instrument
 
 STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
@@ -65,6 +70,8 @@ class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     funding_by_sleeve: dict[str, float]
     positions: dict[str, float]
     holdings: dict[str, float]
+    # stablecoins per wallet ("spot", "futures"); the futures wallet alone is perp margin
+    wallets: dict[str, dict[str, float]] = {}
 
 
 class _Perp:
@@ -101,11 +108,23 @@ class Portfolio:
 
     def __init__(self, instruments: Iterable[Instrument], cash: Mapping[str, Decimal | str | int],
                  holdings: Mapping[str, Decimal | str | int] | None = None,
-                 collateral_haircut: float = 0.0, stables: frozenset[str] = STABLES) -> None:
+                 collateral_haircut: float = 0.0, stables: frozenset[str] = STABLES,
+                 spot_cash: Mapping[str, Decimal | str | int] | None = None,
+                 futures_cash: Mapping[str, Decimal | str | int] | None = None,
+                 pooled: bool = False) -> None:
+        """`cash`: stablecoins of the futures wallet when any perp is declared (the margin),
+        else of the spot wallet; `spot_cash` and `futures_cash`: stablecoins of each wallet;
+        `holdings`: coins of the spot wallet."""
         self.instruments: dict[str, Instrument] = {}
         self.stables = stables
         self.collateral_haircut = collateral_haircut
-        self.cash: dict[str, Decimal] = {}
+        # stablecoins per wallet; with `pooled` both names are one dict (one pool)
+        pool: dict[str, Decimal] = {}
+        self.wallets: dict[str, dict[str, Decimal]] = (
+            {SPOT_WALLET: pool, FUTURES_WALLET: pool} if pooled
+            else {SPOT_WALLET: {}, FUTURES_WALLET: {}})
+        self.pooled = pooled
+        self._seen_transfers: set[str] = set()
         self.holdings: dict[str, Decimal] = {}
         self.spot_cost: dict[str, Decimal] = {}  # average cost per coin, for spot realized PnL
         self.spot_realized = _ZERO
@@ -123,11 +142,30 @@ class Portfolio:
         self.ts = 0
         for inst in instruments:
             self.add_instrument(inst)
+        main = FUTURES_WALLET if self.perps else SPOT_WALLET
         for ccy, amt in cash.items():
-            self._credit(ccy, Decimal(str(amt)))
+            self._credit(ccy, Decimal(str(amt)), main)
+        for ccy, amt in (spot_cash or {}).items():
+            self._credit(ccy, Decimal(str(amt)), SPOT_WALLET)
+        for ccy, amt in (futures_cash or {}).items():
+            self._credit(ccy, Decimal(str(amt)), FUTURES_WALLET)
         for ccy, amt in (holdings or {}).items():
-            self._credit(ccy, Decimal(str(amt)))
+            self._credit(ccy, Decimal(str(amt)), SPOT_WALLET)
         self._rebuild()
+
+    @property
+    def cash(self) -> dict[str, Decimal]:
+        """Stablecoins per currency across both wallets (a copy: wallets change by events)."""
+        if self.pooled:
+            return dict(self.wallets[SPOT_WALLET])
+        out = dict(self.wallets[SPOT_WALLET])
+        for ccy, amt in self.wallets[FUTURES_WALLET].items():
+            out[ccy] = out.get(ccy, _ZERO) + amt
+        return out
+
+    def wallet(self, name: str) -> dict[str, Decimal]:
+        """One wallet's stablecoins ("spot" or "futures"; a copy)."""
+        return dict(self.wallets[name])
 
     # -- set-up -------------------------------------------------------------------------------
     def add_instrument(self, inst: Instrument) -> None:
@@ -156,19 +194,20 @@ class Portfolio:
             p.mark = p.entry_f
         self._rebuild()
 
-    def set_cash(self, ccy: str, amount: Decimal) -> None:
-        """Start from this stablecoin balance (live runs adopting the venue's wallet)."""
+    def set_cash(self, ccy: str, amount: Decimal, wallet: str = FUTURES_WALLET) -> None:
+        """Start from this stablecoin balance in `wallet` (live runs adopting the venue's)."""
         if ccy not in self.stables:
             raise ConfigError(f"{ccy} is not a stablecoin cash currency")
-        self.cash[ccy] = Decimal(amount)
+        self.wallets[wallet][ccy] = Decimal(amount)
         self._rebuild()
 
     def set_sleeve(self, symbol: str, sleeve: str) -> None:
         """Funding on `symbol` accrues under `sleeve` from now on (default: the symbol)."""
         self.sleeve_of[symbol] = sleeve
 
-    def _credit(self, ccy: str, amount: Decimal) -> None:
-        book = self.cash if ccy in self.stables else self.holdings
+    def _credit(self, ccy: str, amount: Decimal, wallet: str) -> None:
+        # coins are the spot wallet's (a COIN-M perp's coin settlement lands there too)
+        book = self.wallets[wallet] if ccy in self.stables else self.holdings
         book[ccy] = book.get(ccy, _ZERO) + amount
         if ccy not in self.stables and ccy not in self.assets:
             self.assets.append(ccy)
@@ -240,12 +279,36 @@ class Portfolio:
         p.notional, p.upnl, p.im, p.mm = notional, upnl, im, mm
 
     # -- ledger -------------------------------------------------------------------------------
-    def apply(self, ev: Fill | FundingPayment) -> str | None:
-        """One account event (a fill or a settled funding payment); returns its underlying."""
-        if type(ev) is FundingPayment:
+    def apply(self, ev: Fill | FundingPayment | Transfer) -> str | None:
+        """One account event (a fill, a settled funding payment, a transfer between our
+        wallets); returns the underlying it changed (None for a transfer)."""
+        t = type(ev)
+        if t is FundingPayment:
             self.book_funding(ev.symbol, ev.amount, ev.ts_recv)
             return self.instruments[ev.symbol].base
+        if t is Transfer:
+            self.transfer(ev)
+            return None
         return self.on_fill(ev)
+
+    def transfer(self, ev: Transfer) -> bool:
+        """Move a settled transfer's amount between the wallets, once per transfer id (a
+        failed one moves nothing). Returns whether anything moved."""
+        if ev.status != "done" or ev.transfer_id in self._seen_transfers:
+            return False
+        if ev.from_wallet not in WALLETS or ev.to_wallet not in WALLETS \
+                or ev.from_wallet == ev.to_wallet:
+            raise ValueError(f"transfer {ev.transfer_id}: wallets must be two of {WALLETS}, "
+                             f"got {ev.from_wallet!r} -> {ev.to_wallet!r}")
+        if ev.asset not in self.stables or ev.amount <= 0:
+            raise ValueError(f"transfer {ev.transfer_id}: a positive stablecoin amount, got "
+                             f"{ev.amount} {ev.asset}")
+        self._seen_transfers.add(ev.transfer_id)
+        self._credit(ev.asset, -ev.amount, ev.from_wallet)
+        self._credit(ev.asset, ev.amount, ev.to_wallet)
+        self.ts = max(self.ts, ev.ts)
+        self._rebuild()
+        return True
 
     def on_fill(self, f: Fill) -> str | None:
         """Apply one fill exactly once (by venue, symbol and trade id). Returns its underlying."""
@@ -267,7 +330,7 @@ class Portfolio:
             self._perp_fill(self.perps[f.symbol], signed, f.price)
         if f.fee:
             ccy = f.fee_currency or inst.settle or inst.quote
-            self._credit(ccy, -f.fee)
+            self._credit(ccy, -f.fee, SPOT_WALLET if inst.kind == SPOT else FUTURES_WALLET)
             self.fees_paid[ccy] = self.fees_paid.get(ccy, _ZERO) + f.fee
             if inst.kind != SPOT:
                 self.perps[f.symbol].fees += f.fee
@@ -286,8 +349,8 @@ class Portfolio:
         else:
             sold = min(-signed, max(held, _ZERO))
             self.spot_realized += sold * (price - cost)
-        self._credit(base, signed)
-        self._credit(inst.quote, -signed * price)
+        self._credit(base, signed, SPOT_WALLET)
+        self._credit(inst.quote, -signed * price, SPOT_WALLET)
 
     def _perp_fill(self, p: _Perp, signed: Decimal, price: Decimal) -> None:
         old = p.qty
@@ -306,7 +369,7 @@ class Portfolio:
             else:
                 pnl = closed * cs * (1 / p.entry - 1 / price) * sign
             p.realized += pnl
-            self._credit(p.inst.settle, pnl)
+            self._credit(p.inst.settle, pnl, FUTURES_WALLET)
             if new == 0:
                 p.entry = _ZERO
             elif (new > 0) != (old > 0):
@@ -339,14 +402,17 @@ class Portfolio:
         p.funding += amount
         sleeve = self.sleeve_of.get(symbol, symbol)
         self.funding_by_sleeve[sleeve] = self.funding_by_sleeve.get(sleeve, _ZERO) + amount
-        self._credit(p.inst.settle, amount)
+        self._credit(p.inst.settle, amount, FUTURES_WALLET)
         self.ts = max(self.ts, ts)
         self._rebuild()
 
     # -- aggregates ---------------------------------------------------------------------------
     def _rebuild(self) -> None:
         """Recompute every aggregate from the ledger and the current marks."""
-        self._cash_f = float(sum(self.cash.values(), _ZERO))
+        fut = float(sum(self.wallets[FUTURES_WALLET].values(), _ZERO))
+        self._fut_cash_f = fut
+        self._cash_f = fut if self.pooled else fut + float(
+            sum(self.wallets[SPOT_WALLET].values(), _ZERO))
         self._hold_f = {a: float(q) for a, q in self.holdings.items()}
         self._spot_val = {a: q * self.px.get(a, 0.0) for a, q in self._hold_f.items()}
         self._sum_spot = sum(self._spot_val.values())
@@ -362,6 +428,11 @@ class Portfolio:
     def cash_value(self) -> float:
         """Stablecoin cash, valued 1:1 (float, for ratios)."""
         return self._cash_f
+
+    @property
+    def futures_cash_value(self) -> float:
+        """Stablecoins in the futures wallet (all cash when pooled): what margins perps."""
+        return self._fut_cash_f
 
     @property
     def unrealized_pnl(self) -> float:
@@ -397,7 +468,7 @@ class Portfolio:
 
     @property
     def margin_balance(self) -> float:
-        return self._cash_f + self._sum_upnl + self.collateral_haircut * self._sum_spot
+        return self._fut_cash_f + self._sum_upnl + self.collateral_haircut * self._sum_spot
 
     @property
     def initial_margin(self) -> float:
@@ -450,4 +521,6 @@ class Portfolio:
             fees=fees_f, funding=funding, funding_by_sleeve=sleeves,
             positions={s: p.qty_f for s, p in self.perps.items()},
             holdings=dict(self._hold_f),
+            wallets={w: {c: float(a) for c, a in self.wallets[w].items()}
+                     for w in ((FUTURES_WALLET,) if self.pooled else WALLETS)},
         )

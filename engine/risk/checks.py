@@ -48,7 +48,8 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
             ) -> Projection:
     """The portfolio after `pending` signed amounts per symbol fill at `prices` (float maths:
     these are ratios for limits, not money that moves)."""
-    cash = portfolio.cash_value
+    cash = portfolio.cash_value  # both wallets: NAV
+    margin_cash = portfolio.futures_cash_value  # the futures wallet: margin
     upnl = portfolio.unrealized_pnl
     im = 0.0
     gross = 0.0
@@ -62,6 +63,8 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
             if add:
                 hold[inst.base] = hold.get(inst.base, 0.0) + add
                 cash -= add * px
+                if portfolio.pooled:
+                    margin_cash -= add * px
             position[sym] = hold.get(inst.base, 0.0)
             continue
         p = portfolio.perps[sym]
@@ -77,7 +80,7 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         spot_total += v
         gross += abs(v)
         exposure[coin] = exposure.get(coin, 0.0) + v
-    mb = cash + upnl + portfolio.collateral_haircut * spot_total
+    mb = margin_cash + upnl + portfolio.collateral_haircut * spot_total
     nav = cash + spot_total + upnl
     util = im / mb if mb > 0 else (0.0 if im == 0 else float("inf"))
     return Projection(initial_margin=im, margin_balance=mb, utilisation=util,

@@ -69,3 +69,40 @@ def test_kill_9_during_twap_then_resume_matches_an_uninterrupted_run(tmp_path, b
     assert final["journal_submissions_unique"] is True
     assert final["journal_attempts"] == len(chain) + 1
     assert final["recovered_orders"] > 0 or chain[0] == ("event", 400)
+
+
+SPOT_PERP = str(ROOT / "configs" / "demo.toml")
+
+
+def _run_spot_perp(journal, env=None) -> dict | subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.pop("BALLAST_CRASH_AT_EVENT", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "engine", "run", "--config", SPOT_PERP,
+                           "--mode", "replay", "--journal", str(journal), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=e)
+
+
+def test_kill_9_between_a_transfer_and_its_answer_journals_it_once(tmp_path):
+    """The demo's first durable batch is the transfer alone (its children wait for it): kill
+    -9 once it is durable and before it leaves, restart, and the run ends as an uninterrupted
+    one with the transfer in the journal once."""
+    base = _report(_run_spot_perp(tmp_path / "base.sqlite"))
+    assert base["transfers"] == base["journal_transfers"] == 1
+    journal = tmp_path / "j.sqlite"
+    p = _run_spot_perp(journal, {"BALLAST_CRASH_BEFORE_DISPATCH": "1"})
+    assert p.returncode == -signal.SIGKILL, p.stderr[-1500:]
+    import sqlite3
+
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT status, amount FROM transfers").fetchall()
+        sent = db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+    assert rows == [("requested", "8000.00")] and sent == 0  # durable, not yet answered
+    final = _report(_run_spot_perp(journal))
+    for k in ("positions", "cash", "fills", "fees", "accounts", "transfers", "journal_transfers",
+              "journal_wallets", "journal_cash", "final_weights", "journal_submissions"):
+        assert final[k] == base[k], k
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT status, amount FROM transfers").fetchall() == [
+            ("done", "8000.00")]
+    assert final["journal_submissions_unique"] and final["journal_attempts"] == 2

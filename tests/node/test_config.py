@@ -70,8 +70,24 @@ def test_a_good_config_builds_every_part():
     (('spot = "ETH/USDT"', 'spot = "BTC/USDT"'), "$.universe.ETH.spot",
      "is not an instrument on ETH"),
     (("leverage = 5", "leverage = 500"), "$.instruments[2].leverage", "Expected `float` <= 125"),
-    (('cash = { USDT = "100000" }', 'cash = { USDT = "-5" }'), "$.account",
+    (('cash = { USDT = "100000" }', 'cash = { USDT = "-5" }'), "$.account.cash.USDT",
      "must not be negative"),
+    (('cash = { USDT = "100000" }', 'cash = { USDT = "1" }\nspot = { BTC = "1" }'),
+     "$.account", "give the wallets (spot, futures) or cash and holdings, not both"),
+    (('cash = { USDT = "100000" }', 'futures = { USDT = "1", BTC = "1" }'),
+     "$.account.futures.BTC", "coins belong in [account.spot]"),
+    (('cash = { USDT = "100000" }', 'spot = { ETH = "-1" }'), "$.account.spot.ETH",
+     "must not be negative"),
+    (("abs_band = 0.03", 'abs_band = 0.03\n[accounts]\nmax_transfer = "0"'),
+     "$.accounts.max_transfer", "must be > 0, got 0"),
+    (("abs_band = 0.03", 'abs_band = 0.03\n[accounts]\nmax_transfer = "9"\nasset = "BTC"'),
+     "$.accounts.asset", "must be a stablecoin, got 'BTC'"),
+    (("[triggers.drift]", '[accounts]\nmax_transfer = "9"\nmargin_target = 0.8\n'
+      '[triggers.drift]'), "$.accounts",
+     "needs return_below < margin_target < top_up_above, got 0.4 / 0.8 / 0.7"),
+    (("[triggers.drift]", '[accounts]\nmax_transfer = "9"\ntop_up_above = 0.9\n'
+      '[triggers.drift]'), "$.accounts.top_up_above",
+     "must not exceed the risk cap max_margin_utilisation = 0.8"),
 ])
 def test_bad_config_names_file_field_and_expectation(edit, where, what):
     bad = GOOD.replace(*edit)
@@ -97,3 +113,24 @@ def test_missing_file_and_broken_toml_are_config_errors(tmp_path):
         load_config(str(p))
     with pytest.raises(ConfigError, match=r"\$\.strategy"):
         parse_config(GOOD.split("[strategy]")[0], "nostrat.toml")
+
+
+def test_wallets_by_venue_or_by_cash_and_holdings():
+    """`[account.spot]` / `[account.futures]` as on the venue; or `cash` (the futures wallet
+    when a perp is declared, its margin) and `holdings` (spot coins)."""
+    clock = ReplayClock()
+    legacy = build(parse_config(GOOD.replace('cash = { USDT = "100000" }',
+                                             'cash = { USDT = "100000" }\nholdings = { BTC = "2" }'),
+                                "x.toml"), clock)[0]
+    assert legacy.wallet("futures") == {"USDT": 100000} and legacy.wallet("spot") == {}
+    assert legacy.holdings == {"BTC": 2}
+    wallets = build(parse_config(GOOD.replace(
+        'cash = { USDT = "100000" }',
+        'spot = { USDT = "500", BTC = "2" }\nfutures = { USDT = "7000" }'), "x.toml"), clock)[0]
+    assert wallets.wallet("spot") == {"USDT": 500} and wallets.wallet("futures") == {"USDT": 7000}
+    assert wallets.holdings == {"BTC": 2}
+    assert wallets.margin_balance == 7000  # spot is no margin (collateral_haircut = 0)
+    spot_only = GOOD.replace('perp = "BTC/USDT:USDT"\n', "").replace(
+        '[[instruments]]\nsymbol = "BTC/USDT:USDT"\nleverage = 5\n', "")
+    p = build(parse_config(spot_only, "x.toml"), clock)[0]
+    assert p.wallet("spot") == {"USDT": 100000} and not p.perps

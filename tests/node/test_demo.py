@@ -36,6 +36,9 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     agree = re.findall(r"(\S+) book vs bookTicker\s*│\s*([0-9,]+) of ([0-9,]+) tops agree", out)
     assert {a[0] for a in agree} == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"}
     assert all(a[1] == a[2] for a in agree)
+    # two wallets: the futures wallet's $2,000 could not margin the overlay, so $8,000 moved
+    # in from the spot wallet before the first perp order
+    assert re.search(r"transfer spot → futures\s*│\s*8000\.00 USDT done", out), out
 
     r = subprocess.run([sys.executable, "-m", "engine", "report", "--journal", str(journal),
                         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -44,6 +47,10 @@ def test_make_demo_reports_what_the_journal_holds(tmp_path):
     assert rep["status"] == "finished"
     assert rep["journal_fills"] == fills and rep["journal_parents"] == parents
     assert rep["journal_submissions"] == children and rep["journal_submissions_unique"]
+    assert rep["journal_transfers"] == 1
+    assert rep["journal_wallets"]["spot"] == {"USDT": "0.00"}
+    assert Decimal(rep["journal_wallets"]["futures"]["USDT"]) == Decimal("10000") - Decimal(
+        fees.group(1))  # perp fees come out of the futures wallet
     assert Decimal(rep["journal_fees"]) == Decimal(fees.group(1))
     assert round(rep["journal_final_weights"]["BTC"], 4) == float(btc.group(1))
     # the same figures as tables a person reads, not dict reprs

@@ -20,7 +20,7 @@ from tests.backtest.test_backtest import _spot_config
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
 
 MUTATORS = ("apply", "on_fill", "on_funding", "book_funding", "on_price", "set_cash",
-            "seed_position", "add_instrument", "set_sleeve")
+            "seed_position", "add_instrument", "set_sleeve", "transfer")
 
 
 @pytest.fixture
@@ -49,6 +49,22 @@ def test_paper_replay_fills_reach_the_portfolio_only_through_the_pipeline(writer
             break
     assert s.broker.fill_log, "the demo's rebalance filled nothing"
     assert writers[("engine.node.pipeline", "apply")] == len(s.broker.fill_log)
+    assert {mod for mod, _ in writers} == {"engine.node.pipeline"}, writers
+
+
+def test_transfers_between_the_wallets_reach_the_portfolio_only_through_the_pipeline(writers):
+    path = str(ROOT / "configs/demo.toml")  # the spot core + perp overlay, one transfer
+    cfg = load_config(path)
+    s = PaperSession(cfg)
+    writers.clear()
+    from engine.node.runner import resolve_inputs
+
+    for ev in merge_captures(resolve_inputs(cfg, path, None)):
+        s.on_event(ev)
+        if s.execution.parents and not s.execution.busy:
+            break
+    assert [t.status for t in s.execution.transfer_log] == ["done"]
+    assert writers[("engine.node.pipeline", "apply")] == len(s.broker.fill_log) + 1
     assert {mod for mod, _ in writers} == {"engine.node.pipeline"}, writers
 
 
