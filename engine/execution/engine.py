@@ -25,6 +25,7 @@ import msgspec
 
 from engine.core.numeric import to_decimal
 from engine.execution.markets import MarketSpec
+from engine.execution.pacing import NetPath
 from engine.execution.planner import PlannedOrder, Planner
 from engine.execution.schedules import profile_from_trades, twap_schedule, vwap_schedule
 from engine.execution.transfers import TransferPolicy
@@ -51,6 +52,9 @@ class ExecConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     retry_s: float = 1.0
     deadline_s: float | None = None  # abort what is left after this (default: 2 × duration)
     vwap_window_s: float = 300.0
+    # legs of one underlying paced together: its net exposure never stands more than this
+    # (quote notional) off the path from start to target (default: one slice's notional)
+    max_transient_exposure: float | None = None
 
 
 class ParentReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,6 +159,20 @@ def fit_duration_ns(children: int, duration_ns: int, orders_per_s: float | None)
     return max(duration_ns, need)
 
 
+def _base(spec: MarketSpec, qty: Decimal, price: Decimal) -> Decimal:
+    """`qty` of this market in base units (an inverse contract is size / price of base)."""
+    return spec.notional(qty, price) / price
+
+
+def _smallest_order(spec: MarketSpec, price: Decimal) -> Decimal:
+    """The smallest amount the venue takes at `price` (lot, minimum amount and notional)."""
+    need = max(spec.amount_step, spec.min_amount)
+    if spec.min_notional:
+        need = max(need, spec.amount_for(spec.min_notional, price))
+    return spec.round_amount(need) + (spec.amount_step if spec.round_amount(need) < need
+                                      else Decimal(0))
+
+
 def parent_id_for(intent_id: str, symbol: str) -> str:
     h = hashlib.blake2b(f"{intent_id}|{symbol}".encode(), digest_size=8).hexdigest()
     return f"bl{h}"
@@ -190,11 +208,14 @@ class ExecutionEngine:
         self.outbox: list[OrderRequest] = []
         self.dirty: set[str] = set()  # parents whose state changed since the last `take_dirty`
         self.stretched: list[tuple[str, int, int]] = []  # (intent, planned ns, stretched ns)
-        # Net exposure per underlying while an intent executes, as base units traded so far
-        # against the plan: [done, target, reference price]. Its distance from the path
-        # 0 → target (legs of one underlying out of step), as a fraction of NAV, at its worst.
-        self._paths: dict[str, dict[str, list]] = {}
+        # Net exposure per underlying while an intent executes (legs of one underlying paced
+        # together, see `pacing`); its worst distance from the path start → target as a
+        # fraction of NAV, and the largest limit it was held to (fraction of NAV at the plan)
+        self._paths: dict[str, dict[str, NetPath]] = {}
+        self._child_flight: dict[str, tuple[NetPath, Decimal]] = {}  # cid -> (path, unfilled)
         self.max_transient_deviation = 0.0
+        self.max_transient_limit = 0.0
+        self.paced_holds = 0  # children held back or cut so a leg would not run ahead
         # Transfers between the spot and futures wallets (None: off). At most one is in
         # flight; children wait for it. Requests wait in `transfer_outbox` until durable.
         self.transfers = transfers
@@ -227,13 +248,6 @@ class ExecutionEngine:
             dur = fit
         deadline = now + dur + slack
         out = []
-        paths: dict[str, list] = {}
-        for o in plan.orders:
-            spec = self.markets[o.symbol]
-            base = spec.notional(o.qty, o.ref_price) / o.ref_price  # base units (coin)
-            path = paths.setdefault(spec.base, [Decimal(0), Decimal(0), float(o.ref_price)])
-            path[1] += base if o.side == "buy" else -base
-        self._paths = {intent.intent_id: paths}  # earlier intents are over or superseded
         for i, o in enumerate(plan.orders):
             spec = self.markets[o.symbol]
             pid = parent_id_for(intent.intent_id, o.symbol)
@@ -250,11 +264,50 @@ class ExecutionEngine:
             self._active[pid] = p
             self.dirty.add(pid)
             out.append(p)
+        self._paths = {intent.intent_id: self._net_paths(out)}  # earlier ones are over
         # every leg is scheduled before the first child leaves: the guard and the transfer
         # policy judge that child against the whole plan, not the legs scheduled so far
         for p in out:
             self._drive(p, now)
         return out
+
+    def _net_paths(self, parents: list[Parent]) -> dict[str, NetPath]:
+        """Per underlying with more than one leg: its planned net change (base units) and how
+        far off the path it may stand: `max_transient_exposure`, or its largest slice."""
+        legs: dict[str, list[Parent]] = {}
+        for p in parents:
+            legs.setdefault(p.spec.base, []).append(p)
+        paths = {}
+        nav = self.portfolio.nav
+        for base, ps in legs.items():
+            if len(ps) < 2:
+                continue  # one leg moves along its own path
+            ref = ps[0].arrival_mid
+            target = sum((_base(p.spec, p.target, p.arrival_mid) * (1 if p.side == "buy" else -1)
+                          for p in ps), Decimal(0))
+            if self.cfg.max_transient_exposure is not None:
+                limit = Decimal(repr(self.cfg.max_transient_exposure)) / ref
+            else:  # one slice of its largest leg, never less than that leg's smallest order
+                limit = max(max(_base(p.spec, p.target, p.arrival_mid) / max(1, len(p.schedule)),
+                                _base(p.spec, _smallest_order(p.spec, p.arrival_mid),
+                                      p.arrival_mid))
+                            for p in ps)
+            paths[base] = NetPath(target, float(ref), limit)
+            if nav > 0:
+                self.max_transient_limit = max(self.max_transient_limit,
+                                               float(limit * ref) / nav)
+        return paths
+
+    def _paced(self, p: Parent, qty: Decimal, price: Decimal) -> Decimal:
+        """The child cut to what keeps its underlying's net within its limit of the path."""
+        path = self._paths.get(p.intent_id, {}).get(p.spec.base)
+        if path is None:
+            return qty
+        room = path.room(p.side == "buy")
+        if _base(p.spec, qty, price) <= room:
+            return qty
+        self.paced_holds += 1
+        return p.spec.round_amount(p.spec.amount_for(room * price, price))
 
     def pending(self, exclude_child_of: Parent | None = None) -> dict[str, Decimal]:
         """Signed amounts that may still fill: every active parent's unfilled rest."""
@@ -323,6 +376,10 @@ class ExecutionEngine:
             if p.next_slice >= len(p.schedule) and p.spec.tradable(p.remaining, price):
                 self._finish(p, "done", f"rest {p.remaining} below the exchange minimum", now)
             return
+        paced = self._paced(p, qty, price)
+        if paced != qty and (paced <= 0 or p.spec.tradable(paced, price) is not None):
+            return  # the other legs of its underlying must catch up first
+        qty = paced
         if self.transfers is not None and not self._funded(p, qty, price, now):
             return
         self._send(p, qty, price, now)
@@ -367,6 +424,11 @@ class ExecutionEngine:
             self._rejected(p, verdict.rule, now)
             return
         p.child, p.child_qty, p.child_sent = cid, qty, now
+        path = self._paths.get(p.intent_id, {}).get(p.spec.base)
+        if path is not None:
+            signed = _base(p.spec, qty, price) * (1 if p.side == "buy" else -1)
+            path.sent(signed)
+            self._child_flight[cid] = (path, signed)
         p.child_price = price if passive else None
         if p.state == "paused":
             p.state, p.reason = "running", ""
@@ -486,6 +548,10 @@ class ExecutionEngine:
             self._track_path(p, ev)
             return
         self.updates.append(ev)
+        if ev.status in ("filled", "expired", "canceled", "rejected"):
+            flight = self._child_flight.pop(ev.client_order_id, None)
+            if flight is not None:
+                flight[0].ended(flight[1])
         pid = self._by_child.get(ev.client_order_id)
         if pid is None:
             return
@@ -523,17 +589,17 @@ class ExecutionEngine:
                 self._rejected(p, f"venue {ev.code}", now)
 
     def _track_path(self, p: Parent, f: Fill) -> None:
-        path = self._paths.get(p.intent_id, {}).get(p.spec.base)
-        if path is None:
+        flight = self._child_flight.get(f.order_id)
+        if flight is None:
             return
-        base = p.spec.notional(f.qty, f.price) / f.price
-        path[0] += base if f.side == "buy" else -base
-        done, target = path[0], path[1]
-        lo, hi = (target, Decimal(0)) if target < 0 else (Decimal(0), target)
-        off = lo - done if done < lo else (done - hi if done > hi else Decimal(0))
+        path, in_flight = flight
+        base = _base(p.spec, f.qty, f.price)
+        self._child_flight[f.order_id] = (path, path.filled(
+            base if f.side == "buy" else -base, in_flight))
+        off = path.off()
         nav = self.portfolio.nav
         if off and nav > 0:
-            dev = float(off) * path[2] / nav
+            dev = float(off) * path.price / nav
             if dev > self.max_transient_deviation:
                 self.max_transient_deviation = dev
 

@@ -506,6 +506,9 @@ def check_config(cfg: EngineConfig, path: str) -> None:
         fail("$.execution.on_reject", f"expected 'pause' or 'abort', got {ex.on_reject!r}")
     if ex.slices < 1 or ex.duration_s < 0 or not 0 <= ex.jitter < 0.5:
         fail("$.execution", "needs slices >= 1, duration_s >= 0 and jitter in [0, 0.5)")
+    if ex.max_transient_exposure is not None and ex.max_transient_exposure <= 0:
+        fail("$.execution.max_transient_exposure", f"must be > 0, got "
+             f"{ex.max_transient_exposure}")
     if ex.max_slippage_bps <= 0:
         fail("$.execution.max_slippage_bps", f"must be > 0, got {ex.max_slippage_bps}")
     r = cfg.risk

@@ -134,6 +134,10 @@ async def run_summary(run) -> dict:
         # worst distance of an underlying's net exposure from its start → target path while
         # its legs executed, as a fraction of NAV
         "max_transient_deviation": round(s.execution.max_transient_deviation, 6),
+        # the limit the legs were paced to (largest, fraction of NAV), and how often a child
+        # was cut or held so that a leg would not run ahead of the others
+        "max_transient_limit": round(s.execution.max_transient_limit, 6),
+        "paced_holds": s.execution.paced_holds,
         # books invalid at the end: where each died (a gap no later snapshot repaired)
         "dead_books": dead_books(s.pipeline),
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
