@@ -53,7 +53,11 @@ from engine.model import BookSnapshot  # noqa: E402
 log = logging.getLogger("local_exchange")
 BUNDLED = [ROOT / "scripts/data/hftbacktest/usdm/btcusdt_20240808.gz",
            ROOT / "scripts/data/hftbacktest/usdm/ethusdt_20240808.gz"]
+BUNDLED_SPOT = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
+                ROOT / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
 EXCHANGE_INFO = ROOT / "scripts/data/binance/usdm_exchange_info.json"
+SPOT_EXCHANGE_INFO = ROOT / "scripts/data/binance/spot_exchange_info.json"
+SPOT = "spot:"  # the key prefix of spot markets (books, subscriptions, faults)
 
 
 class Frame:
@@ -71,7 +75,8 @@ def _decoded(paths: tuple[str, ...]) -> tuple[tuple, ...]:
     for p in paths:
         market, symbol = sniff(str(p))
         dec = BinanceDecoder(market, symbol)
-        market_id = Path(p).name.split("_")[0].lower()
+        # spot and USD-M share market ids (btcusdt): spot books are keyed "spot:btcusdt"
+        market_id = (SPOT if market == "spot" else "") + Path(p).name.split("_")[0].lower()
         for line in iter_lines(str(p)):
             ts, _, payload = line.partition(b" ")
             ev = dec.decode_frame(payload, int(ts))
@@ -93,7 +98,8 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     books: dict[str, BookSync] = {}
     start = 0
     for i, f in enumerate(frames):
-        sync = books.setdefault(f.market_id, BookSync(f.event.symbol, "futures"))
+        sync = books.setdefault(f.market_id, BookSync(
+            f.event.symbol, "spot" if f.market_id.startswith(SPOT) else "futures"))
         if f.kind == "depth":
             sync.on_delta(f.event)
         elif f.kind == "snapshot":
@@ -119,7 +125,8 @@ class LocalExchange:
         self.exchange_info = exchange_info.read_bytes()
         self.frames, self.books = _playable(self.captures)
         self.funding_interval_ms = funding_interval_ms
-        self.funding_rates = {mid: "0.00010000" for mid in self.books}
+        self.funding_rates = {mid: "0.00010000" for mid in self.books
+                              if not mid.startswith(SPOT)}
         self.funding_rates.update(funding_rates or {})
         self._funding_due: dict[str, tuple[int, str]] = {}  # market id -> (T ms, rate)
         self._funding_done: dict[str, int] = {}
@@ -161,15 +168,23 @@ class LocalExchange:
         from engine.brokers.paper import FeeSchedule, PaperBroker
         from engine.execution.markets import load_markets_offline
         from engine.portfolio.instruments import instrument_from_symbol
-        from engine.portfolio.state import Portfolio
+        from engine.portfolio.state import STABLES, Portfolio
 
         self.markets = load_markets_offline()
         self.book_manager = BookManager()
         for mid, sync in self.books.items():
             self.book_manager.syncs[sync.book.symbol] = sync
         syms = [sync.book.symbol for sync in self.books.values()]
+        if any(":" not in sym for sym in syms):
+            self.markets.update(load_markets_offline(SPOT_EXCHANGE_INFO, "binance"))
+        # two wallets, as on Binance: "cash" is the USD-M futures wallet, "spot" every asset
+        # of the spot wallet
+        spot = account.get("spot", {})
+        stables = {a: q for a, q in spot.items() if a in STABLES}
         self.account = Portfolio([instrument_from_symbol(s, leverage=float(
-            account.get("leverage", {}).get(s, 5))) for s in syms], cash=account["cash"])
+            account.get("leverage", {}).get(s, 5))) for s in syms], cash={},
+            futures_cash=account.get("cash", {}), spot_cash=stables,
+            holdings={a: q for a, q in spot.items() if a not in stables})
         for sym, (qty, entry) in account.get("positions", {}).items():
             self.account.seed_position(sym, Decimal(qty), Decimal(entry))
         self.matcher = PaperBroker(self.book_manager, self.markets, self.account, FeeSchedule(),
@@ -207,6 +222,10 @@ class LocalExchange:
         app.router.add_get("/fapi/v3/account", self.account_info)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
+        app.router.add_get("/api/v3/exchangeInfo", self.spot_exchange_info)
+        app.router.add_get("/api/v3/depth", self.depth)
+        app.router.add_get("/api/v3/time", self.time)
+        app.router.add_get("/api/v3/ping", self.ping)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner, self.port = await serve(app, self.host, self.port)
         return self.port
@@ -309,9 +328,12 @@ class LocalExchange:
     async def ping(self, request):
         return web.json_response({})
 
+    async def spot_exchange_info(self, request):
+        return web.Response(body=SPOT_EXCHANGE_INFO.read_bytes(), content_type="application/json")
+
     async def depth(self, request):
         mid = request.query.get("symbol", "").lower()
-        sync = self.books.get(mid)
+        sync = self.books.get((SPOT if request.path.startswith("/api/") else "") + mid)
         if sync is None:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         limit = int(request.query.get("limit", "1000"))
@@ -328,6 +350,11 @@ class LocalExchange:
 
     def _mid(self, symbol: str) -> str:
         return self.markets[symbol].market_id
+
+    def _symbol_of(self, market_id: str, spot: bool) -> str | None:
+        """The unified symbol of a market id this exchange trades (spot and USD-M share ids)."""
+        return next((s for s, m in self.markets.items() if m.market_id == market_id
+                     and (m.kind == "spot") == spot and s in self.book_manager.syncs), None)
 
     def _order_json(self, o: dict) -> dict:
         return {k: v for k, v in o.items() if not k.startswith("_")}
@@ -352,8 +379,7 @@ class LocalExchange:
             code, msg = self.reject_orders[q["symbol"]]
             return web.json_response({"code": code, "msg": msg}, status=400)
         mid = q.get("symbol", "")
-        symbol = next((s for s, m in self.markets.items() if m.market_id == mid
-                       and s in self.book_manager.syncs), None)
+        symbol = self._symbol_of(mid, spot=False)
         if symbol is None:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         cid = q.get("newClientOrderId") or f"x-{self._order_seq}"
@@ -449,7 +475,7 @@ class LocalExchange:
         """ACCOUNT_UPDATE: the wallet balance and the positions of `symbols`."""
         ms = self._now() // 1_000_000
         bal = [{"a": a, "wb": str(q), "cw": str(q), "bc": str(change or 0)}
-               for a, q in self.account.cash.items()]
+               for a, q in self.account.wallets["futures"].items()]
         pos = []
         for sym in symbols:
             p = self.account.perps[sym]
@@ -514,14 +540,14 @@ class LocalExchange:
                    "openOrderInitialMargin": "0", "crossWalletBalance": str(q),
                    "crossUnPnl": repr(p.unrealized_pnl), "availableBalance": str(q),
                    "maxWithdrawAmount": str(q), "updateTime": self._now() // 1_000_000}
-                  for a, q in p.cash.items()]
+                  for a, q in p.wallets["futures"].items()]
         positions = [{"symbol": self._mid(sym), "positionSide": "BOTH",
                       "positionAmt": str(x.qty), "unrealizedProfit": repr(x.upnl),
                       "isolatedMargin": "0", "notional": repr(x.notional), "isolatedWallet": "0",
                       "initialMargin": "0", "maintMargin": "0",
                       "updateTime": self._now() // 1_000_000}
                      for sym, x in p.perps.items() if x.qty != 0]
-        return web.json_response({"totalWalletBalance": str(sum(p.cash.values())),
+        return web.json_response({"totalWalletBalance": str(sum(p.wallets["futures"].values())),
                                   "assets": assets, "positions": positions})
 
     async def listen_key(self, request):
@@ -561,6 +587,8 @@ class LocalExchange:
             finally:
                 self.user_streams.discard(ws)
             return ws
+        # spot streams are dialled under /spot (the [live] ws_spot URL), USD-M's anywhere else
+        prefix = SPOT if request.path.startswith("/spot") else ""
         self.subs[ws] = set()
         self.names[ws] = {}
         try:
@@ -575,7 +603,7 @@ class LocalExchange:
                 if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
                     for name in req.get("params", []):
                         mid, _, rest = name.partition("@")
-                        key = (mid.lower(), rest.split("@")[0])
+                        key = (prefix + mid.lower(), rest.split("@")[0])
                         if method == "SUBSCRIBE":
                             self.subs[ws].add(key)
                             self.names[ws][key] = name
@@ -695,7 +723,7 @@ def _playable(captures: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     """The frames to play (with the mark price frames the server makes) and the synced books
     at their start."""
     frames, books = load_frames(captures)
-    return _with_marks(frames, sorted(books)), books
+    return _with_marks(frames, sorted(m for m in books if not m.startswith(SPOT))), books
 
 
 def _client_id(f: Frame) -> int:

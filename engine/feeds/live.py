@@ -32,23 +32,31 @@ class LiveEndpoints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Where the exchange is. Defaults are Binance's; tests point them at 127.0.0.1."""
 
     ws_linear: str | None = None  # e.g. ws://127.0.0.1:8765/ws
+    ws_spot: str | None = None  # spot streams, e.g. ws://127.0.0.1:8765/spot/ws
+    ws_api_spot: str | None = None  # spot WebSocket API (the spot user-data stream)
     rest_base: str | None = None  # replaces https://fapi.binance.com in every fapi URL
     account_base: str | None = None  # replaces https://api.binance.com (sapi: key permissions)
 
 
 def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binance",
-                  options: dict | None = None, rate_limit: bool = True):
-    """A ccxt.pro exchange for USD-M perps, its URLs pointed where `endpoints` say.
-    `rate_limit=False` turns ccxt's own limiter off (the live broker throttles itself)."""
+                  options: dict | None = None, rate_limit: bool = True, spot: bool = False):
+    """A ccxt.pro exchange for USD-M perps (or, with `spot`, for the spot market), its URLs
+    pointed where `endpoints` say. `rate_limit=False` turns ccxt's own limiter off (the live
+    broker throttles itself)."""
     import ccxt.pro as ccxtpro
 
-    opts = {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]},
+    opts = {"defaultType": "spot" if spot else "swap",
+            "fetchMarkets": {"types": ["spot" if spot else "linear"]},
             "fetchCurrencies": False}
     opts.update(options or {})
     ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit})
     if endpoints is not None:
         if endpoints.ws_linear:
             ex.urls["api"]["ws"]["linear"] = endpoints.ws_linear
+        if endpoints.ws_spot:
+            ex.urls["api"]["ws"]["spot"] = endpoints.ws_spot
+        if endpoints.ws_api_spot:
+            ex.urls["api"]["ws"]["ws-api"]["spot"] = endpoints.ws_api_spot
         for host, base in (("https://fapi.binance.com", endpoints.rest_base),
                            ("https://api.binance.com", endpoints.account_base)):
             if base:
@@ -75,8 +83,14 @@ def _ok(*xs: float) -> bool:
 class LiveFeed:
     def __init__(self, exchange, symbols: list[str], emit: Callable[[MarketEvent], None],
                  clock: Clock, depth: int = 50, books: bool = True, tickers: bool = True,
-                 trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0) -> None:
+                 trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0,
+                 spot_exchange=None) -> None:
+        """`exchange` serves the perps, `spot_exchange` the spot symbols (BTC/USDT)."""
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
+        self.spot_ex = spot_exchange
+        if spot_exchange is None and any(":" not in sym for sym in symbols):
+            raise ValueError(f"spot symbols {[s for s in symbols if ':' not in s]} need a "
+                             "spot exchange client")
         self.depth, self.max_backoff = depth, max_backoff_s
         self.streams = [s for s, on in (("book", books), ("ticker", tickers),
                                         ("trades", trades), ("mark", marks)) if on]
@@ -88,8 +102,11 @@ class LiveFeed:
         self._last_nonce: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
 
-    def exchange_id(self) -> str:
-        return "binanceusdm"
+    def exchange_id(self, symbol: str = "") -> str:
+        return "binanceusdm" if ":" in symbol or not symbol else "binance"
+
+    def _client(self, symbol: str):
+        return self.ex if ":" in symbol else self.spot_ex
 
     async def run(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
@@ -130,7 +147,7 @@ class LiveFeed:
                 backoff = min(self.max_backoff, backoff * 2)
 
     async def _book(self, symbol: str) -> None:
-        ob = await self.ex.watch_order_book(symbol)
+        ob = await self._client(symbol).watch_order_book(symbol)
         now = self.clock.now_ns()
         # copy now: ccxt mutates this object in place on the next message
         nonce = ob.get("nonce") or 0
@@ -146,13 +163,13 @@ class LiveFeed:
         self._last_nonce[symbol] = nonce
         ts = ob.get("timestamp")
         self.age[(symbol, "book")] = now
-        self.emit(BookSnapshot(exchange=self.exchange_id(), symbol=symbol,
+        self.emit(BookSnapshot(exchange=self.exchange_id(symbol), symbol=symbol,
                                ts_event=ts * _MS if ts else now, ts_recv=now, update_id=nonce,
                                bids=tuple(bids), asks=tuple(asks),
                                has_exchange_time=ts is not None))
 
     async def _ticker(self, symbol: str) -> None:
-        tickers = await self.ex.watch_bids_asks([symbol])
+        tickers = await self._client(symbol).watch_bids_asks([symbol])
         now = self.clock.now_ns()
         t = tickers.get(symbol)
         if not t:
@@ -164,14 +181,14 @@ class LiveFeed:
         info = t.get("info") or {}
         ts = t.get("timestamp")
         self.age[(symbol, "ticker")] = now
-        self.emit(BestBidAsk(exchange=self.exchange_id(), symbol=symbol,
+        self.emit(BestBidAsk(exchange=self.exchange_id(symbol), symbol=symbol,
                              ts_event=ts * _MS if ts else now, ts_recv=now,
                              update_id=int(info.get("u", 0)), bid_price=float(b),
                              bid_size=float(bq), ask_price=float(a), ask_size=float(aq),
                              has_exchange_time=ts is not None))
 
     async def _trades(self, symbol: str) -> None:
-        trades = await self.ex.watch_trades(symbol)
+        trades = await self._client(symbol).watch_trades(symbol)
         now = self.clock.now_ns()
         for tr in trades:
             p, q = tr.get("price"), tr.get("amount")
@@ -179,7 +196,7 @@ class LiveFeed:
                 self.invalid += 1
                 continue
             self.age[(symbol, "trades")] = now
-            self.emit(Trade(exchange=self.exchange_id(), symbol=symbol,
+            self.emit(Trade(exchange=self.exchange_id(symbol), symbol=symbol,
                             ts_event=(tr.get("timestamp") or 0) * _MS, ts_recv=now,
                             trade_id=int(tr.get("id") or 0), price=float(p), size=float(q),
                             taker_side=tr.get("side") or "buy"))
@@ -205,7 +222,7 @@ class LiveFeed:
             self.invalid += 1
             return
         self.age[(symbol, "mark")] = now
-        ev = MarkPrice(exchange=self.exchange_id(), symbol=symbol, ts_event=ts * _MS,
+        ev = MarkPrice(exchange=self.exchange_id(symbol), symbol=symbol, ts_event=ts * _MS,
                        ts_recv=now, mark_price=mark, index_price=index,
                        funding_rate=rate if nxt else None,
                        next_funding_ts=nxt * _MS if nxt else None)

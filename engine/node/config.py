@@ -278,6 +278,8 @@ class RateLimitCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     exchange: Literal["binance"] = "binance"
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
+    ws_spot: str | None = None  # spot streams (default: Binance's)
+    ws_api_spot: str | None = None  # spot WebSocket API: the spot user-data stream
     rest_base: str | None = None
     account_base: str | None = None
     depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50

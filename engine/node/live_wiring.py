@@ -11,13 +11,29 @@ from engine.core.errors import ConfigError
 from engine.node.config import EngineConfig
 
 
-def market_data_exchange(cfg: EngineConfig):
-    """Paper mode: a client for public market data only (no key)."""
-    from engine.feeds.live import LiveEndpoints, make_exchange
+def endpoints(cfg: EngineConfig):
+    from engine.feeds.live import LiveEndpoints
 
     live = cfg.live
-    return make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base),
-                         live.exchange)
+    return LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
+                         account_base=live.account_base, ws_spot=live.ws_spot,
+                         ws_api_spot=live.ws_api_spot)
+
+
+def market_data_exchange(cfg: EngineConfig):
+    """Paper mode: a client for public market data only (no key)."""
+    from engine.feeds.live import make_exchange
+
+    return make_exchange(endpoints(cfg), cfg.live.exchange)
+
+
+def spot_market_data_exchange(cfg: EngineConfig):
+    """A client for the spot market's public data, where the config trades spot (else None)."""
+    from engine.feeds.live import make_exchange
+
+    if not any(":" not in i.symbol for i in cfg.instruments):
+        return None
+    return make_exchange(endpoints(cfg), cfg.live.exchange, spot=True)
 
 
 def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):

@@ -31,7 +31,11 @@ from engine.model.events import Fill, Transfer
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
-from engine.node.live_wiring import live_exchange_and_broker, market_data_exchange
+from engine.node.live_wiring import (
+    live_exchange_and_broker,
+    market_data_exchange,
+    spot_market_data_exchange,
+)
 from engine.node.session import PaperSession
 from engine.node.recovery import resume_outside
 from engine.node.report import Progress
@@ -129,6 +133,7 @@ class Runner:
         self.supervisor = Supervisor(on_failure=self._task_failed)
         self.on_failure = None  # called with the TaskFailed (the command line alerts)
         self._market_exchange = None
+        self._spot_exchange = None
         self._user_data: asyncio.Task | None = None
         if hasattr(self.session.broker, "spawner"):
             self.session.broker.spawner = self.supervisor.spawn
@@ -388,6 +393,8 @@ class Runner:
             await asyncio.gather(self._user_data, return_exceptions=True)
         if self._market_exchange is not None:
             await self._market_exchange.close()
+        if self._spot_exchange is not None:
+            await self._spot_exchange.close()
         if rec and self.journal.error is None:
             for p in ex.take_dirty():
                 rec.parent(p, last_ts)
@@ -416,11 +423,12 @@ class Runner:
         live = self.cfg.live
         ex = self.exchange or market_data_exchange(self.cfg)
         self._market_exchange = ex  # closed by the run once working orders are settled
+        spot_ex = self._spot_exchange = spot_market_data_exchange(self.cfg)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
-                             marks=live.mark_prices)
+                             marks=live.mark_prices, spot_exchange=spot_ex)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):

@@ -75,3 +75,44 @@ async def test_a_run_ended_by_duration_is_stopped_with_its_unfinished_parents(tm
 
     con = sqlite3.connect(tmp_path / "j.sqlite")
     assert con.execute("SELECT status FROM runs").fetchone() == ("stopped",)
+
+
+async def test_paper_spot_and_perps_on_live_books_move_margin_then_hedge(tmp_path):
+    """The seeds' case in paper mode: spot and USD-M books through two real ccxt.pro clients
+    (binance spot, binanceusdm) against the local exchange playing both captures; the futures
+    wallet topped up from the spot wallet first, the spot core untouched, net 60/40."""
+    from tests.conftest import ROOT as _root
+
+    spot = [_root / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
+            _root / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
+    ex = LocalExchange([USDM_BTC, USDM_ETH, *spot], speed=4)
+    port = await ex.start()
+    path = str(ROOT / "configs" / "demo.toml")
+    cfg = load_config(path)
+    cfg = msgspec.structs.replace(
+        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
+                                          ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
+                                          rest_base=f"http://127.0.0.1:{port}",
+                                          account_base=f"http://127.0.0.1:{port}"),
+        execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
+                                          retry_s=0.2))
+    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    try:
+        async def stop_when_done():
+            s = r.session
+            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
+                             "the rebalance to finish")
+            r.request_stop("done")
+
+        stopper = asyncio.create_task(stop_when_done())
+        report = await asyncio.wait_for(r.run(), 90)
+        stopper.cancel()
+    finally:
+        await ex.stop()
+    assert report["spot_end"] == report["spot_start"] == {"BTC": "1.214", "ETH": "9.33"}
+    assert abs(report["net_weights"]["BTC"] - 0.6) < 0.01
+    assert report["transfers"] == report["journal_transfers"] == 1
+    assert report["accounts"]["futures"]["margin_utilisation"] <= 0.8
+    assert {sym for sym, _ in r.feed.age} == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT",
+                                               "ETH/USDT:USDT"}
+    assert r.feed.invalid == 0 and all(level for _, level in r.session.broker.fill_log)
