@@ -49,6 +49,7 @@ from engine.feeds.binance import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
+from local_spot import SPOT_SIGNED, SpotVenue  # noqa: E402
 
 log = logging.getLogger("local_exchange")
 BUNDLED = [ROOT / "scripts/data/hftbacktest/usdm/btcusdt_20240808.gz",
@@ -110,7 +111,7 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     return frames[start:], books
 
 
-class LocalExchange:
+class LocalExchange(SpotVenue):
     def __init__(self, captures=None, speed: float = 1.0, host: str = "127.0.0.1",
                  port: int = 0, exchange_info: Path = EXCHANGE_INFO,
                  account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
@@ -202,6 +203,7 @@ class LocalExchange:
         self.order_requests = 0
         # test hook: called with the client id once an order is booked, before the reply
         self.before_reply = None
+        self._setup_spot()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
@@ -226,6 +228,7 @@ class LocalExchange:
         app.router.add_get("/api/v3/depth", self.depth)
         app.router.add_get("/api/v3/time", self.time)
         app.router.add_get("/api/v3/ping", self.ping)
+        self.add_spot_routes(app)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner, self.port = await serve(app, self.host, self.port)
         return self.port
@@ -301,12 +304,13 @@ class LocalExchange:
         names the key; SIGNED ones end their parameters (query, or the form body of a POST)
         with `signature=` the hex HMAC-SHA256 of everything before it."""
         path = request.path
-        if path.startswith(("/fapi/v1/listenKey",)) or path in SIGNED_PATHS:
+        signed = path in SIGNED_PATHS or path in SPOT_SIGNED
+        if path.startswith(("/fapi/v1/listenKey",)) or signed:
             if request.headers.get("X-MBX-APIKEY") != self.api_key:
                 self.bad_signatures += 1
                 return web.json_response({"code": -2015, "msg": "Invalid API-key, IP, or "
                                           "permissions for action."}, status=401)
-        if path in SIGNED_PATHS:
+        if signed:
             raw = request.query_string
             if request.method in ("POST", "PUT") and request.can_read_body:
                 raw = (await request.text()) or raw
@@ -421,11 +425,19 @@ class LocalExchange:
         from engine.model.events import Fill
 
         touched: list[str] = []
+        spot_assets: list[str] = []
         if new is not None and not any(isinstance(ev, Fill) for ev in events) and not any(
                 ev.status in ("expired", "canceled") for ev in events):
-            await self._push_order(self.orders[new], "NEW", now)
+            o = self.orders[new]
+            await (self._push_execution(o, "NEW", now) if o.get("_spot")
+                   else self._push_order(o, "NEW", now))
         for ev in events:
-            if isinstance(ev, Fill):
+            if isinstance(ev, Fill) and self.orders[ev.order_id].get("_spot"):
+                self.account.on_fill(ev)
+                await self.spot_fill(self.orders[ev.order_id], ev, now)
+                m = self.markets[ev.symbol]
+                spot_assets += [a for a in (m.base, m.quote) if a not in spot_assets]
+            elif isinstance(ev, Fill):
                 o = self.orders[ev.order_id]
                 self.account.on_fill(ev)
                 cum = Decimal(o["executedQty"]) + ev.qty
@@ -450,10 +462,15 @@ class LocalExchange:
                 if o is None:
                     continue
                 o["status"] = ev.status.upper()
+                if o.get("_spot"):
+                    await self._push_execution(o, ev.status.upper(), now)
+                    continue
                 o["updateTime"] = now // 1_000_000
                 await self._push_order(o, ev.status.upper(), now)
         if touched:
             await self._push_account("ORDER", touched, None)
+        if spot_assets:
+            await self.push_spot_balances(spot_assets)
 
     async def _push_order(self, o: dict, execution: str, now: int, fill=None,
                           trade_id: int = 0) -> None:
@@ -498,7 +515,7 @@ class LocalExchange:
 
     async def get_order(self, request):
         cid = request.query.get("origClientOrderId")
-        if cid not in self.orders:
+        if cid not in self.orders or self.orders[cid].get("_spot"):
             return web.json_response({"code": -2013, "msg": "Order does not exist."},
                                      status=400)
         return web.json_response(self.orders[cid])
@@ -579,6 +596,9 @@ class LocalExchange:
     async def ws(self, request):
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
+        if "ws-api" in request.path:  # the spot WebSocket API: the spot user-data stream
+            await self.ws_api(ws)
+            return ws
         if request.path.startswith("/private"):  # the user-data stream (listenKey in query)
             self.user_streams.add(ws)
             try:

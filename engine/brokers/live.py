@@ -15,6 +15,13 @@ Every request first waits in the broker's `PriorityThrottle` for room in the ven
 (weights and limits from `engine.venues`); ccxt's own limiter is off, since it queues all
 requests in one line and lets an account lookup hold a child order back.
 
+Spot symbols (BTC/USDT) go through a second ccxt client, `spot_exchange` (binance spot), with
+its own budget; its user data (fills, order ends, the spot wallet) comes from the spot
+WebSocket API stream. Transfers between the spot and the futures wallet are Binance's universal
+transfer (ccxt `transfer`); an answer lost after the retries is settled by looking the
+transfer up in the venue's history (it carries no id of ours: matched by type, asset, amount
+and time, each venue transfer claimed once).
+
 The user-data stream (`run_streams`) keeps four views: `watch_my_trades` (fills, merged with the
 REST ones by trade id), `watch_orders` (an order that ends at the venue: a resting order filled
 or cancelled there), `watch_positions` and `watch_balance` (what the venue holds, for the
@@ -32,11 +39,12 @@ from engine.brokers.throttle import PriorityThrottle
 from engine.core.errors import OrderRejected, VenueAuthError, VenueUnavailable
 from engine.core.ratelimit import RateBudget, RequestCost
 from engine.execution.markets import MarketSpec
-from engine.model.events import Fill
-from engine.model.orders import OrderRequest, OrderUpdate
+from engine.model.events import Fill, Transfer
+from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
 from engine.brokers.order_tracker import OrderTracker
 from engine.venues.binance import user_data as ud
 from engine.venues.binance.errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER, classify
+from engine.venues.binance.rate_limits import SPOT_COSTS
 
 log = logging.getLogger("engine.brokers.live")
 
@@ -44,8 +52,16 @@ log = logging.getLogger("engine.brokers.live")
 class LiveBroker:
     def __init__(self, exchange, markets: dict[str, MarketSpec], clock, retries: int = 4,
                  backoff_s: float = 0.2, throttle: PriorityThrottle | None = None,
-                 costs: dict[str, RequestCost] | None = None) -> None:
+                 costs: dict[str, RequestCost] | None = None, spot_exchange=None,
+                 spot_throttle: PriorityThrottle | None = None) -> None:
         self.ex, self.markets, self.clock = exchange, markets, clock
+        self.spot_ex = spot_exchange
+        if spot_exchange is not None and spot_throttle is None:
+            from engine.execution.markets import BUNDLED_SPOT
+            from engine.venues.binance.rate_limits import load_windows
+
+            spot_throttle = PriorityThrottle(RateBudget(load_windows(BUNDLED_SPOT)), clock)
+        self.spot_throttle = spot_throttle
         if throttle is None:
             from engine.execution.markets import BUNDLED_USDM
             from engine.venues.binance.rate_limits import load_windows
@@ -69,6 +85,8 @@ class LiveBroker:
         self.rest_fills = 0
         self.venue_positions_seen: dict[str, Decimal] = {}  # from watch_positions
         self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
+        self.venue_spot: dict[str, Decimal] = {}  # the spot wallet, from the spot stream
+        self._claimed_transfers: set[str] = set()  # venue tranIds matched to ours
         self.stream_updates = 0
         self._placing: dict[str, asyncio.Task] = {}  # client id -> its create_order task
         # funding as the venue charged it (income history), for the runner to book
@@ -121,15 +139,26 @@ class LiveBroker:
         """The sustained order rate the venue's budget allows (the executor plans with it)."""
         return self.throttle.budget.orders_per_s()
 
-    async def _call(self, what: str, method: str, *args, released_ns: int | None = None, **kw):
-        """`method` of the ccxt client, inside the venue's budget, retried while transient;
-        `released_ns`: when the engine released this request (its send delay is measured)."""
+    def _spot(self, symbol: str | None) -> bool:
+        return symbol is not None and ":" not in symbol
+
+    async def _call(self, what: str, method: str, *args, released_ns: int | None = None,
+                    spot: bool = False, **kw):
+        """`method` of the ccxt client (the spot one with `spot`), inside that market's
+        budget, retried while transient; `released_ns`: when the engine released this
+        request (its send delay is measured)."""
         import ccxt
 
-        fn, cost = getattr(self.ex, method), self.costs[method]
+        if spot and self.spot_ex is None:
+            raise OrderRejected(f"{what}: no spot client (live spot needs [live] spot access)",
+                                0, "no spot client")
+        client, throttle = (self.spot_ex, self.spot_throttle) if spot else (self.ex,
+                                                                           self.throttle)
+        fn = getattr(client, method)
+        cost = (SPOT_COSTS if spot else self.costs)[method]
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
-            await self.throttle.acquire(cost)
+            await throttle.acquire(cost)
             if released_ns is not None and attempt == 0:
                 self.max_send_delay_ns = max(self.max_send_delay_ns,
                                              self.clock.now_ns() - released_ns)
@@ -145,9 +174,13 @@ class LiveBroker:
 
     async def _place(self, o: OrderRequest) -> None:
         params = {"newClientOrderId": o.client_order_id}
+        spot = self._spot(o.symbol)
         if o.price is not None:
-            params["timeInForce"] = o.tif
-        if o.reduce_only:
+            if spot and o.tif == "GTX":
+                params["postOnly"] = True  # spot's post-only is the LIMIT_MAKER type
+            else:
+                params["timeInForce"] = o.tif
+        if o.reduce_only and not spot:
             params["reduceOnly"] = True
         kind = "limit" if o.price is not None else "market"
         self.attempts[o.client_order_id] = self.attempts.get(o.client_order_id, 0) + 1
@@ -156,7 +189,7 @@ class LiveBroker:
             res = await self._call(f"order {o.client_order_id}", "create_order", o.symbol,
                                    kind, o.side, float(o.qty),
                                    None if o.price is None else float(o.price), params,
-                                   released_ns=o.ts_created or now)
+                                   released_ns=o.ts_created or now, spot=spot)
         except VenueUnavailable as exc:
             # one of the attempts may have reached the venue with its answer lost: ask for the
             # order by its id before calling it rejected
@@ -179,7 +212,7 @@ class LiveBroker:
     async def _lookup(self, symbol: str, cid: str) -> dict:
         """The venue's view of an order, by our client id (unknown: OrderRejected -2013)."""
         return await self._call("fetch order", "fetch_order", None, symbol,
-                                {"origClientOrderId": cid})
+                                {"origClientOrderId": cid}, spot=self._spot(symbol))
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
         """The venue's answer for an order (its own, a lookup's, a cancel's)."""
@@ -217,7 +250,7 @@ class LiveBroker:
         status = ud.order_status(res)
         if status == "accepted":
             res = await self._call(f"cancel {cid}", "cancel_order", None, symbol,
-                                   {"origClientOrderId": cid})
+                                   {"origClientOrderId": cid}, spot=self._spot(symbol))
             await self._catch_up(cid, symbol, side, res)
             status = "canceled"
         self.inbox += self.orders.end(cid, symbol, status, ud.filled_of(res),
@@ -229,17 +262,23 @@ class LiveBroker:
         if self.orders.filled(cid) < ud.filled_of(res) and res.get("id"):
             now = self.clock.now_ns()
             for t in await self._call("fetch trades", "fetch_my_trades", symbol,
-                                      params={"orderId": res["id"]}):
+                                      params={"orderId": res["id"]},
+                                      spot=self._spot(symbol)):
                 if self._take_fill(ud.fill_from_trade(t, cid, symbol, side, now)):
                     self.rest_fills += 1
 
     async def run_streams(self) -> None:
         """The user-data stream, one ccxt watcher per view, each reconnecting on its own."""
-        await asyncio.gather(self._watch("my trades", self.ex.watch_my_trades, self._on_trades),
-                             self._watch("orders", self.ex.watch_orders, self._on_orders),
-                             self._watch("positions", self.ex.watch_positions,
-                                         self._on_positions),
-                             self._watch("balance", self.ex.watch_balance, self._on_balance))
+        views = [self._watch("my trades", self.ex.watch_my_trades, self._on_trades),
+                 self._watch("orders", self.ex.watch_orders, self._on_orders),
+                 self._watch("positions", self.ex.watch_positions, self._on_positions),
+                 self._watch("balance", self.ex.watch_balance, self._on_balance)]
+        if self.spot_ex is not None:
+            views += [self._watch("spot trades", self.spot_ex.watch_my_trades, self._on_trades),
+                      self._watch("spot orders", self.spot_ex.watch_orders, self._on_orders),
+                      self._watch("spot balance", self.spot_ex.watch_balance,
+                                  self._on_spot_balance)]
+        await asyncio.gather(*views)
 
     async def _watch(self, name: str, fn, handle) -> None:
         import ccxt
@@ -292,6 +331,54 @@ class LiveBroker:
             self._funding_dirty = True
             if self._funding_task is None or self._funding_task.done():
                 self._funding_task = self._spawn(self._funding_loop(), "funding lookup")
+
+    def _on_spot_balance(self, balance: dict) -> None:
+        self.venue_spot.update(ud.spot_balances(balance))
+
+    # -- transfers between the wallets ----------------------------------------------------------
+    def transfer(self, req: TransferRequest, now: int) -> None:
+        self._spawn(self._transfer(req), f"transfer {req.transfer_id}")
+
+    async def _transfer(self, req: TransferRequest) -> None:
+        kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
+        try:
+            res = await self._call(f"transfer {req.transfer_id}", "transfer", req.asset,
+                                   float(req.amount), req.from_wallet, "linear"
+                                   if req.to_wallet == "futures" else "spot",
+                                   {"type": kind}, spot=True)
+            self._claimed_transfers.add(str(res.get("id")))
+            self.inbox.append(self._transfer_done(req, "done", ""))
+        except OrderRejected as exc:  # the venue said no: nothing moved
+            self.inbox.append(self._transfer_done(req, "failed", f"{exc.code} "
+                                                  f"{exc.venue_message}"))
+        except VenueUnavailable:  # the answer is lost: did it happen?
+            self.inbox.append(await self.recover_transfer(req))
+
+    def _transfer_done(self, req: TransferRequest, status: str, why: str) -> Transfer:
+        return Transfer(transfer_id=req.transfer_id, asset=req.asset, amount=req.amount,
+                        from_wallet=req.from_wallet, to_wallet=req.to_wallet, status=status,
+                        ts=self.clock.now_ns(), reason=why)
+
+    async def recover_transfer(self, req: TransferRequest) -> Transfer:
+        """Whether a transfer whose answer never came happened at the venue: its history
+        since the request (less a minute of clock skew) holds an unclaimed transfer of the
+        same type, asset and amount, or it does not (then it never arrived: failed)."""
+        kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
+        since = req.ts_created // 1_000_000 - 60_000
+        rows = await self._call("transfer history", "fetch_transfers", req.asset, since, None,
+                                {"type": kind}, spot=True)
+        for t in rows:
+            tid, asset, amount, typ, _ = ud.transfer_row(t)
+            if (typ, asset, amount) == (kind, req.asset, req.amount) and \
+                    tid not in self._claimed_transfers:
+                self._claimed_transfers.add(tid)
+                return self._transfer_done(req, "done", "")
+        return self._transfer_done(req, "failed", "not at the venue: never arrived")
+
+    async def venue_spot_wallet(self) -> dict[str, Decimal]:
+        """The spot wallet as the venue holds it (GET /api/v3/account)."""
+        return ud.spot_balances(await self._call("fetch spot balance", "fetch_balance",
+                                                 spot=True))
 
     @property
     def funding_pending(self) -> bool:
@@ -358,7 +445,7 @@ class LiveBroker:
             return
         try:
             res = await self._call(f"cancel {cid}", "cancel_order", None, o.symbol,
-                                   {"origClientOrderId": cid})
+                                   {"origClientOrderId": cid}, spot=self._spot(o.symbol))
             await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
             self.inbox += self.orders.end(cid, o.symbol, "canceled", ud.filled_of(res),
                                           self.clock.now_ns())

@@ -26,7 +26,7 @@ class OrderTracker:
         self._filled: dict[str, Decimal] = {}  # client id -> quantity of fills handed on
         self._held: dict[str, tuple[str, str, Decimal]] = {}  # final states awaiting fills
         self._final: set[str] = set()
-        self._seen_trades: set[str] = set()
+        self._seen_trades: set[tuple[str, str]] = set()
 
     def submit(self, order: OrderRequest) -> None:
         self.submitted[order.client_order_id] = order
@@ -40,9 +40,10 @@ class OrderTracker:
     def fill(self, f: Fill) -> list[Fill | OrderUpdate]:
         """A fill from any source: [] when its trade id was seen, else the fill and the order's
         final state if that was waiting for it."""
-        if f.trade_id in self._seen_trades:
+        key = (f.symbol, f.trade_id)  # Binance numbers trades per symbol
+        if key in self._seen_trades:
             return []
-        self._seen_trades.add(f.trade_id)
+        self._seen_trades.add(key)
         self._filled[f.order_id] = self._filled.get(f.order_id, _ZERO) + f.qty
         out: list[Fill | OrderUpdate] = [f]
         held = self._held.get(f.order_id)

@@ -48,6 +48,8 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     opts = {"defaultType": "spot" if spot else "swap",
             "fetchMarkets": {"types": ["spot" if spot else "linear"]},
             "fetchCurrencies": False}
+    if spot:  # the margin pair lists are for margin trading, which the engine does not do
+        opts["fetchMargins"] = False
     opts.update(options or {})
     ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit})
     if endpoints is not None:

@@ -42,27 +42,35 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.core.clock import LiveClock
     from engine.core.ratelimit import RateBudget, RateWindow
     from engine.execution.markets import BUNDLED_USDM, load_markets_offline
-    from engine.feeds.live import LiveEndpoints, make_exchange
+    from engine.feeds.live import make_exchange
     from engine.venues.binance.rate_limits import load_windows
 
     live = cfg.live
-    if cfg.accounts.enabled:
-        raise ConfigError(f"{cfg_path}: at `$.accounts`: transfers between the spot and "
-                          "futures wallets run in replay and paper; live mode trades the "
-                          "futures wallet alone (live spot and transfers are not built yet)")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
                           f"environment variables {live.api_key_env} and {live.api_secret_env}")
-    exchange = make_exchange(LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
-                                           account_base=live.account_base),
-                             live.exchange, rate_limit=False)
+    exchange = make_exchange(endpoints(cfg), live.exchange, rate_limit=False)
     exchange.apiKey, exchange.secret = key, secret
+    # spot orders, the spot wallet and transfers go through a spot client with the same key
+    spot = None
+    if any(":" not in i.symbol for i in cfg.instruments) or cfg.accounts.enabled:
+        spot = make_exchange(endpoints(cfg), live.exchange, rate_limit=False, spot=True)
+        spot.apiKey, spot.secret = key, secret
     info = cfg.markets.exchange_info or BUNDLED_USDM
     markets = load_markets_offline(info, cfg.markets.exchange)
     windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
                for w in live.rate_limits] or load_windows(info)
     clock = LiveClock()
+    spot_throttle = None
+    if spot is not None:
+        from engine.execution.markets import BUNDLED_SPOT
+
+        spot_windows = load_windows(cfg.markets.spot_exchange_info or BUNDLED_SPOT)
+        spot_throttle = PriorityThrottle(RateBudget(spot_windows), clock)
+        markets.update(load_markets_offline(cfg.markets.spot_exchange_info or BUNDLED_SPOT,
+                                            "binance"))
     broker = LiveBroker(exchange, markets, clock,
-                        throttle=PriorityThrottle(RateBudget(windows), clock))
+                        throttle=PriorityThrottle(RateBudget(windows), clock),
+                        spot_exchange=spot, spot_throttle=spot_throttle)
     return exchange, broker

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 
 from engine.core.errors import FatalError
-from engine.journal.store import Journal
-from engine.model.orders import OrderUpdate
 from engine.journal.ledger import apply_ledger
+from engine.journal.store import Journal
+from engine.model.events import Transfer
+from engine.model.orders import OrderUpdate, TransferRequest
 
 log = logging.getLogger("engine.run")
 
@@ -37,14 +39,23 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
                                          ts=now, reason="paper exchange restarted"))
         else:
             settled[cid] = await s.broker.recover(cid, sym, side)
-    # a transfer asked for but never answered: the paper exchange died with the process, so
-    # it never happened (live runs refuse transfers at start)
+    # a transfer asked for but never answered: live, the venue's history says whether it
+    # happened; paper, the simulated exchange died with the process, so it never did
     transfers: dict[str, str] = {}
-    for (tid,) in await j.fetchall("SELECT transfer_id FROM transfers WHERE run_id=? AND "
-                                   "status='requested'", (run_id,)):
-        j.write("UPDATE transfers SET status='failed', detail=?, updated_ns=? "
-                "WHERE transfer_id=?", (f"{mode} exchange restarted", now, tid))
-        transfers[tid] = "failed"
+    for tid, asset, amount, src, dst, created in await j.fetchall(
+            "SELECT transfer_id, asset, amount, from_wallet, to_wallet, created_ns FROM "
+            "transfers WHERE run_id=? AND status='requested'", (run_id,)):
+        if mode == "live":
+            t = await s.broker.recover_transfer(TransferRequest(
+                transfer_id=tid, asset=asset, amount=Decimal(amount), from_wallet=src,
+                to_wallet=dst, ts_created=created))
+        else:
+            t = Transfer(transfer_id=tid, asset=asset, amount=Decimal(amount), from_wallet=src,
+                         to_wallet=dst, status="failed", ts=now,
+                         reason=f"{mode} exchange restarted")
+        rec.transfer_settled(t)
+        s.pipeline.on_account(t)
+        transfers[tid] = t.status
     s.execution.poll_broker(now)  # recovered fills and ends: into the portfolio and journal
     j.write("UPDATE parents SET state='aborted', reason='engine restarted' "
             "WHERE run_id=? AND state IN ('running','paused')", (run_id,))
@@ -57,6 +68,8 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
                 run_id, len(settled), settled)
     if mode == "live":
         resumed["funding_booked"] = await venue.funding_while_down(j, run_id)
+        if getattr(s.broker, "spot_ex", None) is not None:  # the spot stream tells changes
+            s.broker.venue_spot.update(await s.broker.venue_spot_wallet())
         theirs = await s.broker.venue_positions(sorted(s.portfolio.perps))
         diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in theirs.items()
                 if s.portfolio.perps[k].qty != q}

@@ -423,7 +423,10 @@ class Runner:
         live = self.cfg.live
         ex = self.exchange or market_data_exchange(self.cfg)
         self._market_exchange = ex  # closed by the run once working orders are settled
-        spot_ex = self._spot_exchange = spot_market_data_exchange(self.cfg)
+        # live: the broker's spot client (with the key) serves the spot feed too
+        spot_ex = getattr(self.session.broker, "spot_ex", None) or \
+            spot_market_data_exchange(self.cfg)
+        self._spot_exchange = spot_ex
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)

@@ -43,12 +43,25 @@ class VenueSync:
             ours = acct.positions[sym].qty if sym in acct.positions else Decimal(0)
             if positions[sym][0] != ours:
                 diffs.append(f"{sym} position: config {ours}, venue {positions[sym][0]}")
-        futures = acct.by_wallet(True)[2]  # the venue's futures wallet is what we compare
+        has_perps = bool(s.portfolio.perps)
+        futures = acct.by_wallet(has_perps)[2]  # the venue's futures wallet is compared
         for ccy in sorted(set(futures) | set(cash)):
             ours, theirs = Decimal(futures.get(ccy, 0)), cash.get(ccy, Decimal(0))
             if ccy in s.portfolio.stables and abs(ours - theirs) > tol:
                 diffs.append(f"{ccy} wallet: config {ours}, venue {theirs}")
+        spot = {}
+        if getattr(s.broker, "spot_ex", None) is not None:
+            venue_spot = await s.broker.venue_spot_wallet()
+            s.broker.venue_spot.update(venue_spot)  # the stream tells only what changes
+            spot_cash, coins, _ = acct.by_wallet(has_perps)
+            ours = {**spot_cash, **coins}
+            for a in sorted(self.spot_assets()):
+                mine, theirs = Decimal(ours.get(a, 0)), venue_spot.get(a, Decimal(0))
+                spot[a] = theirs
+                if abs(mine - theirs) > (tol if a in s.portfolio.stables else 0):
+                    diffs.append(f"{a} spot wallet: config {mine}, venue {theirs}")
         self.start = {"cash": {k: str(v) for k, v in cash.items()},
+                      "spot": {k: str(v) for k, v in spot.items()},
                       "positions": {k: str(q) for k, (q, _) in positions.items()},
                       "differences": diffs}
         if diffs and not self.adopt:
@@ -60,8 +73,38 @@ class VenueSync:
         for ccy, amount in cash.items():
             if ccy in s.portfolio.stables:
                 s.portfolio.set_cash(ccy, amount)
+        for a, amount in spot.items():
+            if a in s.portfolio.stables:
+                s.portfolio.set_cash(a, amount, wallet="spot")
+            else:
+                s.portfolio.set_holding(a, amount)
         for sym, (qty, entry) in positions.items():
             s.portfolio.seed_position(sym, qty, entry if qty else Decimal(0))
+
+    def spot_assets(self) -> set[str]:
+        """The spot wallet's assets this run cares about: the coins and quotes of its spot
+        instruments, what [account] puts in the spot wallet, the transfer asset."""
+        s = self.session
+        out = {a for a in (*s.portfolio.wallets["spot"], *s.portfolio.holdings)}
+        for inst in s.portfolio.instruments.values():
+            if inst.kind == "spot":
+                out |= {inst.base, inst.quote}
+        if self.cfg.accounts.enabled:
+            out.add(self.cfg.accounts.asset)
+        return out
+
+    def spot_differences(self, tol: Decimal) -> dict[str, tuple[str, str]]:
+        """Our spot wallet against the venue's, as its stream last told it (assets it named)."""
+        s = self.session
+        out = {}
+        for a, theirs in getattr(s.broker, "venue_spot", {}).items():
+            if a not in self.spot_assets():
+                continue
+            mine = (s.portfolio.wallets["spot"].get(a, Decimal(0)) if a in s.portfolio.stables
+                    else s.portfolio.holdings.get(a, Decimal(0)))
+            if abs(mine - theirs) > (tol if a in s.portfolio.stables else 0):
+                out[a] = (str(mine), str(theirs))
+        return out
 
     async def reconcile_loop(self, symbols: list[str], clock) -> None:
         every = self.cfg.live.reconcile_every_s
@@ -73,7 +116,7 @@ class VenueSync:
             if not first:
                 await asyncio.sleep(every)  # the reconciliation cadence, in wall time
             first = False
-            if s.broker.in_flight or s.execution.outbox:
+            if s.broker.in_flight or s.execution.outbox or s.execution.transfer_in_flight:
                 continue
             try:
                 venue = await s.broker.venue_positions(symbols)
@@ -96,6 +139,7 @@ class VenueSync:
                 ours = s.portfolio.wallets["futures"].get(ccy)
                 if ours is not None and abs(ours - wb) > tol:
                     cash[ccy] = (str(ours), str(wb))
+            cash.update({f"spot {a}": d for a, d in self.spot_differences(tol).items()})
             if not diff and not cash:
                 strikes = 0
                 s.guard.hold("venue", None, now)  # trading may start (once)

@@ -201,6 +201,15 @@ class Portfolio:
         self.wallets[wallet][ccy] = Decimal(amount)
         self._rebuild()
 
+    def set_holding(self, coin: str, amount: Decimal) -> None:
+        """Start from this coin balance in the spot wallet (live runs adopting the venue's)."""
+        if coin in self.stables:
+            raise ConfigError(f"{coin} is a stablecoin: set_cash holds it")
+        self.holdings[coin] = Decimal(amount)
+        if coin not in self.assets:
+            self.assets.append(coin)
+        self._rebuild()
+
     def set_sleeve(self, symbol: str, sleeve: str) -> None:
         """Funding on `symbol` accrues under `sleeve` from now on (default: the symbol)."""
         self.sleeve_of[symbol] = sleeve

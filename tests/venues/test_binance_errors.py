@@ -59,3 +59,19 @@ def test_without_a_code_ccxt_class_decides():
     assert isinstance(classify(ccxt.AuthenticationError("binance requires apiKey")),
                       VenueAuthError)
     assert isinstance(classify(ccxt.InvalidOrder("binance bad amount")), OrderRejected)
+
+
+@pytest.mark.parametrize("msg,code", [
+    ("Duplicate order sent.", -4116),  # spot's duplicate client id: USD-M's code
+    ("Order would immediately match and take.", -5022),  # LIMIT_MAKER that would take
+    ("Account has insufficient balance for requested action.", -2010),
+])
+def test_spot_2010_messages_become_the_codes_the_engine_hears(msg, code):
+    ex = ccxt.binance()
+    body = orjson.dumps({"code": -2010, "msg": msg}).decode()
+    try:
+        ex.handle_errors(400, "", "https://api.binance.com/api/v3/order", "POST", {}, body,
+                         orjson.loads(body), None, None)
+    except ccxt.BaseError as exc:
+        err = classify(exc)
+    assert isinstance(err, OrderRejected) and err.code == code

@@ -40,7 +40,16 @@ CODES: dict[int, tuple[str, str]] = {
     -4116: ("reject", "client order id is duplicated"),
     -4164: ("reject", "notional below the minimum"),
     -5022: ("reject", "post-only order would have taken liquidity"),
+    -1013: ("reject", "filter failure (spot: lot size, notional, price)"),
+    -5013: ("reject", "asset transfer failed: insufficient balance"),
 }
+
+# Binance spot says several things with -2010 that USD-M says with codes of their own: the
+# message tells them apart, and the engine hears the USD-M code. (ccxt raises some of these
+# with the message alone, no code: the message decides then too.)
+SPOT_2010 = {"duplicate order sent": -4116,
+             "order would immediately match and take": -5022,
+             "account has insufficient balance": -2010}
 
 DUPLICATE_CLIENT_ID = -4116
 UNKNOWN_ORDER = (-2011, -2013)
@@ -67,6 +76,8 @@ def classify(exc: BaseException) -> VenueError:
     import ccxt
 
     code, msg = venue_code(exc)
+    if code in (0, -2010):
+        code = next((c for text, c in SPOT_2010.items() if text in msg.lower()), code)
     kind = CODES.get(code, (None, ""))[0]
     text = f"{type(exc).__name__}: {msg}" if code else f"{type(exc).__name__}: {str(exc)[:200]}"
     if kind is None:  # no code we know: ccxt's class says

@@ -27,6 +27,19 @@ COSTS: dict[str, RequestCost] = {
     "fetch_positions": RequestCost(weight=5, lane=INFO_LANE),
     "fetch_balance": RequestCost(weight=5, lane=INFO_LANE),
     "fetch_funding_history": RequestCost(weight=30, lane=INFO_LANE),
+    # the universal transfer (sapi, counted per account on its own limit: taken as one
+    # weight of the spot budget here) and its history
+    "transfer": RequestCost(weight=1, lane=ORDER_LANE),
+    "fetch_transfers": RequestCost(weight=1, lane=INFO_LANE),
+}
+# Spot weights differ (order lookups 4, trades 20, account 20); spot's own limits come from
+# the spot exchangeInfo: 6000 weight/min, 100 orders/10 s, 200,000 orders/day.
+SPOT_COSTS: dict[str, RequestCost] = {
+    **COSTS,
+    "create_order": RequestCost(weight=1, orders=1, lane=ORDER_LANE),
+    "fetch_order": RequestCost(weight=4, lane=INFO_LANE),
+    "fetch_my_trades": RequestCost(weight=20, lane=INFO_LANE),
+    "fetch_balance": RequestCost(weight=20, lane=INFO_LANE),
 }
 
 _INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}

@@ -15,6 +15,9 @@ from decimal import Decimal
 from engine.model.events import Fill
 
 EXCHANGE = "binanceusdm"
+SPOT_EXCHANGE = "binance"
+# a transfer between our wallets -> Binance's universal transfer type
+TRANSFER_TYPE = {("spot", "futures"): "MAIN_UMFUTURE", ("futures", "spot"): "UMFUTURE_MAIN"}
 # ccxt's unified order status -> the engine's
 STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
           "open": "accepted", "rejected": "rejected"}
@@ -33,9 +36,14 @@ def trade_client_id(t: dict) -> str | None:
     return (t.get("info") or {}).get("c")
 
 
+def exchange_of(symbol: str) -> str:
+    """The ccxt id of the market a unified symbol trades on (spot BTC/USDT: binance)."""
+    return EXCHANGE if ":" in symbol else SPOT_EXCHANGE
+
+
 def fill_from_trade(t: dict, cid: str, symbol: str, side: str, now: int) -> Fill:
     fee = t.get("fee") or {}
-    return Fill(exchange=EXCHANGE, symbol=symbol, ts_event=now, ts_recv=now, order_id=cid,
+    return Fill(exchange=exchange_of(symbol), symbol=symbol, ts_event=now, ts_recv=now, order_id=cid,
                 trade_id=str(t["id"]), side=side, qty=Decimal(str(t["amount"])),
                 price=Decimal(str(t["price"])), fee=Decimal(str(fee.get("cost") or 0)),
                 fee_currency=fee.get("currency") or "",
@@ -89,3 +97,26 @@ def position_entry(p: dict) -> tuple[str, Decimal, Decimal] | None:
         return None
     return (p["symbol"], Decimal(str(info["positionAmt"])),
             Decimal(str(info.get("entryPrice") or 0)))
+
+
+def spot_balances(balance: dict) -> dict[str, Decimal]:
+    """The spot wallet per asset (free + locked) of a spot `watch_balance` update
+    (outboundAccountPosition `B`) or a spot `fetch_balance` (GET /api/v3/account
+    `balances`); an asset at zero stays (it was sold out)."""
+    info = balance.get("info") or {}
+    rows = info.get("B") if "B" in info else info.get("balances") or []
+    out = {}
+    for b in rows:
+        asset = str(b.get("a") or b.get("asset"))
+        total = Decimal(str(b.get("f", b.get("free")) or 0)) + Decimal(
+            str(b.get("l", b.get("locked")) or 0))
+        out[asset] = total
+    return out
+
+
+def transfer_row(t: dict) -> tuple[str, str, Decimal, str, int]:
+    """(tranId, asset, amount, type, time ms) of one universal transfer history row."""
+    info = t.get("info") or {}
+    return (str(info.get("tranId") or t.get("id")), str(info.get("asset")),
+            Decimal(str(info.get("amount"))), str(info.get("type")),
+            int(info.get("timestamp") or 0))
