@@ -486,7 +486,7 @@ class ExecutionEngine:
             req = t.excess(self.portfolio, now)
         elif self.portfolio.margin_utilisation > t.cfg.top_up_above:
             req = t.top_up(self.portfolio, {}, self.prices, now,
-                           "utilisation above top_up_above", above=t.cfg.top_up_above)
+                           "utilisation above top_up_above")
         if req is not None:
             self._queue_transfer(req, now)
 

@@ -6,12 +6,13 @@ futures wallet lacks while the spot wallet holds idle stablecoins (or the other 
 spot buys). The execution engine asks this policy before each child leaves; the transfer it
 returns goes first, and the child waits for it. The amounts are exact (`Decimal`, cents).
 
-Three moments:
+Utilisation is kept inside a band, [`return_below`, `top_up_above`], and every transfer aims
+at `margin_target` inside it, so that one transfer is not soon undone by the next:
 - before a child: a perp child whose plan (every running parent's unfilled rest plus this
-  child, at current prices) would take margin utilisation above `margin_target` tops the
-  futures wallet up to that level, from what the spot wallet can spare; a spot buy the spot
-  wallet cannot pay draws what the plan lacks from the futures wallet, never taking it above
-  `margin_target`.
+  child, at current prices) would take margin utilisation above `top_up_above` tops the
+  futures wallet up to `margin_target`, from what the spot wallet can spare; a spot buy the
+  spot wallet cannot pay draws what the plan lacks from the futures wallet, never taking it
+  above `margin_target`.
 - after a rebalance: a futures wallet left below `return_below` sends its excess over
   `margin_target` back to the spot wallet.
 - while idle: utilisation above `top_up_above` (prices moved against the perps) is topped up
@@ -41,7 +42,7 @@ class AccountsCfg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     max_transfer: Decimal | None = None
     asset: str = "USDT"
     margin_target: float = 0.5
-    top_up_above: float = 0.7
+    top_up_above: float = 0.6
     return_below: float = 0.4
     min_transfer: Decimal = Decimal("10")
 
@@ -85,12 +86,11 @@ class TransferPolicy:
         return min(spare, p.wallets[FUTURES_WALLET].get(self.cfg.asset, Decimal(0)))
 
     def top_up(self, p: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
-               now: int, why: str, above: float | None = None
-               ) -> TransferRequest | None:
-        """Spot → futures when the projected utilisation exceeds `above` (default: the
-        target): enough to bring it to `margin_target`, as far as the spot wallet can spare."""
+               now: int, why: str) -> TransferRequest | None:
+        """Spot → futures when the projected utilisation exceeds `top_up_above`: enough to
+        bring it to `margin_target`, as far as the spot wallet can spare."""
         proj = project(p, pending, prices)
-        if proj.utilisation <= (self.cfg.margin_target if above is None else above):
+        if proj.utilisation <= self.cfg.top_up_above:
             return None
         need = Decimal(repr(proj.initial_margin / self.cfg.margin_target
                             - proj.margin_balance)).quantize(_CENT, rounding=ROUND_CEILING)

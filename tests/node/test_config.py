@@ -84,7 +84,7 @@ def test_a_good_config_builds_every_part():
      "$.accounts.asset", "must be a stablecoin, got 'BTC'"),
     (("[triggers.drift]", '[accounts]\nmax_transfer = "9"\nmargin_target = 0.8\n'
       '[triggers.drift]'), "$.accounts",
-     "needs return_below < margin_target < top_up_above, got 0.4 / 0.8 / 0.7"),
+     "needs return_below < margin_target < top_up_above, got 0.4 / 0.8 / 0.6"),
     (("[triggers.drift]", '[accounts]\nmax_transfer = "9"\ntop_up_above = 0.9\n'
       '[triggers.drift]'), "$.accounts.top_up_above",
      "must not exceed the risk cap max_margin_utilisation = 0.8"),
