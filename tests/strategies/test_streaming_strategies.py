@@ -56,3 +56,68 @@ def test_btc_anchor_hedges_spot_eth_by_its_rolling_beta_each_minute():
     assert s.portfolio.holdings["ETH"] >= Decimal("9.32")  # the spot core stays (± a small trim)
     v = s.pipeline.books_verified()  # the books it traded on agree with the venue's tops
     assert len(v) == 2 and all(c["agreed"] == c["compared"] > 3000 for c in v.values())
+
+
+async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlements(tmp_path):
+    """Paper mode on live books (ccxt.pro against the local exchange playing spot and USD-M),
+    funding every 5 recorded seconds at 0.05%: the perps bought first move to spot (80%) once
+    three settlements paid above the 0.01% threshold, net exposure unchanged, the spot buys
+    paid by transfers from the futures wallet, the perp and spot legs of each underlying paced
+    together."""
+    import asyncio
+    import sys
+
+    import msgspec
+
+    from engine.node.config import ScheduleCfg
+    from engine.node.runner import Runner
+    from tests.helpers import wait_until
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from local_exchange import BUNDLED, BUNDLED_SPOT, LocalExchange
+
+    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, funding_interval_ms=5_000,
+                       funding_rates={"btcusdt": "0.00050000", "ethusdt": "0.00050000"})
+    port = await ex.start()
+    path = str(ROOT / "configs" / "carry_stream.toml")
+    cfg = load_config(path)
+    cfg = msgspec.structs.replace(
+        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
+                                          ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
+                                          rest_base=f"http://127.0.0.1:{port}",
+                                          account_base=f"http://127.0.0.1:{port}"),
+        triggers=msgspec.structs.replace(cfg.triggers, schedule=ScheduleCfg(every_minutes=0.05)),
+        execution=msgspec.structs.replace(cfg.execution, duration_s=2.0, slices=4,
+                                          retry_s=0.2))
+    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    s = r.session
+    perps_first = {}
+
+    async def drive():
+        await wait_until(lambda: s.pipeline.intents and not s.execution.busy
+                         and all(p.qty for p in s.portfolio.perps.values()),
+                         "the perps to carry 60/40 first")
+        perps_first.update({k: p.qty for k, p in s.portfolio.perps.items()})
+        await wait_until(lambda: all(s.strategy.rich.values()), "three rich settlements")
+        await wait_until(lambda: s.portfolio.holdings.get("BTC", 0) > 0
+                         and s.portfolio.holdings.get("ETH", 0) > 0 and not s.execution.busy,
+                         "the switch to spot", timeout_s=60)
+        r.request_stop("done")
+
+    stopper = asyncio.create_task(drive())
+    try:
+        report = await asyncio.wait_for(r.run(), 120)
+    finally:
+        stopper.cancel()
+        await ex.stop()
+    assert stopper.done()
+    assert all(q > 0 for q in perps_first.values())  # first the base strategy's perps
+    spot = {a: s.portfolio.spot_value(a) for a in ("BTC", "ETH")}
+    perp = {a: s.portfolio.perp_notional(f"{a}/USDT:USDT") for a in ("BTC", "ETH")}
+    for a, w in (("BTC", 0.6), ("ETH", 0.4)):
+        assert report["net_weights"][a] == pytest.approx(w, abs=0.02)
+        assert spot[a] / (spot[a] + perp[a]) == pytest.approx(0.8, abs=0.03)  # 80% on spot
+    done = [t for t in report["transfer_log"] if t["status"] == "done"]
+    assert done and all(t["from"] == "futures" for t in done[:1])  # spot buys paid by futures
+    assert report["max_transient_limit"] > 0  # each underlying's two legs paced together
+    assert any(k.startswith("carry:") for k in s.portfolio.funding_by_sleeve)
