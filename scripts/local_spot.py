@@ -60,6 +60,9 @@ class SpotVenue:
         self.order_requests += 1
         q = dict(request.query)
         q.update(dict(await request.post()))
+        fault = self.fail_next.pop(0) if self.fail_next else None  # shared with USD-M
+        if fault is not None and not (len(fault) > 2 and fault[2] == "after_booking"):
+            return web.json_response(fault[1], status=fault[0])
         mid = q.get("symbol", "")
         symbol = self._symbol_of(mid, spot=True)
         if symbol is None:
@@ -91,6 +94,8 @@ class SpotVenue:
         await self._apply(events, now, new=cid)
         if self.before_reply is not None:
             self.before_reply(cid)
+        if fault is not None:  # booked, but the answer is an error (as a lost response)
+            return web.json_response(fault[1], status=fault[0])
         o = self._spot_json(self.orders[cid])
         o["fills"] = list(self.orders[cid]["_fills"])
         return web.json_response(o)

@@ -199,3 +199,30 @@ async def test_kill_9_between_a_transfer_and_its_answer_journals_it_once(tmp_pat
     assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"] == Decimal("0.00")
     assert pos == {sym: p.qty for sym, p in s.portfolio.perps.items()} != {}
     assert report["journal_submissions_unique"]
+
+
+async def test_a_spot_order_booked_with_its_answer_lost_is_found_by_its_client_id(
+        tmp_path, monkeypatch):
+    """HTTP 503 after the venue booked the first spot order, then 429 before booking one:
+    retried with the same client id (the venue says -2010 "Duplicate order sent.", so the
+    broker looks the order up by that id); no order twice, the wallets equal the venue's."""
+    ex = LocalExchange(BUNDLED_SPOT, speed=4,
+                       account={"cash": {}, "spot": {"BTC": "1.214", "ETH": "9.33",
+                                                     "USDT": "2000"}})
+    ex.fail_next.extend([(503, {"code": -1001, "msg": "Internal error"}, "after_booking"),
+                         (429, {"code": -1003, "msg": "Too many requests"})])
+    port = await ex.start()
+    path = str(ROOT / "configs" / "demo_spot.toml")
+    try:
+        r, report = await _run(_live_cfg(path, port), path, str(tmp_path / "j.sqlite"),
+                               monkeypatch)
+        spot, _, _ = await _venue_wallets(port)
+    finally:
+        await ex.stop()
+    s = r.session
+    assert not ex.fail_next  # both faults were met
+    assert len(ex.orders) == report["children"]  # the booked one was not placed again
+    assert ex.order_requests == report["children"] + 2  # one retry after each fault
+    assert max(s.broker.attempts.values()) == 1 and report["journal_submissions_unique"]
+    assert {a: spot[a] for a in ("BTC", "ETH")} == s.portfolio.holdings
+    assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"]
