@@ -840,10 +840,29 @@ def apply_order_faults(ex: LocalExchange, args) -> None:
             c, ("", "rejected"))[1])
 
 
+def account_from_config(path: str) -> dict:
+    """The venue's account as a config's [account] has it (both wallets, perp positions), so
+    that a live run of that config starts from what it expects."""
+    from engine.node.config import load_config
+
+    cfg = load_config(path)
+    has_perps = any(":" in i.symbol for i in cfg.instruments)
+    spot_cash, coins, futures = cfg.account.by_wallet(has_perps)
+    return {"cash": {a: str(q) for a, q in futures.items()},
+            "spot": {a: str(q) for a, q in {**spot_cash, **coins}.items()},
+            "positions": {sym: (str(p.qty), str(p.entry_price))
+                          for sym, p in cfg.account.positions.items()}}
+
+
 async def _main(args) -> None:
-    ex = LocalExchange(args.captures or None, args.speed, port=args.port,
+    captures = args.captures or None
+    if args.spot and not captures:
+        captures = BUNDLED + BUNDLED_SPOT
+    ex = LocalExchange(captures, args.speed, port=args.port,
                        funding_interval_ms=args.funding_interval_ms,
-                       api_key=args.api_key, api_secret=args.api_secret)
+                       api_key=args.api_key, api_secret=args.api_secret,
+                       account=account_from_config(args.account_from)
+                       if args.account_from else None)
     apply_order_faults(ex, args)
     ex.faults = parse_faults(args)
     port = await ex.start()
@@ -851,7 +870,8 @@ async def _main(args) -> None:
     print(f"local exchange on {base} (WebSocket ws://127.0.0.1:{port}/ws), "
           f"{len(ex.frames):,} frames at x{args.speed}; point a config at it with\n"
           f"[live]\nws_linear = \"ws://127.0.0.1:{port}/ws\"\nrest_base = \"{base}\"\n"
-          f"account_base = \"{base}\"", flush=True)
+          f"account_base = \"{base}\"\nws_spot = \"ws://127.0.0.1:{port}/spot/ws\"\n"
+          f"ws_api_spot = \"ws://127.0.0.1:{port}/spot/ws-api/v3\"", flush=True)
     await asyncio.Event().wait()
 
 
@@ -864,9 +884,13 @@ def build_parser() -> argparse.ArgumentParser:
                "--stall ethusdt@bookTicker:10:5 (that stream silent from 10 s for 5 s), "
                "--drop-diff btcusdt:1 (one depth diff swallowed: a sequence gap), "
                "--reject ETHUSDT:-2019 (every new ETHUSDT order refused with that code).")
-    ap.add_argument("captures", nargs="*", help="hftbacktest captures (default: the bundled "
-                    "BTC/ETH USD-M minutes)")
+    ap.add_argument("captures", nargs="*", help="hftbacktest captures, spot and USD-M "
+                    "(default: the bundled BTC/ETH USD-M minutes)")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--spot", action="store_true", help="without CAPTURE: the bundled spot "
+                    "and USD-M BTC/ETH minutes together")
+    ap.add_argument("--account-from", metavar="CONFIG", help="the venue holds what this "
+                    "config's [account] says (both wallets, perp positions)")
     ap.add_argument("--speed", type=float, default=1.0, help="recorded time x SPEED")
     ap.add_argument("--funding-interval-ms", type=int, default=8 * 3600_000,
                     help="funding every this many ms of recorded time (Binance: 8 h)")

@@ -31,10 +31,12 @@ async def _start_cli(*args):
     port = int(m.group(1))
     # the banner ends with the [live] lines to paste into a config: they name this port
     live = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
-            for _ in range(4)]
+            for _ in range(6)]
     assert live == ["[live]", f'ws_linear = "ws://127.0.0.1:{port}/ws"',
                     f'rest_base = "http://127.0.0.1:{port}"',
-                    f'account_base = "http://127.0.0.1:{port}"'], live
+                    f'account_base = "http://127.0.0.1:{port}"',
+                    f'ws_spot = "ws://127.0.0.1:{port}/spot/ws"',
+                    f'ws_api_spot = "ws://127.0.0.1:{port}/spot/ws-api/v3"'], live
     return proc, port
 
 
