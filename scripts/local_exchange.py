@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-from aiohttp import WSMsgType, web  # noqa: E402
+from aiohttp import web  # noqa: E402
 
 from engine.book.sync import BookSync  # noqa: E402
 from engine.core.numeric import fmt  # noqa: E402
@@ -49,7 +49,7 @@ from engine.feeds.binance import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
-from local_spot import SPOT_SIGNED, SpotVenue  # noqa: E402
+from local_spot import SPOT_SIGNED, SpotVenue, json_messages  # noqa: E402
 
 log = logging.getLogger("local_exchange")
 BUNDLED = [ROOT / "scripts/data/hftbacktest/usdm/btcusdt_20240808.gz",
@@ -502,23 +502,26 @@ class LocalExchange(SpotVenue):
         await self._push_user({"e": "ACCOUNT_UPDATE", "E": ms, "T": ms,
                                "a": {"m": reason, "B": bal, "P": pos}})
 
-    async def cancel_order(self, request):
-        q = dict(request.query)
-        cid = q.get("origClientOrderId")
+    async def cancel_order(self, request, spot: bool = False):
+        """DELETE /fapi/v1/order (or, `spot`, /api/v3/order) by client id."""
+        cid = request.query.get("origClientOrderId")
         now = self._now()
         self.matcher.cancel(cid, now)
         events = self.matcher.on_time(now)
-        if any(getattr(ev, "status", "") == "canceled" for ev in events) and cid in self.orders:
+        o = self.orders.get(cid)
+        if any(getattr(ev, "status", "") == "canceled" for ev in events) and o is not None \
+                and bool(o.get("_spot")) == spot:
             await self._apply(events, now)
-            return web.json_response(self._order_json(self.orders[cid]))
+            return web.json_response(self._order_json(o))
         return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
 
-    async def get_order(self, request):
-        cid = request.query.get("origClientOrderId")
-        if cid not in self.orders or self.orders[cid].get("_spot"):
+    async def get_order(self, request, spot: bool = False):
+        """GET /fapi/v1/order (or, `spot`, /api/v3/order) by client id."""
+        o = self.orders.get(request.query.get("origClientOrderId"))
+        if o is None or bool(o.get("_spot")) != spot:
             return web.json_response({"code": -2013, "msg": "Order does not exist."},
                                      status=400)
-        return web.json_response(self.orders[cid])
+        return web.json_response(self._order_json(o))
 
     async def user_trades(self, request):
         mid = request.query.get("symbol")
@@ -612,13 +615,7 @@ class LocalExchange(SpotVenue):
         self.subs[ws] = set()
         self.names[ws] = {}
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    req = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    continue
+            async for req in json_messages(ws):
                 method = req.get("method")
                 if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
                     for name in req.get("params", []):

@@ -15,6 +15,7 @@ with their own messages; filter failures are -1013.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 import orjson
@@ -34,6 +35,19 @@ SPOT_SIGNED = frozenset({"/api/v3/order", "/api/v3/myTrades", "/api/v3/account",
                          "/sapi/v1/asset/transfer"})
 
 
+async def json_messages(ws: web.WebSocketResponse):
+    """The JSON requests a client sends on `ws` (anything else is skipped, as Binance does)."""
+    from aiohttp import WSMsgType
+
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            yield orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            continue
+
+
 class SpotVenue:
     """Spot order entry, the spot user-data stream and wallet transfers."""
 
@@ -46,8 +60,8 @@ class SpotVenue:
 
     def add_spot_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v3/order", self.spot_new_order)
-        app.router.add_delete("/api/v3/order", self.spot_cancel_order)
-        app.router.add_get("/api/v3/order", self.spot_get_order)
+        app.router.add_delete("/api/v3/order", functools.partial(self.cancel_order, spot=True))
+        app.router.add_get("/api/v3/order", functools.partial(self.get_order, spot=True))
         app.router.add_get("/api/v3/myTrades", self.spot_my_trades)
         app.router.add_get("/api/v3/account", self.spot_account)
         app.router.add_post("/sapi/v1/asset/transfer", self.new_transfer)
@@ -96,16 +110,13 @@ class SpotVenue:
             self.before_reply(cid)
         if fault is not None:  # booked, but the answer is an error (as a lost response)
             return web.json_response(fault[1], status=fault[0])
-        o = self._spot_json(self.orders[cid])
+        o = self._order_json(self.orders[cid])
         o["fills"] = list(self.orders[cid]["_fills"])
         return web.json_response(o)
 
     def _spot_error(self, code: int, msg: str = ""):
         spot_code, spot_msg = SPOT_CODES.get(code, (code, msg))
         return web.json_response({"code": spot_code, "msg": spot_msg or msg}, status=400)
-
-    def _spot_json(self, o: dict) -> dict:
-        return {k: v for k, v in o.items() if not k.startswith("_")}
 
     async def spot_fill(self, o: dict, ev, now: int) -> None:
         """Book one fill of a spot order and push it, as Binance spot does."""
@@ -163,24 +174,6 @@ class SpotVenue:
                 except ConnectionError:
                     pass
 
-    async def spot_cancel_order(self, request):
-        cid = request.query.get("origClientOrderId")
-        now = self._now()
-        self.matcher.cancel(cid, now)
-        events = self.matcher.on_time(now)
-        if any(getattr(ev, "status", "") == "canceled" for ev in events) and cid in self.orders:
-            await self._apply(events, now)
-            return web.json_response(self._spot_json(self.orders[cid]))
-        return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
-
-    async def spot_get_order(self, request):
-        cid = request.query.get("origClientOrderId")
-        o = self.orders.get(cid)
-        if o is None or not o.get("_spot"):
-            return web.json_response({"code": -2013, "msg": "Order does not exist."},
-                                     status=400)
-        return web.json_response(self._spot_json(o))
-
     async def spot_my_trades(self, request):
         mid = request.query.get("symbol")
         oid = request.query.get("orderId")
@@ -201,16 +194,8 @@ class SpotVenue:
     async def ws_api(self, ws: web.WebSocketResponse) -> None:
         """Requests on the spot WebSocket API; `userDataStream.subscribe.signature` with our
         key subscribes this connection to the spot user data."""
-        from aiohttp import WSMsgType
-
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    req = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    continue
+            async for req in json_messages(ws):
                 rid = req.get("id")
                 if req.get("method") != "userDataStream.subscribe.signature":
                     await ws.send_bytes(orjson.dumps({"id": rid, "status": 400, "error": {

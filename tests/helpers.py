@@ -16,3 +16,16 @@ async def wait_until(cond: Callable[[], bool], what: str, timeout_s: float = 60.
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(poll_s)
+
+
+def at_local_exchange(cfg, port: int, **execution):
+    """`cfg` with `[live]` pointed at a local exchange on `port` (USD-M and spot streams,
+    REST, the spot WebSocket API) and `execution` fields replaced (short TWAPs for tests)."""
+    import msgspec
+
+    base = f"http://127.0.0.1:{port}"
+    live = msgspec.structs.replace(
+        cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws", ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
+        ws_api_spot=f"ws://127.0.0.1:{port}/spot/ws-api/v3", rest_base=base, account_base=base)
+    return msgspec.structs.replace(cfg, live=live, execution=msgspec.structs.replace(
+        cfg.execution, **execution))

@@ -110,6 +110,17 @@ def _session(**accounts) -> tuple[PaperSession, list]:
     return PaperSession(cfg), list(merge_captures(resolve_inputs(cfg, CONFIG, None)))
 
 
+def _warm_session() -> tuple[PaperSession, object]:
+    """A session on the demo's replay, fed until every book is synced; the rest to come."""
+    s, events = _session()
+    it = iter(events)
+    for ev in it:
+        s.on_event(ev)
+        if s.pipeline._warm():
+            break
+    return s, it
+
+
 def _intent(s: PaperSession, iid: str, targets: dict[str, float]) -> None:
     now = s.clock.now_ns()
     s.execution.on_intent(RebalanceIntent(
@@ -119,12 +130,7 @@ def _intent(s: PaperSession, iid: str, targets: dict[str, float]) -> None:
 
 
 def test_perp_margin_moves_in_before_the_first_perp_order_and_back_when_in_excess():
-    s, events = _session()
-    it = iter(events)
-    for ev in it:
-        s.on_event(ev)
-        if s.pipeline._warm():
-            break
+    s, it = _warm_session()
     assert s.portfolio.wallet("futures") == {"USDT": D("2000")}
     _intent(s, "hedge", {"BTC/USDT:USDT": -9000.0, "ETH/USDT:USDT": 19000.0})
     first_child = None
@@ -156,12 +162,7 @@ def test_perp_margin_moves_in_before_the_first_perp_order_and_back_when_in_exces
 
 
 def test_a_spot_buy_is_paid_by_a_transfer_from_the_futures_wallet():
-    s, events = _session()
-    it = iter(events)
-    for ev in it:
-        s.on_event(ev)
-        if s.pipeline._warm():
-            break
+    s, it = _warm_session()
     eth = s.portfolio.spot_value("ETH")
     _intent(s, "buy-eth", {"ETH/USDT": eth + 9000.0})  # 9,000 more ETH spot: 8,000 on hand
     for ev in it:
@@ -179,12 +180,7 @@ def test_a_spot_buy_is_paid_by_a_transfer_from_the_futures_wallet():
 
 
 def test_a_transfer_the_source_cannot_spare_fails_and_moves_nothing():
-    s, events = _session()
-    it = iter(events)
-    for ev in it:
-        s.on_event(ev)
-        if s.pipeline._warm():
-            break
+    s, it = _warm_session()
     from engine.model import TransferRequest
 
     now = s.clock.now_ns()

@@ -54,15 +54,19 @@ def _client_key(ev) -> tuple[str, int] | None:
     return None
 
 
-async def run_feed(ex: LocalExchange, until: float, fault=None, **feed_kw):
-    """The real ccxt.pro client on `ex` through a LiveFeed until the exchange has played
-    `until` of its frames (calling `fault(ex)` once at an eighth) and the feed has received
-    the last frame of every stream; both are closed after. Returns (feed, events)."""
+async def run_feed(ex: LocalExchange, until: float, fault=None, symbol: str = SYM, **feed_kw):
+    """The real ccxt.pro client on `ex` (its spot client for a spot `symbol`) through a
+    LiveFeed until the exchange has played `until` of its frames (calling `fault(ex)` once at
+    an eighth) and the feed has received the last frame of every stream; both are closed
+    after. Returns (feed, events)."""
     if until < 1:
         ex.hold_at = int(len(ex.frames) * until)
     port = await ex.start()
+    spot = ":" not in symbol
     client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                         rest_base=f"http://127.0.0.1:{port}"))
+                                         ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
+                                         rest_base=f"http://127.0.0.1:{port}",
+                                         account_base=f"http://127.0.0.1:{port}"), spot=spot)
     got: list = []
     seen: set = set()
 
@@ -72,7 +76,8 @@ async def run_feed(ex: LocalExchange, until: float, fault=None, **feed_kw):
         if key is not None:
             seen.add(key)
 
-    feed = LiveFeed(client, [SYM], emit, LiveClock(), **feed_kw)
+    feed = LiveFeed(None if spot else client, [symbol], emit, LiveClock(),
+                    spot_exchange=client if spot else None, **feed_kw)
     task = asyncio.create_task(feed.run())
     try:
         if fault is not None:
@@ -159,33 +164,8 @@ async def test_ccxt_pro_spot_books_via_the_local_exchange_match_our_spot_replay_
     1`, no `pu`) synced by ccxt against the local exchange's /api/v3/depth; every book state
     it reported equals our own spot book at the same update id."""
     spot_btc = ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"
-    ex = LocalExchange([spot_btc], speed=10)
-    ex.hold_at = len(ex.frames) // 6
-    port = await ex.start()
-    client = make_exchange(LiveEndpoints(ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
-                                         account_base=f"http://127.0.0.1:{port}"), spot=True)
-    got: list = []
-    seen: set = set()
-
-    def emit(ev) -> None:
-        got.append(ev)
-        key = _client_key(ev)
-        if key is not None:
-            seen.add(key)
-
-    feed = LiveFeed(None, ["BTC/USDT"], emit, LiveClock(), depth=5, marks=False,
-                    spot_exchange=client)
-    task = asyncio.create_task(feed.run())
-    try:
-        await wait_until(lambda: ex.holding, "the exchange to play its part")
-        await wait_until(lambda: all((kind, uid) in seen
-                                     for (_, kind), uid in ex.last_sent.items()),
-                         "the last frame of every stream to reach the feed")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await ex.stop()
+    feed, got = await run_feed(LocalExchange([spot_btc], speed=10), 1 / 6, symbol="BTC/USDT",
+                               depth=5, marks=False)
     sync = BookSync("BTC/USDT", "spot")
     tops = {}
     for ev in read_capture(str(spot_btc)):

@@ -19,7 +19,7 @@ from engine.journal.store import Journal
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT
-from tests.helpers import wait_until
+from tests.helpers import at_local_exchange, wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import BUNDLED, BUNDLED_SPOT, LocalExchange  # noqa: E402
@@ -28,6 +28,8 @@ ENV = {"BINANCE_API_KEY": "local-test-key", "BINANCE_API_SECRET": "local-test-se
 # the venue holds what configs/demo.toml says: spot coins and USDT, futures margin
 DEMO_VENUE = {"cash": {"USDT": "2000"},
               "spot": {"BTC": "1.214", "ETH": "9.33", "USDT": "8000"}}
+# ... and what configs/demo_spot.toml says: a spot wallet alone
+SPOT_VENUE = {"cash": {}, "spot": {"BTC": "1.214", "ETH": "9.33", "USDT": "2000"}}
 
 
 def _endpoints(port: int) -> LiveEndpoints:
@@ -39,14 +41,10 @@ def _endpoints(port: int) -> LiveEndpoints:
 
 
 def _live_cfg(path: str, port: int):
-    cfg = load_config(path)
-    e = _endpoints(port)
-    return msgspec.structs.replace(
-        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=e.ws_linear, ws_spot=e.ws_spot,
-                                          ws_api_spot=e.ws_api_spot, rest_base=e.rest_base,
-                                          account_base=e.account_base, reconcile_every_s=0.5),
-        execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
-                                          retry_s=0.3, deadline_s=8.0))
+    cfg = at_local_exchange(load_config(path), port, duration_s=3.0, slices=6, retry_s=0.3,
+                            deadline_s=8.0)
+    return msgspec.structs.replace(cfg, live=msgspec.structs.replace(cfg.live,
+                                                                     reconcile_every_s=0.5))
 
 
 def _caught_up(r) -> bool:
@@ -94,17 +92,23 @@ async def _venue_wallets(port: int) -> tuple[dict, dict, dict]:
     return s, f, pos
 
 
-async def test_live_spot_core_with_a_perp_overlay_and_the_transfer_that_margins_it(
-        tmp_path, monkeypatch):
-    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
+async def _venue_run(ex: LocalExchange, config: str, tmp_path, monkeypatch):
+    """configs/`config` live on `ex`: (runner, report, and the venue's spot wallet, futures
+    wallet and positions at the end)."""
     port = await ex.start()
-    path = str(ROOT / "configs" / "demo.toml")
+    path = str(ROOT / "configs" / config)
     try:
         r, report = await _run(_live_cfg(path, port), path, str(tmp_path / "j.sqlite"),
                                monkeypatch)
-        spot, fut, pos = await _venue_wallets(port)
+        return (r, report, *await _venue_wallets(port))
     finally:
         await ex.stop()
+
+
+async def test_live_spot_core_with_a_perp_overlay_and_the_transfer_that_margins_it(
+        tmp_path, monkeypatch):
+    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
+    r, report, spot, fut, pos = await _venue_run(ex, "demo.toml", tmp_path, monkeypatch)
     s = r.session
     assert report["spot_end"] == report["spot_start"] == {"BTC": "1.214", "ETH": "9.33"}
     assert abs(report["net_weights"]["BTC"] - 0.6) < 0.01
@@ -123,17 +127,8 @@ async def test_live_spot_core_with_a_perp_overlay_and_the_transfer_that_margins_
 
 async def test_live_spot_rebalance_sells_btc_and_buys_eth_through_the_spot_api(
         tmp_path, monkeypatch):
-    ex = LocalExchange(BUNDLED_SPOT, speed=4,
-                       account={"cash": {}, "spot": {"BTC": "1.214", "ETH": "9.33",
-                                                     "USDT": "2000"}})
-    port = await ex.start()
-    path = str(ROOT / "configs" / "demo_spot.toml")
-    try:
-        r, report = await _run(_live_cfg(path, port), path, str(tmp_path / "j.sqlite"),
-                               monkeypatch)
-        spot, _, _ = await _venue_wallets(port)
-    finally:
-        await ex.stop()
+    ex = LocalExchange(BUNDLED_SPOT, speed=4, account=SPOT_VENUE)
+    r, report, spot, _, _ = await _venue_run(ex, "demo_spot.toml", tmp_path, monkeypatch)
     s = r.session
     w = report["final_weights"]
     assert abs(w["BTC"] / (w["BTC"] + w["ETH"]) - 0.6) < 0.01
@@ -206,19 +201,10 @@ async def test_a_spot_order_booked_with_its_answer_lost_is_found_by_its_client_i
     """HTTP 503 after the venue booked the first spot order, then 429 before booking one:
     retried with the same client id (the venue says -2010 "Duplicate order sent.", so the
     broker looks the order up by that id); no order twice, the wallets equal the venue's."""
-    ex = LocalExchange(BUNDLED_SPOT, speed=4,
-                       account={"cash": {}, "spot": {"BTC": "1.214", "ETH": "9.33",
-                                                     "USDT": "2000"}})
+    ex = LocalExchange(BUNDLED_SPOT, speed=4, account=SPOT_VENUE)
     ex.fail_next.extend([(503, {"code": -1001, "msg": "Internal error"}, "after_booking"),
                          (429, {"code": -1003, "msg": "Too many requests"})])
-    port = await ex.start()
-    path = str(ROOT / "configs" / "demo_spot.toml")
-    try:
-        r, report = await _run(_live_cfg(path, port), path, str(tmp_path / "j.sqlite"),
-                               monkeypatch)
-        spot, _, _ = await _venue_wallets(port)
-    finally:
-        await ex.stop()
+    r, report, spot, _, _ = await _venue_run(ex, "demo_spot.toml", tmp_path, monkeypatch)
     s = r.session
     assert not ex.fail_next  # both faults were met
     assert len(ex.orders) == report["children"]  # the booked one was not placed again

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import msgspec
-
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
-from tests.helpers import wait_until
+from tests.helpers import at_local_exchange, wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
@@ -19,27 +17,30 @@ from local_exchange import LocalExchange  # noqa: E402
 CONFIG = str(ROOT / "configs" / "demo_perps.toml")
 
 
+async def _until_rebalanced(cfg, path: str, tmp_path) -> tuple[Runner, dict]:
+    """A paper run of `cfg`, stopped once its first rebalance is over."""
+    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+
+    async def stop_when_done():
+        s = r.session
+        await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
+                         "the rebalance to finish")
+        r.request_stop("done")
+
+    stopper = asyncio.create_task(stop_when_done())
+    try:
+        return r, await asyncio.wait_for(r.run(), 90)
+    finally:
+        stopper.cancel()
+
+
 async def test_paper_live_rebalances_on_the_live_books(tmp_path):
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
     port = await ex.start()
-    cfg = load_config(CONFIG)
-    # Live time is wall time: a 3 s TWAP in 6 slices while the exchange plays at x30.
-    cfg = msgspec.structs.replace(
-        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                          rest_base=f"http://127.0.0.1:{port}"),
-        execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
-                                          retry_s=0.2))
-    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    # Live time is wall time: a 3 s TWAP in 6 slices while the exchange plays at x4.
+    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=3.0, slices=6, retry_s=0.2)
     try:
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
-                             "the rebalance to finish")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        report = await asyncio.wait_for(r.run(), 60)
-        stopper.cancel()
+        r, report = await _until_rebalanced(cfg, CONFIG, tmp_path)
     finally:
         await ex.stop()
     assert report["intents"] >= 1 and report["fills"] > 0
@@ -54,11 +55,8 @@ async def test_paper_live_rebalances_on_the_live_books(tmp_path):
 async def test_a_run_ended_by_duration_is_stopped_with_its_unfinished_parents(tmp_path):
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
     port = await ex.start()
-    cfg = load_config(CONFIG)
-    cfg = msgspec.structs.replace(  # a TWAP far longer than the run
-        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                          rest_base=f"http://127.0.0.1:{port}"),
-        execution=msgspec.structs.replace(cfg.execution, duration_s=600.0, slices=60))
+    # a TWAP far longer than the run
+    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=600.0, slices=60)
     r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper",
                duration_s=12.0)
     try:
@@ -88,25 +86,9 @@ async def test_paper_spot_and_perps_on_live_books_move_margin_then_hedge(tmp_pat
     ex = LocalExchange([USDM_BTC, USDM_ETH, *spot], speed=4)
     port = await ex.start()
     path = str(ROOT / "configs" / "demo.toml")
-    cfg = load_config(path)
-    cfg = msgspec.structs.replace(
-        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                          ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
-                                          rest_base=f"http://127.0.0.1:{port}",
-                                          account_base=f"http://127.0.0.1:{port}"),
-        execution=msgspec.structs.replace(cfg.execution, duration_s=3.0, slices=6,
-                                          retry_s=0.2))
-    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    cfg = at_local_exchange(load_config(path), port, duration_s=3.0, slices=6, retry_s=0.2)
     try:
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
-                             "the rebalance to finish")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        report = await asyncio.wait_for(r.run(), 90)
-        stopper.cancel()
+        r, report = await _until_rebalanced(cfg, path, tmp_path)
     finally:
         await ex.stop()
     assert report["spot_end"] == report["spot_start"] == {"BTC": "1.214", "ETH": "9.33"}

@@ -71,7 +71,7 @@ async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlem
 
     from engine.node.config import ScheduleCfg
     from engine.node.runner import Runner
-    from tests.helpers import wait_until
+    from tests.helpers import at_local_exchange, wait_until
 
     sys.path.insert(0, str(ROOT / "scripts"))
     from local_exchange import BUNDLED, BUNDLED_SPOT, LocalExchange
@@ -80,15 +80,9 @@ async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlem
                        funding_rates={"btcusdt": "0.00050000", "ethusdt": "0.00050000"})
     port = await ex.start()
     path = str(ROOT / "configs" / "carry_stream.toml")
-    cfg = load_config(path)
-    cfg = msgspec.structs.replace(
-        cfg, live=msgspec.structs.replace(cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws",
-                                          ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
-                                          rest_base=f"http://127.0.0.1:{port}",
-                                          account_base=f"http://127.0.0.1:{port}"),
-        triggers=msgspec.structs.replace(cfg.triggers, schedule=ScheduleCfg(every_minutes=0.05)),
-        execution=msgspec.structs.replace(cfg.execution, duration_s=2.0, slices=4,
-                                          retry_s=0.2))
+    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
+    cfg = msgspec.structs.replace(cfg, triggers=msgspec.structs.replace(
+        cfg.triggers, schedule=ScheduleCfg(every_minutes=0.05)))  # every 3 s
     r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
     s = r.session
     perps_first = {}
