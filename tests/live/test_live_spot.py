@@ -142,49 +142,63 @@ async def test_live_spot_rebalance_sells_btc_and_buys_eth_through_the_spot_api(
     assert r.session.broker.stream_fills > 0  # executionReport through the WebSocket API
 
 
-async def test_kill_9_between_a_transfer_and_its_answer_journals_it_once(tmp_path,
-                                                                        monkeypatch):
-    """The engine asks for the transfer; the venue books it and the engine is killed before
-    the answer. The restart finds it in the venue's transfer history: done, journaled once,
-    not asked for again; the rebalance then completes with both wallets equal the venue's."""
-    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
-    port = await ex.start()
-    path = str(ROOT / "configs" / "demo.toml")
-    cfg_path = tmp_path / "live.toml"
+def _config_file(tmp_path, port: int, config: str) -> str:
+    """configs/`config` as a file of its own, pointed at the local exchange on `port`."""
     e = _endpoints(port)
-    cfg_path.write_text(open(path).read().replace('"../scripts/', f'"{ROOT}/scripts/')
-                        .replace("duration_s = 120", "duration_s = 3")
-                        .replace("slices = 12", "slices = 6") + (
+    text = (ROOT / "configs" / config).read_text()
+    path = tmp_path / "live.toml"
+    path.write_text(text.replace('"../scripts/', f'"{ROOT}/scripts/')
+                    .replace("duration_s = 120", "duration_s = 3")
+                    .replace("slices = 12", "slices = 6") + (
         f'\n[live]\nws_linear = "{e.ws_linear}"\nws_spot = "{e.ws_spot}"\n'
         f'ws_api_spot = "{e.ws_api_spot}"\nrest_base = "{e.rest_base}"\n'
         f'account_base = "{e.account_base}"\nreconcile_every_s = 0.5\n'))
+    return str(path)
+
+
+async def _killed_then_resumed(ex: LocalExchange, config: str, tmp_path, monkeypatch,
+                               kill_when) -> tuple[Runner, dict, list, tuple]:
+    """Attempt 1 in a subprocess, SIGKILLed from the venue's side once `kill_when(ex)` holds
+    as it books something (before it answers); attempt 2 in this process on the same journal
+    until rebalanced. Returns (runner, report, the journal's rows after the kill as
+    [(transfer status, amount)], [(client id,)] submissions), the venue's wallets)."""
+    port = await ex.start()
+    cfg_path = _config_file(tmp_path, port, config)
     journal = str(tmp_path / "j.sqlite")
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine", "run", "--config", str(cfg_path), "--mode", "live",
+            sys.executable, "-m", "engine", "run", "--config", cfg_path, "--mode", "live",
             "--journal", journal, "--duration", "60", cwd=str(ROOT),
             env={**os.environ, **ENV}, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
 
         def kill(ident: str) -> None:
-            if ex.transfers and proc.returncode is None:
+            if kill_when(ex) and proc.returncode is None:
                 proc.send_signal(signal.SIGKILL)  # done at the venue, never answered
         ex.before_reply = kill
         assert await asyncio.wait_for(proc.wait(), 60) == -signal.SIGKILL
         ex.before_reply = None
         j = await Journal.open(journal)
         try:
-            rows = await j.fetchall("SELECT status, amount FROM transfers")
-            sent = await j.fetchall("SELECT client_order_id FROM submissions")
+            rows = (await j.fetchall("SELECT status, amount FROM transfers"),
+                    await j.fetchall("SELECT client_order_id FROM submissions"))
         finally:
             await j.close()
-        assert rows == [("requested", "8000.00")] and sent == []  # durable, unanswered
-        assert len(ex.transfers) == 1
-        cfg = load_config(str(cfg_path))
-        r, report = await _run(cfg, str(cfg_path), journal, monkeypatch)
-        spot, fut, pos = await _venue_wallets(port)
+        r, report = await _run(load_config(cfg_path), cfg_path, journal, monkeypatch)
+        return r, report, rows, await _venue_wallets(port)
     finally:
         await ex.stop()
+
+
+async def test_kill_9_between_a_transfer_and_its_answer_journals_it_once(tmp_path,
+                                                                        monkeypatch):
+    """The engine asks for the transfer; the venue books it and the engine is killed before
+    the answer. The restart finds it in the venue's transfer history: done, journaled once,
+    not asked for again; the rebalance then completes with both wallets equal the venue's."""
+    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
+    r, report, (transfers, sent), (spot, fut, pos) = await _killed_then_resumed(
+        ex, "demo.toml", tmp_path, monkeypatch, lambda ex: ex.transfers)
+    assert transfers == [("requested", "8000.00")] and sent == []  # durable, unanswered
     s = r.session
     # found done in the venue's transfer history
     assert list(r.resumed["unfinished_transfers"].values()) == ["done"]
@@ -194,6 +208,26 @@ async def test_kill_9_between_a_transfer_and_its_answer_journals_it_once(tmp_pat
     assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"] == Decimal("0.00")
     assert pos == {sym: p.qty for sym, p in s.portfolio.perps.items()} != {}
     assert report["journal_submissions_unique"]
+
+
+async def test_kill_9_with_a_spot_order_unanswered_settles_it_by_its_client_id(
+        tmp_path, monkeypatch):
+    """Killed once the venue booked the third spot order, before its answer: the restart
+    looks it up by client id on the spot API, takes in its fills, sends nothing twice, and the
+    spot wallet ends equal to the venue's."""
+    ex = LocalExchange(BUNDLED_SPOT, speed=4, account=SPOT_VENUE)
+    r, report, (_, sent), (spot, _, _) = await _killed_then_resumed(
+        ex, "demo_spot.toml", tmp_path, monkeypatch, lambda ex: len(ex.orders) >= 3)
+    third = list(ex.orders)[2]
+    settled = r.resumed["unfinished_orders"]
+    assert settled[third] in ("filled", "expired")  # an IOC: over at the venue
+    s = r.session
+    assert report["journal_submissions_unique"] and len(set(ex.orders)) == len(ex.orders)
+    assert report["journal_fills"] == len(ex.spot_trades)  # every venue trade once
+    assert {a: spot[a] for a in ("BTC", "ETH")} == s.portfolio.holdings
+    assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"]
+    w = report["final_weights"]
+    assert abs(w["BTC"] / (w["BTC"] + w["ETH"]) - 0.6) < 0.01
 
 
 async def test_a_spot_order_booked_with_its_answer_lost_is_found_by_its_client_id(

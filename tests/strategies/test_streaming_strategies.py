@@ -115,3 +115,47 @@ async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlem
     assert done and all(t["from"] == "futures" for t in done[:1])  # spot buys paid by futures
     assert report["max_transient_limit"] > 0  # each underlying's two legs paced together
     assert any(k.startswith("carry:") for k in s.portfolio.funding_by_sleeve)
+
+
+async def test_btc_anchor_in_paper_mode_hedges_on_live_books(tmp_path):
+    """The same strategy on live books (ccxt.pro's spot client for ETH, the USD-M one for
+    BTC, against the local exchange), re-sizing every 3 s: a short BTC perp hedge of beta ×
+    the ETH exposure, ETH kept in the spot wallet."""
+    import asyncio
+    import sys
+
+    import msgspec
+
+    from engine.node.config import ScheduleCfg
+    from engine.node.runner import Runner
+    from tests.helpers import at_local_exchange, wait_until
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from local_exchange import BUNDLED, BUNDLED_SPOT, LocalExchange
+
+    ex = LocalExchange([BUNDLED[0], BUNDLED_SPOT[1]], speed=4)  # BTC perp, ETH spot
+    port = await ex.start()
+    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=2.0, slices=4, retry_s=0.2)
+    cfg = msgspec.structs.replace(cfg, triggers=msgspec.structs.replace(
+        cfg.triggers, schedule=ScheduleCfg(every_minutes=0.05)))
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    s = r.session
+
+    async def drive():
+        await wait_until(lambda: len(s.pipeline.intents) >= 2 and not s.execution.busy
+                         and s.portfolio.perps["BTC/USDT:USDT"].qty < 0, "two hedges")
+        r.request_stop("done")
+
+    stopper = asyncio.create_task(drive())
+    try:
+        report = await asyncio.wait_for(r.run(), 90)
+    finally:
+        stopper.cancel()
+        await ex.stop()
+    beta = s.strategy.betas(s.pipeline.stats)["ETH"]
+    hedge = s.portfolio.perp_notional("BTC/USDT:USDT")
+    eth = s.portfolio.spot_value("ETH")
+    assert hedge < 0 and abs(hedge + beta * eth) < 0.002 * s.pipeline.prices[
+        "BTC/USDT:USDT"] + 0.02 * eth  # within a lot and the moves since the last intent
+    assert s.portfolio.holdings["ETH"] >= Decimal("9.32")
+    assert r.feed.invalid == 0 and report["unfinished_parents"] == []
