@@ -197,6 +197,8 @@ class LocalExchange(SpotVenue):
         self.fail_first_order: list[tuple] = []  # the same, for the first order's attempts only
         self._first_cid: str | None = None
         self.withdrawals_enabled = False
+        self.spot_trading_enabled = True  # the key's permissions, as apiRestrictions says
+        self.transfers_enabled = True
         # market id (BTCUSDT) -> (code, msg): every new order there is refused so
         self.reject_orders: dict[str, tuple[int, str]] = {}
         self.user_streams: set[web.WebSocketResponse] = set()
@@ -584,10 +586,11 @@ class LocalExchange(SpotVenue):
 
     async def api_restrictions(self, request):
         return web.json_response({"ipRestrict": False, "enableReading": True,
-                                  "enableFutures": True, "enableSpotAndMarginTrading": False,
+                                  "enableFutures": True, "enableSpotAndMarginTrading":
+                                  self.spot_trading_enabled,
                                   "enableWithdrawals": self.withdrawals_enabled,
                                   "enableInternalTransfer": False, "permitsUniversalTransfer":
-                                  False, "createTime": 1700000000000})
+                                  self.transfers_enabled, "createTime": 1700000000000})
 
     async def leverage_bracket(self, request):
         return web.json_response([

@@ -143,10 +143,10 @@ class LiveBroker:
         return symbol is not None and ":" not in symbol
 
     async def _call(self, what: str, method: str, *args, released_ns: int | None = None,
-                    spot: bool = False, **kw):
+                    spot: bool = False, retries: int | None = None, **kw):
         """`method` of the ccxt client (the spot one with `spot`), inside that market's
-        budget, retried while transient; `released_ns`: when the engine released this
-        request (its send delay is measured)."""
+        budget, retried while transient (`retries`, default the broker's); `released_ns`:
+        when the engine released this request (its send delay is measured)."""
         import ccxt
 
         if spot and self.spot_ex is None:
@@ -157,7 +157,8 @@ class LiveBroker:
         fn = getattr(client, method)
         cost = (SPOT_COSTS if spot else self.costs)[method]
         delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             await throttle.acquire(cost)
             if released_ns is not None and attempt == 0:
                 self.max_send_delay_ns = max(self.max_send_delay_ns,
@@ -166,7 +167,7 @@ class LiveBroker:
                 return await fn(*args, **kw)
             except ccxt.BaseError as exc:
                 err = classify(exc)
-                if not isinstance(err, VenueUnavailable) or attempt == self.retries:
+                if not isinstance(err, VenueUnavailable) or attempt == retries:
                     raise err from exc
                 log.warning("%s failed (%s); retry %d in %.2fs", what, err, attempt + 1, delay)
                 await asyncio.sleep(delay)  # back-off before the same request again
@@ -342,37 +343,48 @@ class LiveBroker:
     async def _transfer(self, req: TransferRequest) -> None:
         kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
         try:
+            # never resent: a transfer carries no id of ours, so a second request after a
+            # lost answer would move the money twice; the venue's history says what happened
             res = await self._call(f"transfer {req.transfer_id}", "transfer", req.asset,
-                                   float(req.amount), req.from_wallet, "linear"
-                                   if req.to_wallet == "futures" else "spot",
-                                   {"type": kind}, spot=True)
-            self._claimed_transfers.add(str(res.get("id")))
-            self.inbox.append(self._transfer_done(req, "done", ""))
+                                   float(req.amount), ud.CCXT_ACCOUNT[req.from_wallet],
+                                   ud.CCXT_ACCOUNT[req.to_wallet], {"type": kind}, spot=True,
+                                   retries=0)
+            venue_id = str(res.get("id"))
+            self._claimed_transfers.add(venue_id)
+            self.inbox.append(self._transfer_done(req, "done", "", venue_id))
         except OrderRejected as exc:  # the venue said no: nothing moved
             self.inbox.append(self._transfer_done(req, "failed", f"{exc.code} "
                                                   f"{exc.venue_message}"))
         except VenueUnavailable:  # the answer is lost: did it happen?
-            self.inbox.append(await self.recover_transfer(req))
+            settled = await self.recover_transfer(req)
+            # appended after the await: `on_time` swaps the inbox for a new list meanwhile
+            self.inbox.append(settled)
 
-    def _transfer_done(self, req: TransferRequest, status: str, why: str) -> Transfer:
+    def _transfer_done(self, req: TransferRequest, status: str, why: str,
+                       venue_id: str = "") -> Transfer:
         return Transfer(transfer_id=req.transfer_id, asset=req.asset, amount=req.amount,
                         from_wallet=req.from_wallet, to_wallet=req.to_wallet, status=status,
-                        ts=self.clock.now_ns(), reason=why)
+                        ts=self.clock.now_ns(), reason=why, venue_id=venue_id)
+
+    def claim_transfers(self, venue_ids) -> None:
+        """Venue transfers already matched to ours (a restart reads them from the journal):
+        a history lookup never takes one of them for another."""
+        self._claimed_transfers.update(v for v in venue_ids if v)
 
     async def recover_transfer(self, req: TransferRequest) -> Transfer:
         """Whether a transfer whose answer never came happened at the venue: its history
-        since the request (less a minute of clock skew) holds an unclaimed transfer of the
-        same type, asset and amount, or it does not (then it never arrived: failed)."""
+        since the request (less a minute of clock skew) holds a confirmed, unclaimed transfer
+        of the same type, asset and amount, or it does not (then it never arrived: failed)."""
         kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
         since = req.ts_created // 1_000_000 - 60_000
-        rows = await self._call("transfer history", "fetch_transfers", req.asset, since, None,
-                                {"type": kind}, spot=True)
+        rows = await self._call("transfer history", "fetch_transfers", req.asset, since, 100,
+                                {"type": kind, "size": 100}, spot=True)
         for t in rows:
-            tid, asset, amount, typ, _ = ud.transfer_row(t)
-            if (typ, asset, amount) == (kind, req.asset, req.amount) and \
+            tid, asset, amount, typ, confirmed = ud.transfer_row(t)
+            if confirmed and (typ, asset, amount) == (kind, req.asset, req.amount) and \
                     tid not in self._claimed_transfers:
                 self._claimed_transfers.add(tid)
-                return self._transfer_done(req, "done", "")
+                return self._transfer_done(req, "done", "", tid)
         return self._transfer_done(req, "failed", "not at the venue: never arrived")
 
     async def venue_spot_wallet(self) -> dict[str, Decimal]:

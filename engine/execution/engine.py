@@ -225,6 +225,7 @@ class ExecutionEngine:
         self.transfer_why: dict[str, str] = {}  # transfer id -> why it was asked for
         self._transfer_seq = 0
         self._transfer_retry_at = 0
+        self._transfer_failures = 0  # in a row, for the back-off
         self._return_due = False  # a rebalance ended: look for excess margin once idle
 
     # -- intents --------------------------------------------------------------------------
@@ -285,13 +286,19 @@ class ExecutionEngine:
             ref = ps[0].arrival_mid
             target = sum((_base(p.spec, p.target, p.arrival_mid) * (1 if p.side == "buy" else -1)
                           for p in ps), Decimal(0))
+            # never below the smallest order a leg can send, or that leg could never trade
+            smallest = max(_base(p.spec, _smallest_order(p.spec, p.arrival_mid), p.arrival_mid)
+                           for p in ps)
             if self.cfg.max_transient_exposure is not None:
                 limit = Decimal(repr(self.cfg.max_transient_exposure)) / ref
-            else:  # one slice of its largest leg, never less than that leg's smallest order
-                limit = max(max(_base(p.spec, p.target, p.arrival_mid) / max(1, len(p.schedule)),
-                                _base(p.spec, _smallest_order(p.spec, p.arrival_mid),
-                                      p.arrival_mid))
-                            for p in ps)
+                if limit < smallest:
+                    log.warning("max_transient_exposure %s is below the smallest order of "
+                                "%s's legs (%s); pacing to that", self.cfg.max_transient_exposure,
+                                base, float(smallest * ref))
+                    limit = smallest
+            else:  # one slice of its largest leg
+                limit = max(max(_base(p.spec, p.target, p.arrival_mid) / max(1, len(p.schedule))
+                                for p in ps), smallest)
             paths[base] = NetPath(target, float(ref), limit)
             if nav > 0:
                 self.max_transient_limit = max(self.max_transient_limit,
@@ -449,8 +456,10 @@ class ExecutionEngine:
         first (if one is, it is queued and the child waits for its answer)."""
         if self.transfer_in_flight is not None:
             return False
-        if now < self._transfer_retry_at:
-            return True  # the last one failed: the guard judges the child as it stands
+        if now < self._transfer_retry_at or self.guard.state == "HALTED":
+            # the last one failed, or nothing may trade (a kill, the venue not yet agreed):
+            # the guard judges the child as it stands, and no money moves meanwhile
+            return True
         # the plan as it stands: every running parent's unfilled rest (this child included)
         pending = self.pending()
         if p.spec.kind == "spot":
@@ -477,7 +486,8 @@ class ExecutionEngine:
     def _idle_transfers(self, now: int) -> None:
         """No parent running: return excess margin after a rebalance, top up when prices
         took utilisation above `top_up_above`."""
-        if self.transfer_in_flight is not None or now < self._transfer_retry_at:
+        if self.transfer_in_flight is not None or now < self._transfer_retry_at \
+                or self.guard.state == "HALTED":
             return
         t = self.transfers
         req = None
@@ -496,8 +506,15 @@ class ExecutionEngine:
                 self.transfer_in_flight.transfer_id == ev.transfer_id:
             self.transfer_in_flight = None
         if ev.status != "done":
-            log.warning("transfer %s failed: %s", ev.transfer_id, ev.reason)
-            self._transfer_retry_at = now + int(self.cfg.retry_s * 1e9)
+            # back off, doubling up to a minute: a refusal that lasts (a restriction at the
+            # venue) must not become a transfer request every second
+            self._transfer_failures += 1
+            wait = min(60.0, self.cfg.retry_s * 2 ** (self._transfer_failures - 1))
+            log.warning("transfer %s failed (%s): no transfer for %.1fs", ev.transfer_id,
+                        ev.reason, wait)
+            self._transfer_retry_at = now + int(wait * 1e9)
+        else:
+            self._transfer_failures = 0
 
     def dispatch(self, now: int) -> list[OrderRequest]:
         """Send what the outboxes hold, transfers first (call once they are durable);

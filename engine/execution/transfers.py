@@ -22,6 +22,7 @@ at `margin_target` inside it, so that one transfer is not soon undone by the nex
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Annotated
 
 import msgspec
 
@@ -30,8 +31,10 @@ from engine.portfolio.state import Portfolio
 from engine.risk.checks import project
 
 _CENT = Decimal("0.01")
-# what a spot buy may cost beyond qty × price: the fee (Binance spot: 0.1% at the base tier)
+# what a spot buy may cost beyond qty × price, kept free for its fee: 0.2% covers every spot
+# fee tier up to 20 bps (Binance's base tier is 10)
 SPOT_FEE_ALLOWANCE = Decimal("0.002")
+Fraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 
 
 class AccountsCfg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -41,9 +44,9 @@ class AccountsCfg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     max_transfer: Decimal | None = None
     asset: str = "USDT"
-    margin_target: float = 0.5
-    top_up_above: float = 0.6
-    return_below: float = 0.4
+    margin_target: Fraction = 0.5
+    top_up_above: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6
+    return_below: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.4
     min_transfer: Decimal = Decimal("10")
 
     @property

@@ -77,14 +77,14 @@ class Recorder:
                       f.ts_recv))
 
     def transfer_request(self, t: TransferRequest, now: int) -> None:
-        self.j.write("INSERT OR IGNORE INTO transfers VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        self.j.write("INSERT OR IGNORE INTO transfers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                      (t.transfer_id, self.run_id, t.asset, str(t.amount), t.from_wallet,
-                      t.to_wallet, t.reason, "requested", "", t.ts_created, now))
+                      t.to_wallet, t.reason, "requested", "", "", t.ts_created, now))
 
     def transfer_settled(self, t: Transfer) -> None:
-        self.j.write("UPDATE transfers SET status=?, detail=?, updated_ns=? "
+        self.j.write("UPDATE transfers SET status=?, detail=?, venue_id=?, updated_ns=? "
                      "WHERE transfer_id=? AND status='requested'",
-                     (t.status, t.reason, t.ts, t.transfer_id))
+                     (t.status, t.reason, t.venue_id, t.ts, t.transfer_id))
 
     def parent(self, p: Parent, now: int) -> None:
         r = p.report()

@@ -150,6 +150,7 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL,
         status TEXT NOT NULL,
         detail TEXT NOT NULL,
+        venue_id TEXT NOT NULL,
         created_ns INTEGER NOT NULL,
         updated_ns INTEGER NOT NULL
     );

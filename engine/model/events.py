@@ -164,6 +164,7 @@ class Transfer(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag=True):
     status: str
     ts: int
     reason: str = ""
+    venue_id: str = ""  # the venue's own id of the transfer (Binance: tranId), when known
 
 
 class PortfolioUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):

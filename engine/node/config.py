@@ -532,6 +532,33 @@ def check_config(cfg: EngineConfig, path: str) -> None:
                 fail(f"$.triggers.regimes.regimes[{j}].when", f"unknown signals {sorted(missing)}")
 
 
+def buys_spot(s) -> bool:
+    """Whether a strategy can ask for spot bought (core-satellite never trades its spot core;
+    a perp-leg policy trades perps only)."""
+    if isinstance(s, CoreSatelliteCfg):
+        return False
+    if isinstance(s, VolTargetCfg):
+        return buys_spot(s.base)
+    if isinstance(s, (CarrySwitchCfg, BtcAnchorCfg)):
+        return True
+    return getattr(s, "leg", "spot") == "spot"
+
+
+def check_streaming_wallets(cfg: EngineConfig, path: str) -> None:
+    """Replay, paper and live keep the two wallets apart (bar backtests pool them): a config
+    that trades spot and perps with the old `cash` puts it all in the futures wallet, where a
+    spot buy cannot reach it. Refuse rather than have every spot buy rejected (-2010)."""
+    acct = cfg.account
+    symbols = [i.symbol for i in cfg.instruments]
+    if (acct.cash and not acct.spot and not acct.futures and any(":" in s for s in symbols)
+            and any(":" not in s for s in symbols) and not cfg.accounts.enabled
+            and buys_spot(cfg.strategy)):
+        raise ConfigError(
+            f"{path}: at `$.account.cash`: with spot and perp instruments, cash is the futures "
+            "wallet's margin and the spot wallet holds no stablecoin to buy spot with; give "
+            "[account.spot] and [account.futures], or allow transfers ([accounts] max_transfer)")
+
+
 def _check_period(every: str | None, where: str, fail) -> None:
     if every is None:
         return

@@ -42,6 +42,9 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
     # a transfer asked for but never answered: live, the venue's history says whether it
     # happened; paper, the simulated exchange died with the process, so it never did
     transfers: dict[str, str] = {}
+    if mode == "live":  # venue transfers already ours are never matched to another
+        s.broker.claim_transfers(v for (v,) in await j.fetchall(
+            "SELECT venue_id FROM transfers WHERE run_id=? AND status='done'", (run_id,)))
     for tid, asset, amount, src, dst, created in await j.fetchall(
             "SELECT transfer_id, asset, amount, from_wallet, to_wallet, created_ns FROM "
             "transfers WHERE run_id=? AND status='requested'", (run_id,)):

@@ -61,12 +61,13 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
     acc = r.get("accounts")
     if acc:
         spot_cash = {a: q for a, q in acc["spot"].items() if a not in (r.get("spot_end") or {})}
-        t.add_row("spot wallet cash / fees",
-                  (", ".join(f"{q} {a}" for a, q in spot_cash.items()) or "0")
-                  + f" / {acc['spot_fees']}")
+        def money(d: dict) -> str:
+            return ", ".join(f"{q} {a}" for a, q in d.items()) or "0"
+
+        t.add_row("spot wallet cash / fees", f"{money(spot_cash)} / {money(acc['spot_fees'])}")
         fut = acc["futures"]
         t.add_row("futures wallet / fees / margin used",
-                  f"{fut['wallet']} / {fut['fees']} / {fut['margin_utilisation']:.4f}")
+                  f"{fut['wallet']} / {money(fut['fees'])} / {fut['margin_utilisation']:.4f}")
     for tr in r.get("transfer_log") or []:
         t.add_row(f"transfer {tr['from']} → {tr['to']}",
                   f"{tr['amount']} {tr['asset']} {tr['status']}"

@@ -63,17 +63,22 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
 
 def accounts(portfolio, fills) -> dict:
     """Each wallet as on the venue: the spot wallet's assets, the futures wallet's balance
-    and margin utilisation, and the fees each paid."""
-    fees = {"spot": Decimal(0), "futures": Decimal(0)}
+    and margin utilisation, and the fees each paid per currency (a spot buy may pay in the
+    coin it bought)."""
+    fees: dict[str, dict[str, Decimal]] = {"spot": {}, "futures": {}}
     for f in fills:
-        fees["spot" if portfolio.instruments[f.symbol].kind == "spot" else "futures"] += f.fee
+        if not f.fee:
+            continue
+        per = fees["spot" if portfolio.instruments[f.symbol].kind == "spot" else "futures"]
+        ccy = f.fee_currency or portfolio.instruments[f.symbol].quote
+        per[ccy] = per.get(ccy, Decimal(0)) + f.fee
     spot = {a: str(q) for a, q in portfolio.wallets["spot"].items()}
     spot.update({a: str(q) for a, q in portfolio.holdings.items()})
-    return {"spot": spot, "spot_fees": str(fees["spot"]),
+    return {"spot": spot, "spot_fees": {c: str(v) for c, v in fees["spot"].items()},
             "futures": {"wallet": str(sum(portfolio.wallets["futures"].values(), Decimal(0))),
                         "margin_balance": round(portfolio.margin_balance, 6),
                         "margin_utilisation": round(portfolio.margin_utilisation, 6),
-                        "fees": str(fees["futures"])}}
+                        "fees": {c: str(v) for c, v in fees["futures"].items()}}}
 
 
 def dead_books(pipeline) -> dict[str, str]:

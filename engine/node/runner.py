@@ -112,7 +112,8 @@ class Runner:
             self.exchange, broker = live_exchange_and_broker(cfg, cfg_path)
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
                                     book_funding=mode != "live",
-                                    verify_books=mode == "replay" and cfg.replay.verify_books)
+                                    verify_books=mode == "replay" and cfg.replay.verify_books,
+                                    cfg_path=cfg_path)
         self.venue = VenueSync(self.session, cfg, cfg_path, adopt_venue)  # live only
         self.feed = None
         self.journal: Journal | None = None
@@ -244,7 +245,11 @@ class Runner:
                 from engine.feeds.live import check_key_permissions
 
                 try:
-                    await check_key_permissions(self.exchange)
+                    from engine.node.config import buys_spot
+
+                    await check_key_permissions(
+                        self.exchange, spot=any(":" not in i.symbol for i in self.cfg.instruments)
+                        and buys_spot(self.cfg.strategy), transfers=self.cfg.accounts.enabled)
                 except BaseException:
                     await self.exchange.close()
                     raise

@@ -12,7 +12,7 @@ from engine.execution.markets import MarketSpec, load_markets_for
 from engine.execution.transfers import TransferPolicy
 from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
 from engine.node.build import build
-from engine.node.config import EngineConfig
+from engine.node.config import EngineConfig, check_streaming_wallets
 from engine.node.pipeline import Pipeline
 from engine.risk.guard import RiskGuard
 from engine.risk.quote_delay import QuoteDelay
@@ -22,8 +22,9 @@ class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
                  clock: ReplayClock | None = None, price_from_depth: bool = False,
                  whole_books: bool = False, broker=None, book_funding: bool = True,
-                 verify_books: bool = False) -> None:
+                 verify_books: bool = False, cfg_path: str | None = None) -> None:
         self.cfg = cfg
+        check_streaming_wallets(cfg, "<config>" if cfg_path is None else cfg_path)
         self.clock = clock or ReplayClock()
         portfolio, strategy, stats, trigger = build(cfg, self.clock)
         self.pipeline = Pipeline(

@@ -191,3 +191,22 @@ def test_a_transfer_the_source_cannot_spare_fails_and_moves_nothing():
     assert t.status == "failed" and "-5013" in t.reason
     assert s.portfolio.wallet("spot") == {"USDT": D("8000")}
     assert s.portfolio.wallet("futures") == {"USDT": D("2000")}
+
+
+def test_no_money_moves_while_halted_and_a_refused_transfer_backs_off():
+    s, it = _warm_session()
+    now = s.clock.now_ns()
+    s.guard.kill("test: a person stopped trading", now)
+    _intent(s, "hedge", {"BTC/USDT:USDT": -9000.0})
+    for _ in range(200):
+        s.on_event(next(it))
+    assert s.execution.transfer_log == [] and s.portfolio.wallet("futures") == {"USDT": 2000}
+    # a refusal (the spot wallet cannot spare it) waits retry_s, then twice as long
+    ex = s.execution
+    ex._transfer_settled(Transfer(transfer_id="x", asset="USDT", amount=D(1), from_wallet="spot",
+                                  to_wallet="futures", status="failed", ts=now), now)
+    first = ex._transfer_retry_at - now
+    ex._transfer_settled(Transfer(transfer_id="y", asset="USDT", amount=D(1), from_wallet="spot",
+                                  to_wallet="futures", status="failed", ts=now), now)
+    assert first == int(s.cfg.execution.retry_s * 1e9)
+    assert ex._transfer_retry_at - now == 2 * first

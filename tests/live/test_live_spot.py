@@ -13,6 +13,7 @@ import sys
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from engine.feeds.live import LiveEndpoints, make_exchange
 from engine.journal.store import Journal
@@ -246,3 +247,27 @@ async def test_a_spot_order_booked_with_its_answer_lost_is_found_by_its_client_i
     assert max(s.broker.attempts.values()) == 1 and report["journal_submissions_unique"]
     assert {a: spot[a] for a in ("BTC", "ETH")} == s.portfolio.holdings
     assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"]
+
+
+async def test_a_transfer_whose_answer_is_lost_is_not_sent_again(tmp_path, monkeypatch):
+    """The venue does the transfer and answers 503: a transfer carries no id of ours, so it
+    is never resent; the venue's history says it is done, and it is booked once."""
+    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
+    ex.fail_next_transfer.append((503, {"code": -1001, "msg": "Internal error"},
+                                  "after_booking"))
+    r, report, spot, fut, _ = await _venue_run(ex, "demo.toml", tmp_path, monkeypatch)
+    s = r.session
+    assert ex.transfer_requests == 1 and len(ex.transfers) == 1  # asked for once
+    assert report["transfers"] == report["journal_transfers"] == 1
+    assert fut["USDT"] == s.portfolio.wallets["futures"]["USDT"]
+    assert spot["USDT"] == s.portfolio.wallets["spot"]["USDT"] == Decimal("0.00")
+
+
+async def test_a_key_without_universal_transfer_is_refused_at_start(tmp_path, monkeypatch):
+    from engine.core.errors import FatalError
+
+    ex = LocalExchange(BUNDLED + BUNDLED_SPOT, speed=4, account=DEMO_VENUE)
+    ex.transfers_enabled = False  # the demo moves margin between wallets: it needs this
+    with pytest.raises(FatalError, match="lacks universal transfer"):
+        await _venue_run(ex, "demo.toml", tmp_path, monkeypatch)
+    assert ex.order_requests == 0 and ex.transfer_requests == 0

@@ -134,3 +134,17 @@ def test_wallets_by_venue_or_by_cash_and_holdings():
         '[[instruments]]\nsymbol = "BTC/USDT:USDT"\nleverage = 5\n', "")
     p = build(parse_config(spot_only, "x.toml"), clock)[0]
     assert p.wallet("spot") == {"USDT": 100000} and not p.perps
+
+
+def test_streaming_refuses_cash_that_spot_buys_cannot_reach():
+    """With spot and perps, `cash` is the futures wallet: a policy that buys spot could not
+    pay for it in replay, paper or live (bar backtests pool the wallets and may)."""
+    from engine.node.session import PaperSession
+
+    cfg = parse_config(GOOD, "x.toml")  # fixed_weights on the spot leg, BTC perp declared
+    with pytest.raises(ConfigError, match=r"x\.toml: at `\$\.account\.cash`: with spot and perp"):
+        PaperSession(cfg, cfg_path="x.toml")
+    wallets = parse_config(GOOD.replace('cash = { USDT = "100000" }',
+                                        'spot = { USDT = "90000" }\nfutures = { USDT = "10000" }'),
+                           "x.toml")
+    assert PaperSession(wallets).portfolio.wallet("spot") == {"USDT": 90000}

@@ -20,7 +20,7 @@ from tests.backtest.test_backtest import _spot_config
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
 
 MUTATORS = ("apply", "on_fill", "on_funding", "book_funding", "on_price", "set_cash",
-            "seed_position", "add_instrument", "set_sleeve", "transfer")
+            "seed_position", "add_instrument", "set_sleeve", "transfer", "set_holding")
 
 
 @pytest.fixture

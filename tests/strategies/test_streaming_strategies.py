@@ -157,5 +157,6 @@ async def test_btc_anchor_in_paper_mode_hedges_on_live_books(tmp_path):
     eth = s.portfolio.spot_value("ETH")
     assert hedge < 0 and abs(hedge + beta * eth) < 0.002 * s.pipeline.prices[
         "BTC/USDT:USDT"] + 0.02 * eth  # within a lot and the moves since the last intent
-    assert s.portfolio.holdings["ETH"] >= Decimal("9.32")
+    # the spot core stays: at most trimmed toward its 71.4% (prices move in paper mode)
+    assert s.portfolio.holdings["ETH"] >= Decimal("9.28")
     assert r.feed.invalid == 0 and report["unfinished_parents"] == []

@@ -16,8 +16,9 @@ from engine.model.events import Fill
 
 EXCHANGE = "binanceusdm"
 SPOT_EXCHANGE = "binance"
-# a transfer between our wallets -> Binance's universal transfer type
+# a transfer between our wallets -> Binance's universal transfer type, and ccxt's account names
 TRANSFER_TYPE = {("spot", "futures"): "MAIN_UMFUTURE", ("futures", "spot"): "UMFUTURE_MAIN"}
+CCXT_ACCOUNT = {"spot": "spot", "futures": "linear"}
 # ccxt's unified order status -> the engine's
 STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
           "open": "accepted", "rejected": "rejected"}
@@ -114,9 +115,10 @@ def spot_balances(balance: dict) -> dict[str, Decimal]:
     return out
 
 
-def transfer_row(t: dict) -> tuple[str, str, Decimal, str, int]:
-    """(tranId, asset, amount, type, time ms) of one universal transfer history row."""
+def transfer_row(t: dict) -> tuple[str, str, Decimal, str, bool]:
+    """(tranId, asset, amount, type, whether it is done) of one universal transfer history
+    row (`status` CONFIRMED; PENDING and FAILED ones have not moved the money)."""
     info = t.get("info") or {}
     return (str(info.get("tranId") or t.get("id")), str(info.get("asset")),
             Decimal(str(info.get("amount"))), str(info.get("type")),
-            int(info.get("timestamp") or 0))
+            info.get("status") == "CONFIRMED")
