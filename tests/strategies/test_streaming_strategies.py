@@ -58,6 +58,20 @@ def test_btc_anchor_hedges_spot_eth_by_its_rolling_beta_each_minute():
     assert len(v) == 2 and all(c["agreed"] == c["compared"] > 3000 for c in v.values())
 
 
+async def _paper_run(r, ex, drive):
+    """Run `r` (paper) while `drive()` watches it and asks it to stop; the local exchange
+    `ex` is stopped after. Returns (report, whether `drive` got to its end)."""
+    import asyncio
+
+    stopper = asyncio.create_task(drive())
+    try:
+        report = await asyncio.wait_for(r.run(), 120)
+        return report, stopper.done() and stopper.exception() is None
+    finally:
+        stopper.cancel()
+        await ex.stop()
+
+
 async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlements(tmp_path):
     """Paper mode on live books (ccxt.pro against the local exchange playing spot and USD-M),
     funding every 5 recorded seconds at 0.05%: the perps bought first move to spot (80%) once
@@ -98,13 +112,8 @@ async def test_carry_switch_moves_perp_exposure_to_spot_after_three_rich_settlem
                          "the switch to spot", timeout_s=60)
         r.request_stop("done")
 
-    stopper = asyncio.create_task(drive())
-    try:
-        report = await asyncio.wait_for(r.run(), 120)
-    finally:
-        stopper.cancel()
-        await ex.stop()
-    assert stopper.done()
+    report, driven = await _paper_run(r, ex, drive)
+    assert driven  # every stage was reached, then the run was stopped
     assert all(q > 0 for q in perps_first.values())  # first the base strategy's perps
     spot = {a: s.portfolio.spot_value(a) for a in ("BTC", "ETH")}
     perp = {a: s.portfolio.perp_notional(f"{a}/USDT:USDT") for a in ("BTC", "ETH")}
@@ -146,12 +155,8 @@ async def test_btc_anchor_in_paper_mode_hedges_on_live_books(tmp_path):
                          and s.portfolio.perps["BTC/USDT:USDT"].qty < 0, "two hedges")
         r.request_stop("done")
 
-    stopper = asyncio.create_task(drive())
-    try:
-        report = await asyncio.wait_for(r.run(), 90)
-    finally:
-        stopper.cancel()
-        await ex.stop()
+    report, driven = await _paper_run(r, ex, drive)
+    assert driven
     beta = s.strategy.betas(s.pipeline.stats)["ETH"]
     hedge = s.portfolio.perp_notional("BTC/USDT:USDT")
     eth = s.portfolio.spot_value("ETH")
