@@ -49,7 +49,7 @@ from engine.feeds.binance import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
-from local_spot import SPOT_SIGNED, SpotVenue, json_messages  # noqa: E402
+from local_spot import SPOT_SIGNED, SpotVenue, json_messages, send_all  # noqa: E402
 
 log = logging.getLogger("local_exchange")
 BUNDLED = [ROOT / "scripts/data/hftbacktest/usdm/btcusdt_20240808.gz",
@@ -576,13 +576,7 @@ class LocalExchange(SpotVenue):
         return web.json_response({"listenKey": "local-listen-key"})
 
     async def _push_user(self, payload: dict) -> None:
-        data = orjson.dumps(payload)
-        for ws in list(self.user_streams):
-            if not ws.closed:
-                try:
-                    await ws.send_bytes(data)
-                except ConnectionError:
-                    pass
+        await send_all(self.user_streams, orjson.dumps(payload))
 
     async def api_restrictions(self, request):
         return web.json_response({"ipRestrict": False, "enableReading": True,

@@ -48,6 +48,16 @@ async def json_messages(ws: web.WebSocketResponse):
             continue
 
 
+async def send_all(streams, data: bytes) -> None:
+    """`data` to every open socket of `streams`; one gone meanwhile is skipped."""
+    for ws in list(streams):
+        if not ws.closed:
+            try:
+                await ws.send_bytes(data)
+            except ConnectionError:
+                pass
+
+
 class SpotVenue:
     """Spot order entry, the spot user-data stream and wallet transfers."""
 
@@ -166,13 +176,8 @@ class SpotVenue:
         return acct.holdings.get(asset, Decimal(0))
 
     async def _push_spot_user(self, event: dict) -> None:
-        data = orjson.dumps({"subscriptionId": 0, "event": event})
-        for ws in list(self.spot_user_streams):
-            if not ws.closed:
-                try:
-                    await ws.send_bytes(data)
-                except ConnectionError:
-                    pass
+        await send_all(self.spot_user_streams, orjson.dumps({"subscriptionId": 0,
+                                                              "event": event}))
 
     async def spot_my_trades(self, request):
         mid = request.query.get("symbol")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Callable
 
 import msgspec
@@ -169,8 +169,8 @@ def _smallest_order(spec: MarketSpec, price: Decimal) -> Decimal:
     need = max(spec.amount_step, spec.min_amount)
     if spec.min_notional:
         need = max(need, spec.amount_for(spec.min_notional, price))
-    return spec.round_amount(need) + (spec.amount_step if spec.round_amount(need) < need
-                                      else Decimal(0))
+    step = spec.amount_step
+    return (need / step).to_integral_value(rounding=ROUND_CEILING) * step  # up to the lot
 
 
 def parent_id_for(intent_id: str, symbol: str) -> str:

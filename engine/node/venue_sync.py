@@ -97,8 +97,9 @@ class VenueSync:
         """Our spot wallet against the venue's, as its stream last told it (assets it named)."""
         s = self.session
         out = {}
+        ours = self.spot_assets()  # once, not per asset
         for a, theirs in getattr(s.broker, "venue_spot", {}).items():
-            if a not in self.spot_assets():
+            if a not in ours:
                 continue
             mine = (s.portfolio.wallets["spot"].get(a, Decimal(0)) if a in s.portfolio.stables
                     else s.portfolio.holdings.get(a, Decimal(0)))
