@@ -239,6 +239,8 @@ class BinanceDecoder:
         """
         market_id, _, rest = stream.partition("@")
         kind = rest.partition("@")[0]
+        if kind.startswith("kline_"):  # bars come from trades; the venue's klines are unused
+            raise UnknownStreamError(UNUSED_STREAM, stream)
         if kind not in ("depth", "bookTicker", "trade", "aggTrade", "markPrice"):
             raise UnknownStreamError("unknown_stream", stream)
         if kind == "markPrice" and self._is_spot:
@@ -316,6 +318,9 @@ class BinanceDecoder:
                              next_funding_ts=w.T * ms if w.T else None)
 
         return mark_price
+
+
+UNUSED_STREAM = "unused_stream"
 
 
 def market_of_stream_payload(payload: bytes) -> str | None:

@@ -1,4 +1,5 @@
-"""Reader for raw WebSocket captures in hftbacktest's format, merged into one ordered stream.
+"""Reader for raw WebSocket captures in hftbacktest's format, merged into one ordered stream
+(cryptofeed's raw recordings are read by `cryptofeed_capture` and merged the same way).
 
 Each line is `<local_receive_ts_ns> <raw frame>`, gzip-compressed or plain, e.g.
 
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from engine.core.errors import DecodeError
-from engine.feeds.binance import BinanceDecoder, market_of_stream_payload
+from engine.feeds.binance import UNUSED_STREAM, BinanceDecoder, market_of_stream_payload
+from engine.feeds.cryptofeed_capture import connection, is_cryptofeed, read_cryptofeed
 from engine.feeds.binance_symbols import COINM, MARKETS, SPOT, USDM, unified_symbol
 from engine.model.events import MarketEvent
 
@@ -45,6 +47,7 @@ class CaptureStats:
     lines: int = 0
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    unused: int = 0  # frames of streams the engine reads nothing from (the venue's klines)
     truncated: bool = False
     backwards: int = 0  # lines whose receive time is earlier than the line before them
 
@@ -106,6 +109,11 @@ def sniff(path: str, market: str | None = None) -> tuple[str, str | None]:
     """
     if market is not None and market not in MARKETS:
         raise ValueError(f"unknown market kind {market!r}; expected one of {', '.join(MARKETS)}")
+    if is_cryptofeed(path):  # several symbols, the market named by the stream host
+        found, _ = connection(path)
+        if market is not None and market != found:
+            raise ValueError(f"{path}: recorded from a {found} stream host, not {market}")
+        return found, None
     if market is None:
         for part in reversed(os.path.normpath(os.path.abspath(path)).split(os.sep)[:-1]):
             if part.lower() in _DIR_HINTS:
@@ -147,25 +155,29 @@ def read_capture(path: str, market: str | None = None, stats: CaptureStats | Non
     The file's market and symbol are settled here, before iteration starts, so an unreadable
     or unrecognisable file fails at once (`ValueError`, `OSError`).
     """
-    market, symbol = sniff(path, market)
     if stats is None:
-        stats = CaptureStats(path=path, market=market, symbol=symbol)
-    else:
-        stats.market, stats.symbol = market, symbol
+        stats = CaptureStats(path=path, market="", symbol=None)
+    if is_cryptofeed(path):
+        return read_cryptofeed(path, market, stats)
+    market, symbol = sniff(path, market)
+    stats.market, stats.symbol = market, symbol
     # a file named for its symbol (hftbacktest's `btcusdt_20240808.gz`) holds that symbol only:
     # a frame of another stream in it is foreign (a mislabelled or corrupted line)
     named = _NAME_RE.match(os.path.basename(path))
     allowed = {named.group(1).upper()} if named and symbol is not None else None
-    return _events(path, BinanceDecoder(market, default_symbol=symbol, allowed_ids=allowed),
-                   stats)
+    dec = BinanceDecoder(market, default_symbol=symbol, allowed_ids=allowed)
+    return decode_lines(path, iter_lines(path), dec, stats, name_file=True)
 
 
-def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[MarketEvent]:
+def decode_lines(path: str, lines: Iterable[bytes], dec: BinanceDecoder, stats: CaptureStats,
+                 name_file: bool = False) -> Iterator[MarketEvent]:
+    """Events of `<ns> <frame>` lines, bad lines counted in `stats` and skipped. `name_file`:
+    the file holds one symbol, so its first event names the snapshots that carry none."""
     decode = dec.decode_frame
     lineno = 0
     last_ts = 0
     try:
-        for line in iter_lines(path):
+        for line in lines:
             lineno += 1
             if not line.strip():
                 continue
@@ -186,9 +198,12 @@ def _events(path: str, dec: BinanceDecoder, stats: CaptureStats) -> Iterator[Mar
             try:
                 ev = decode(payload, ts_recv)
             except DecodeError as exc:
-                stats.skip(exc.reason, lineno, exc.detail)
+                if exc.reason == UNUSED_STREAM:
+                    stats.unused += 1
+                else:
+                    stats.skip(exc.reason, lineno, exc.detail)
                 continue
-            if dec.default_symbol is None:
+            if name_file and dec.default_symbol is None:
                 dec.default_symbol = stats.symbol = ev.symbol
             stats.events += 1
             yield ev

@@ -204,7 +204,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     report = {
         "symbols": symbols,
         "files": [{"path": c.path, "market": c.market, "symbol": c.symbol, "lines": c.lines,
-                   "events": c.events, "skipped": c.skipped, "truncated": c.truncated,
+                   "events": c.events, "skipped": c.skipped, "unused": c.unused,
+                   "truncated": c.truncated,
                    "backwards": c.backwards}
                   for c in captures],
         "messages": session.events,

@@ -148,7 +148,7 @@ class ReplaySession:
                 "spread": format(spread, "f") if spread is not None else None,
                 "levels": len(sync.book) if sync else 0,
             }
-        if "?" in malformed:
+        if malformed.get("?"):  # bad lines of a file that names no single symbol
             out["?"] = {"exchange": "", "messages": 0, "by_kind": {}, "malformed": malformed["?"],
                         "gaps": 0, "resyncs": 0, "stale_diffs": 0, "book_valid": False,
                         "bbo_compared": 0, "bbo_agreed": 0, "bbo_not_comparable": 0,
