@@ -81,7 +81,7 @@ def test_bad_lines_are_counted_logged_and_skipped(tmp_path, usdm_btc_lines, capl
         ticker[: len(ticker) // 2],                                   # truncated line
         b"1723161255088169167 this is not json",                      # non-JSON
         b"notanumber " + ticker.partition(b" ")[2],                   # corrupt timestamp
-        ticker.replace(b"bookTicker", b"kline_1m", 1),                # unknown stream
+        ticker.replace(b"bookTicker", b"forceOrder", 1),              # unknown stream
         ticker.replace(b'"b":"61', b'"b":"NaN","x":"61', 1),          # NaN price
         ticker.replace(b'"a":"6', b'"a":"-6', 1),                     # negative price
     ]
