@@ -76,6 +76,9 @@ class Strategy:
         for asset, target in exposures.items():
             l = self.universe[asset]
             perp_now = snap.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
+            # coins in the COIN-M wallet are held coin (its inverse perps' margin) that no
+            # order here moves: the legs carry the rest
+            target -= coinm_value(snap, asset)
             spot_now = snap.spot_value.get(asset, 0.0)
             if self.leg == "spot" and l.spot is not None:
                 out[l.spot] = target - perp_now
@@ -105,6 +108,12 @@ class Strategy:
             scale = cap / gross
             legs = {s: v * scale for s, v in legs.items()}
         return Allocation(weights=w, legs=legs, sleeves=self.sleeves(snap, stats), scale=scale)
+
+
+def coinm_value(snap: PortfolioSnapshot, asset: str) -> float:
+    """Value of `asset` held in the COIN-M wallet (part of its net exposure)."""
+    q = snap.coinm.get(asset)
+    return q * snap.prices.get(asset, 0.0) if q else 0.0
 
 
 def normalise(raw: dict[str, float], gross: float) -> dict[str, float]:

@@ -8,7 +8,7 @@ import math
 from engine.core.errors import ConfigError
 from engine.portfolio.state import PortfolioSnapshot
 from engine.portfolio.stats import MarketStats
-from strategies.base import AssetLegs, Strategy, normalise
+from strategies.base import AssetLegs, Strategy, coinm_value, normalise
 
 
 def erc_weights(cov: list[list[float]], iterations: int = 500, tol: float = 1e-10) -> list[float]:
@@ -149,5 +149,6 @@ class BtcAnchor(Strategy):
         btc_spot = snap.spot_value.get(self.anchor, 0.0)
         if anchor.spot:
             out[anchor.spot] = btc_spot
-        out[anchor.perp] = exposures.get(self.anchor, 0.0) - btc_spot - hedge
+        out[anchor.perp] = (exposures.get(self.anchor, 0.0) - btc_spot
+                            - coinm_value(snap, self.anchor) - hedge)
         return out

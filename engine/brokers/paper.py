@@ -30,8 +30,8 @@ from engine.book.manager import BookManager
 from engine.core.numeric import to_decimal
 from engine.execution.markets import MarketSpec
 from engine.model.events import BookDelta, Fill, Trade, Transfer
-from engine.model.orders import FUTURES_WALLET, SPOT_WALLET, OrderRequest, OrderUpdate, \
-    TransferRequest
+from engine.model.orders import (COINM_WALLET, FUTURES_WALLET, SPOT_WALLET, OrderRequest,
+                                 OrderUpdate, TransferRequest)
 from engine.portfolio.state import Portfolio
 
 _FEE_Q = Decimal("1e-8")
@@ -199,7 +199,7 @@ class PaperBroker:
                                                f"{spec.min_notional} (unless you choose reduce only).")
         if spec.kind != "spot" and not reduces and ref is not None:
             need = self._initial_margin(spec, o.qty, ref)
-            if need > self._available_margin():
+            if need > self._available_margin(spec):
                 return self._reject(o, now, -2019, "Margin is insufficient.")
         if spec.kind == "spot" and not self._spot_affordable(spec, o, ref):
             return self._reject(o, now, -2010, "Account has insufficient balance for requested "
@@ -295,11 +295,24 @@ class PaperBroker:
 
     def _settle_transfer(self, req: TransferRequest, now: int) -> Transfer:
         """Done if the source wallet can spare the amount, else failed (nothing moves)."""
-        if req.from_wallet == SPOT_WALLET:
+        p = self.portfolio
+        if req.from_wallet == SPOT_WALLET and req.asset not in p.stables:  # a coin, to COIN-M
+            locked = sum((r.remaining for r in self.resting.values()
+                          if r.order.side == "sell" and self.markets[r.order.symbol].kind == "spot"
+                          and self.markets[r.order.symbol].base == req.asset), Decimal(0))
+            spare = p.holdings.get(req.asset, Decimal(0)) - locked
+        elif req.from_wallet == SPOT_WALLET:
             locked = sum((r.remaining * r.order.price for r in self.resting.values()
                           if r.order.side == "buy" and self.markets[r.order.symbol].kind == "spot"
                           and self.markets[r.order.symbol].quote == req.asset), Decimal(0))
-            spare = self.portfolio.wallets[SPOT_WALLET].get(req.asset, Decimal(0)) - locked
+            spare = p.wallets[SPOT_WALLET].get(req.asset, Decimal(0)) - locked
+        elif req.from_wallet == COINM_WALLET:
+            inverse = next((m for m in self.markets.values() if m.base == req.asset
+                            and m.symbol in p.perps and p.perps[m.symbol].coinm), None)
+            free = self._available_margin(inverse) if inverse is not None else None
+            px = Decimal(repr(p.px.get(req.asset, 0.0)))
+            held = p.wallets[COINM_WALLET].get(req.asset, Decimal(0))
+            spare = held if free is None else (min(held, free / px) if px > 0 else Decimal(0))
         else:
             spare = min(self._available_margin(),
                         self.portfolio.wallets[FUTURES_WALLET].get(req.asset, Decimal(0)))
@@ -314,11 +327,19 @@ class PaperBroker:
         lev = Decimal(repr(self.portfolio.instruments[spec.symbol].leverage))
         return spec.notional(qty, price) / lev
 
-    def _available_margin(self) -> Decimal:
+    def _available_margin(self, spec: MarketSpec | None = None) -> Decimal:
+        """Free margin of the account `spec` trades in (the USD-M account; an inverse perp's
+        coin account in the COIN-M wallet), in quote, net of resting orders' margin."""
         p = self.portfolio
+        coin = spec.base if spec is not None and p.perps[spec.symbol].coinm else None
         resting = Decimal(0)
         for r in self.resting.values():
-            spec = self.markets[r.order.symbol]
-            if spec.kind != "spot":
-                resting += self._initial_margin(spec, r.remaining, r.order.price)
-        return Decimal(repr(p.margin_balance - p.initial_margin)) - resting
+            other = self.markets[r.order.symbol]
+            if other.kind == "spot":
+                continue
+            if (other.base if p.perps[other.symbol].coinm else None) == coin:
+                resting += self._initial_margin(other, r.remaining, r.order.price)
+        if coin is None:
+            return Decimal(repr(p.margin_balance - p.initial_margin)) - resting
+        im, balance = p.coinm_accounts().get(coin, (0.0, 0.0))
+        return Decimal(repr(balance - im)) - resting

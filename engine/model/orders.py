@@ -50,7 +50,8 @@ class RiskStateChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 SPOT_WALLET = "spot"
 FUTURES_WALLET = "futures"
-WALLETS = (SPOT_WALLET, FUTURES_WALLET)
+COINM_WALLET = "coinm"  # the COIN-M futures wallet: coins, each the margin of its inverse perps
+WALLETS = (SPOT_WALLET, FUTURES_WALLET, COINM_WALLET)
 
 
 class TransferRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):

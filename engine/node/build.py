@@ -31,7 +31,8 @@ def build_portfolio(cfg: c.EngineConfig, pooled: bool = False) -> Portfolio:
                                     contract_size=i.contract_size) for i in cfg.instruments]
     spot_cash, coins, futures = cfg.account.by_wallet(any(i.kind != "spot" for i in insts))
     p = Portfolio(insts, cash={}, spot_cash=spot_cash, futures_cash=futures, holdings=coins,
-                  collateral_haircut=cfg.account.collateral_haircut, pooled=pooled)
+                  collateral_haircut=cfg.account.collateral_haircut, pooled=pooled,
+                  coinm=cfg.account.coinm)
     for sym, pos in cfg.account.positions.items():
         p.seed_position(sym, pos.qty, pos.entry_price)
     return p

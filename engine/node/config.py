@@ -53,6 +53,8 @@ class AccountCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     holdings: dict[str, Decimal] = {}
     spot: dict[str, Decimal] = {}
     futures: dict[str, Decimal] = {}
+    # the COIN-M wallet: coins, each the margin (and PnL currency) of its inverse perps
+    coinm: dict[str, Decimal] = {}
     positions: dict[str, PositionCfg] = {}
     # spot coins counted as futures margin at this fraction of their value (0: not at all)
     collateral_haircut: Frac = 0.0
@@ -442,7 +444,7 @@ def check_config(cfg: EngineConfig, path: str) -> None:
     acct = cfg.account
     if (acct.spot or acct.futures) and (acct.cash or acct.holdings):
         fail("$.account", "give the wallets (spot, futures) or cash and holdings, not both")
-    for name in ("cash", "holdings", "spot", "futures"):
+    for name in ("cash", "holdings", "spot", "futures", "coinm"):
         for ccy, amt in getattr(acct, name).items():
             if amt < 0:
                 fail(f"$.account.{name}.{ccy}", f"balance must not be negative, got {amt}")
@@ -450,6 +452,15 @@ def check_config(cfg: EngineConfig, path: str) -> None:
         if ccy not in STABLES:
             fail(f"$.account.futures.{ccy}", f"the futures wallet holds stablecoin margin "
                  f"({', '.join(sorted(STABLES))}); coins belong in [account.spot]")
+    inverse_bases = {sym.split("/")[0] for sym in symbols
+                     if ":" in sym and sym.split(":")[1].split("-")[0] == sym.split("/")[0]}
+    for ccy in acct.coinm:
+        if ccy in STABLES:
+            fail(f"$.account.coinm.{ccy}", "the COIN-M wallet holds coins (each margins its "
+                 "inverse perps); stablecoin margin belongs in [account.futures]")
+        if ccy not in inverse_bases:
+            fail(f"$.account.coinm.{ccy}", f"no inverse perp on {ccy} is declared "
+                 f"(COIN-M symbols look like {ccy}/USD:{ccy})")
     tr = cfg.accounts
     if tr.enabled:
         if tr.max_transfer <= 0:

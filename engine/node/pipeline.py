@@ -122,7 +122,8 @@ class Pipeline:
             if self.verifiers is not None and out == APPLIED:
                 book = self.books.syncs[ev.symbol].book
                 self._verifier(ev.symbol).on_book(book.update_id, book.top())
-            if status is not None:  # the book went invalid: a data fault until it resyncs
+            if status is not None and ev.symbol in self.portfolio.instruments:
+                # a book we trade went invalid: a data fault until it resyncs
                 where = utc_text(ev.ts_recv, ms=True)
                 self.book_faults[ev.symbol] = f"gap after update {status.update_id} at {where}"
             if out != APPLIED or not self.price_from_depth:
@@ -161,7 +162,8 @@ class Pipeline:
             cause = "funding"
         else:
             return None
-        if price:
+        if price and ev.symbol in self.portfolio.instruments:  # a recording's other symbols
+            # are replayed and verified, but neither price nor age a book we do not trade
             self.prices[ev.symbol] = price
             self.price_ts[ev.symbol] = ev.ts_recv
             if cause != "bar" and ev.ts_event != ev.ts_recv:  # it carries an exchange time

@@ -68,6 +68,9 @@ def print_run_report(r: dict, console: Console | None = None) -> None:
         fut = acc["futures"]
         t.add_row("futures wallet / fees / margin used",
                   f"{fut['wallet']} / {money(fut['fees'])} / {fut['margin_utilisation']:.4f}")
+        for coin, cm in (acc.get("coinm") or {}).items():
+            t.add_row(f"COIN-M {coin} wallet / fees / margin used",
+                      f"{cm['wallet']} / {cm['fees']} / {cm['margin_utilisation']:.4f}")
     for tr in r.get("transfer_log") or []:
         t.add_row(f"transfer {tr['from']} → {tr['to']}",
                   f"{tr['amount']} {tr['asset']} {tr['status']}"

@@ -12,6 +12,7 @@ from engine.journal.ledger import apply_ledger
 from engine.journal.store import Journal
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
+from engine.portfolio.state import fee_in_quote
 
 log = logging.getLogger("engine.run")
 
@@ -55,7 +56,8 @@ async def journal_summary(j: Journal, run_id: str, cfg: EngineConfig) -> dict:
         "journal_cash": str(sum(p.cash.values(), Decimal(0))),
         "journal_transfers": n_tr,
         "journal_wallets": {w: {a: str(q) for a, q in p.wallets[w].items()}
-                            for w in ("spot", "futures")},
+                            for w in ("spot", "futures", "coinm") if w in p.wallets
+                            and (w != "coinm" or p.wallets[w])},
         "journal_final_weights": ({a: round(w, 6) for a, w in
                                    orjson.loads(last[0])["weights"].items()} if last else {}),
     }
@@ -65,20 +67,35 @@ def accounts(portfolio, fills) -> dict:
     """Each wallet as on the venue: the spot wallet's assets, the futures wallet's balance
     and margin utilisation, and the fees each paid per currency (a spot buy may pay in the
     coin it bought)."""
-    fees: dict[str, dict[str, Decimal]] = {"spot": {}, "futures": {}}
+    fees: dict[str, dict[str, Decimal]] = {"spot": {}, "futures": {}, "coinm": {}}
     for f in fills:
         if not f.fee:
             continue
-        per = fees["spot" if portfolio.instruments[f.symbol].kind == "spot" else "futures"]
+        kind = portfolio.instruments[f.symbol].kind
+        per = fees["spot" if kind == "spot" else
+                   "coinm" if portfolio.perps[f.symbol].coinm else "futures"]
         ccy = f.fee_currency or portfolio.instruments[f.symbol].quote
         per[ccy] = per.get(ccy, Decimal(0)) + f.fee
     spot = {a: str(q) for a, q in portfolio.wallets["spot"].items()}
     spot.update({a: str(q) for a, q in portfolio.holdings.items()})
-    return {"spot": spot, "spot_fees": {c: str(v) for c, v in fees["spot"].items()},
-            "futures": {"wallet": str(sum(portfolio.wallets["futures"].values(), Decimal(0))),
-                        "margin_balance": round(portfolio.margin_balance, 6),
-                        "margin_utilisation": round(portfolio.margin_utilisation, 6),
-                        "fees": {c: str(v) for c, v in fees["futures"].items()}}}
+    im, mb = portfolio.initial_margin, portfolio.margin_balance
+    out = {"spot": spot, "spot_fees": {c: str(v) for c, v in fees["spot"].items()},
+           "futures": {"wallet": str(sum(portfolio.wallets["futures"].values(), Decimal(0))),
+                       "margin_balance": round(mb, 6),
+                       "margin_utilisation": round(_utilisation(im, mb), 6),
+                       "fees": {c: str(v) for c, v in fees["futures"].items()}}}
+    coinm = portfolio.coinm_accounts()
+    if coinm:  # one margin account per coin, as on the venue
+        out["coinm"] = {coin: {"wallet": str(portfolio.wallets["coinm"].get(coin, Decimal(0))),
+                               "margin_balance": round(cb, 6),
+                               "margin_utilisation": round(_utilisation(cim, cb), 6),
+                               "fees": str(fees["coinm"].get(coin, Decimal(0)))}
+                        for coin, (cim, cb) in sorted(coinm.items())}
+    return out
+
+
+def _utilisation(im: float, balance: float) -> float:
+    return 0.0 if im == 0 else (im / balance if balance > 0 else float("inf"))
 
 
 def dead_books(pipeline) -> dict[str, str]:
@@ -108,7 +125,7 @@ async def run_summary(run) -> dict:
         "parents": len(reports),
         "children": len(s.execution.sent),
         "fills": len(fills),
-        "fees": str(sum((f.fee for f in fills), Decimal(0))),
+        "fees": str(sum((fee_in_quote(f, s.portfolio.stables) for f in fills), Decimal(0))),
         "shortfall_bps": weighted_shortfall(reports),
         "final_weights": weights,
         # net exposure per underlying (spot + perp) / NAV: what the targets are on

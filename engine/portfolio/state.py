@@ -10,18 +10,23 @@ the same with 2 instruments or 200. Ledger changes rebuild the aggregates from s
 also clears float drift.
 
 Conventions (quote currency = USD-stable, valued 1:1):
-- Two wallets, as on the venue: the spot wallet (coins and stablecoins that spot trades move)
-  and the futures wallet (the stablecoin margin that perp fills, fees and funding move).
-  `pooled=True` keeps one pool for both (the bar backtest, which models no transfers).
-- NAV = cash in both wallets + Σ coin holdings × price + Σ perp unrealized PnL.
-- Net exposure of an underlying = spot holding value + Σ perp notional on it (linear: qty ×
-  mark; inverse: contracts × contract size USD), signed.
+- Wallets as on the venue: the spot wallet (coins and stablecoins that spot trades move), the
+  USD-M futures wallet (the stablecoin margin that linear perp fills, fees and funding move)
+  and the COIN-M wallet (coins: each coin margins the inverse perps on it and takes their
+  PnL, fees and funding). `pooled=True` keeps one pool for all (the bar backtest, which models
+  no transfers; coin settlements join the holdings there).
+- NAV = cash in both wallets + Σ coins (spot and COIN-M) × price + Σ perp unrealized PnL.
+- Net exposure of an underlying = spot holding value + COIN-M coin value (a margin coin is
+  held coin) + Σ perp notional on it (linear: qty × mark; inverse: contracts × contract size
+  USD), signed: a COIN-M wallet of 1 BTC short 1 BTC's worth of contracts is flat.
 - Weight = exposure / NAV. Gross leverage = (Σ|spot value| + Σ|perp notional|) / NAV;
   net leverage = Σ exposure / NAV.
 - Initial margin = |notional| / leverage; maintenance from the leverage tiers (or a flat rate).
-  Margin balance = futures wallet cash + perp unrealized PnL (+ spot coin holdings ×
-  `collateral_haircut`, where spot counts as collateral), and utilisation = initial margin /
-  margin balance.
+  Two margin accounts, as on the venue. USD-M: margin balance = futures wallet cash + linear
+  perp unrealized PnL (+ spot coin holdings × `collateral_haircut`, where spot counts as
+  collateral), utilisation = linear initial margin / that balance. COIN-M, one per coin: the
+  coin's wallet value + its inverse perps' unrealized PnL, against their initial margin. The
+  portfolio's utilisation is the highest of them (the cap applies to every account).
 - Distance to liquidation = (margin balance − maintenance margin) / Σ|perp notional|: the
   uniform adverse move, as a fraction of price, that would eat the buffer (None without perps).
 - Funding at a settlement: a position pays `qty × mark × rate` (linear, in quote) or
@@ -38,11 +43,20 @@ import msgspec
 from engine.core.errors import ConfigError
 from engine.core.numeric import to_decimal
 from engine.model.events import Fill, FundingPayment, FundingRate, Transfer
-from engine.model.orders import FUTURES_WALLET, SPOT_WALLET, WALLETS
+from engine.model.orders import COINM_WALLET, FUTURES_WALLET, SPOT_WALLET, WALLETS
 from engine.portfolio.instruments import LINEAR, SPOT, Instrument
 
 STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
 _ZERO = Decimal(0)
+_FEE_Q = Decimal("1e-8")
+
+
+def fee_in_quote(f: Fill, stables: frozenset[str] = STABLES) -> Decimal:
+    """A fill's fee in the quote currency: a fee paid in a coin (a spot buy's, an inverse
+    perp's) at the fill's price, which is that coin's price in quote."""
+    if not f.fee or (f.fee_currency or "USDT") in stables:
+        return f.fee
+    return (f.fee * f.price).quantize(_FEE_Q)
 
 
 class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,13 +84,15 @@ class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     funding_by_sleeve: dict[str, float]
     positions: dict[str, float]
     holdings: dict[str, float]
-    # stablecoins per wallet ("spot", "futures"); the futures wallet alone is perp margin
+    # balances per wallet ("spot", "futures": stablecoins; "coinm": coins)
     wallets: dict[str, dict[str, float]] = {}
+    coinm: dict[str, float] = {}  # COIN-M wallet coins (inverse perps' margin)
 
 
 class _Perp:
     __slots__ = ("inst", "asset", "qty", "entry", "qty_f", "entry_f", "cs_f", "mark", "notional",
-                 "upnl", "im", "mm", "realized", "funding", "fees", "lev", "linear")
+                 "upnl", "im", "mm", "realized", "funding", "fees", "lev", "linear", "coinm",
+                 "wallet")
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
@@ -96,6 +112,14 @@ class _Perp:
         self.fees = _ZERO
         self.lev = inst.leverage
         self.linear = inst.kind == LINEAR
+        self.coinm = False  # margined by its coin in the COIN-M wallet (set by the portfolio)
+        self.wallet = FUTURES_WALLET  # where its PnL, fees and funding settle
+
+
+def _utilisation(im: float, balance: float) -> float:
+    if im == 0.0:
+        return 0.0
+    return im / balance if balance > 0 else float("inf")
 
 
 def _notional_im(p: "_Perp", qty: float, mark: float) -> tuple[float, float]:
@@ -111,10 +135,11 @@ class Portfolio:
                  collateral_haircut: float = 0.0, stables: frozenset[str] = STABLES,
                  spot_cash: Mapping[str, Decimal | str | int] | None = None,
                  futures_cash: Mapping[str, Decimal | str | int] | None = None,
-                 pooled: bool = False) -> None:
+                 pooled: bool = False,
+                 coinm: Mapping[str, Decimal | str | int] | None = None) -> None:
         """`cash`: stablecoins of the futures wallet when any perp is declared (the margin),
         else of the spot wallet; `spot_cash` and `futures_cash`: stablecoins of each wallet;
-        `holdings`: coins of the spot wallet."""
+        `holdings`: coins of the spot wallet; `coinm`: coins of the COIN-M wallet."""
         self.instruments: dict[str, Instrument] = {}
         self.stables = stables
         self.collateral_haircut = collateral_haircut
@@ -122,7 +147,7 @@ class Portfolio:
         pool: dict[str, Decimal] = {}
         self.wallets: dict[str, dict[str, Decimal]] = (
             {SPOT_WALLET: pool, FUTURES_WALLET: pool} if pooled
-            else {SPOT_WALLET: {}, FUTURES_WALLET: {}})
+            else {SPOT_WALLET: {}, FUTURES_WALLET: {}, COINM_WALLET: {}})
         self.pooled = pooled
         self._seen_transfers: set[str] = set()
         self.holdings: dict[str, Decimal] = {}
@@ -151,6 +176,10 @@ class Portfolio:
             self._credit(ccy, Decimal(str(amt)), FUTURES_WALLET)
         for ccy, amt in (holdings or {}).items():
             self._credit(ccy, Decimal(str(amt)), SPOT_WALLET)
+        for ccy, amt in (coinm or {}).items():
+            if ccy in self.stables:
+                raise ConfigError(f"the COIN-M wallet holds coins (its margin), not {ccy}")
+            self._credit(ccy, Decimal(str(amt)), COINM_WALLET)
         self._rebuild()
 
     @property
@@ -164,8 +193,8 @@ class Portfolio:
         return out
 
     def wallet(self, name: str) -> dict[str, Decimal]:
-        """One wallet's stablecoins ("spot" or "futures"; a copy)."""
-        return dict(self.wallets[name])
+        """One wallet's balances ("spot" or "futures": stablecoins; "coinm": coins; a copy)."""
+        return dict(self.wallets.get(name, {}))
 
     # -- set-up -------------------------------------------------------------------------------
     def add_instrument(self, inst: Instrument) -> None:
@@ -178,6 +207,8 @@ class Portfolio:
             self._spot_asset[inst.symbol] = inst.base
         else:
             p = _Perp(inst)
+            if not p.linear and not self.pooled:
+                p.coinm, p.wallet = True, COINM_WALLET
             self.perps[inst.symbol] = p
             self._perps_on.setdefault(inst.base, []).append(p)
 
@@ -215,8 +246,13 @@ class Portfolio:
         self.sleeve_of[symbol] = sleeve
 
     def _credit(self, ccy: str, amount: Decimal, wallet: str) -> None:
-        # coins are the spot wallet's (a COIN-M perp's coin settlement lands there too)
-        book = self.wallets[wallet] if ccy in self.stables else self.holdings
+        # coins are the spot wallet's, or the COIN-M wallet's (pooled: one pool, the holdings)
+        if ccy in self.stables:
+            book = self.wallets[wallet]
+        elif wallet == COINM_WALLET and not self.pooled:
+            book = self.wallets[COINM_WALLET]
+        else:
+            book = self.holdings
         book[ccy] = book.get(ccy, _ZERO) + amount
         if ccy not in self.stables and ccy not in self.assets:
             self.assets.append(ccy)
@@ -256,6 +292,11 @@ class Portfolio:
             v = q * price
             self._spot_val[asset] = v
             self._sum_spot += v - q * old
+        q = self._cm_f.get(asset, 0.0)
+        if q:
+            v = q * price
+            self._cm_val[asset] = v
+            self._sum_cm += v - q * old
         for p in self._perps_on.get(asset, ()):
             if not p.linear and p.qty_f:
                 self._remark_perp(p)
@@ -285,6 +326,14 @@ class Portfolio:
         self._sum_upnl += upnl - p.upnl
         self._sum_im += im - p.im
         self._sum_mm += mm - p.mm
+        if p.coinm:  # the coin's own margin account
+            a = p.asset
+            self._cm_upnl[a] = self._cm_upnl.get(a, 0.0) + upnl - p.upnl
+            self._cm_im[a] = self._cm_im.get(a, 0.0) + im - p.im
+            self._cm_mm[a] = self._cm_mm.get(a, 0.0) + mm - p.mm
+        else:
+            self._lin_upnl += upnl - p.upnl
+            self._lin_im += im - p.im
         p.notional, p.upnl, p.im, p.mm = notional, upnl, im, mm
 
     # -- ledger -------------------------------------------------------------------------------
@@ -309,9 +358,14 @@ class Portfolio:
                 or ev.from_wallet == ev.to_wallet:
             raise ValueError(f"transfer {ev.transfer_id}: wallets must be two of {WALLETS}, "
                              f"got {ev.from_wallet!r} -> {ev.to_wallet!r}")
-        if ev.asset not in self.stables or ev.amount <= 0:
-            raise ValueError(f"transfer {ev.transfer_id}: a positive stablecoin amount, got "
-                             f"{ev.amount} {ev.asset}")
+        if ev.amount <= 0:
+            raise ValueError(f"transfer {ev.transfer_id}: a positive amount, got {ev.amount}")
+        coin_leg = COINM_WALLET in (ev.from_wallet, ev.to_wallet)
+        if coin_leg == (ev.asset in self.stables) or (coin_leg and SPOT_WALLET not in (
+                ev.from_wallet, ev.to_wallet)):
+            raise ValueError(f"transfer {ev.transfer_id}: stablecoins move between the spot and "
+                             f"futures wallets, coins between the spot and COIN-M wallets; got "
+                             f"{ev.asset} {ev.from_wallet} -> {ev.to_wallet}")
         self._seen_transfers.add(ev.transfer_id)
         self._credit(ev.asset, -ev.amount, ev.from_wallet)
         self._credit(ev.asset, ev.amount, ev.to_wallet)
@@ -339,7 +393,8 @@ class Portfolio:
             self._perp_fill(self.perps[f.symbol], signed, f.price)
         if f.fee:
             ccy = f.fee_currency or inst.settle or inst.quote
-            self._credit(ccy, -f.fee, SPOT_WALLET if inst.kind == SPOT else FUTURES_WALLET)
+            self._credit(ccy, -f.fee, SPOT_WALLET if inst.kind == SPOT
+                         else self.perps[f.symbol].wallet)
             self.fees_paid[ccy] = self.fees_paid.get(ccy, _ZERO) + f.fee
             if inst.kind != SPOT:
                 self.perps[f.symbol].fees += f.fee
@@ -378,7 +433,7 @@ class Portfolio:
             else:
                 pnl = closed * cs * (1 / p.entry - 1 / price) * sign
             p.realized += pnl
-            self._credit(p.inst.settle, pnl, FUTURES_WALLET)
+            self._credit(p.inst.settle, pnl, p.wallet)
             if new == 0:
                 p.entry = _ZERO
             elif (new > 0) != (old > 0):
@@ -411,7 +466,7 @@ class Portfolio:
         p.funding += amount
         sleeve = self.sleeve_of.get(symbol, symbol)
         self.funding_by_sleeve[sleeve] = self.funding_by_sleeve.get(sleeve, _ZERO) + amount
-        self._credit(p.inst.settle, amount, FUTURES_WALLET)
+        self._credit(p.inst.settle, amount, p.wallet)
         self.ts = max(self.ts, ts)
         self._rebuild()
 
@@ -425,8 +480,15 @@ class Portfolio:
         self._hold_f = {a: float(q) for a, q in self.holdings.items()}
         self._spot_val = {a: q * self.px.get(a, 0.0) for a, q in self._hold_f.items()}
         self._sum_spot = sum(self._spot_val.values())
+        self._cm_f = {a: float(q) for a, q in self.wallets.get(COINM_WALLET, {}).items()}
+        self._cm_val = {a: q * self.px.get(a, 0.0) for a, q in self._cm_f.items()}
+        self._sum_cm = sum(self._cm_val.values())
+        self._cm_upnl: dict[str, float] = {}
+        self._cm_im: dict[str, float] = {}
+        self._cm_mm: dict[str, float] = {}
         self._perp_exp = {a: 0.0 for a in self.assets}
         self._sum_abs_perp = self._sum_upnl = self._sum_im = self._sum_mm = 0.0
+        self._lin_upnl = self._lin_im = 0.0
         for p in self.perps.values():
             p.notional = p.upnl = p.im = p.mm = 0.0
             if p.qty_f and p.mark:
@@ -447,16 +509,26 @@ class Portfolio:
     def unrealized_pnl(self) -> float:
         return self._sum_upnl
 
+    @property
+    def usdm_unrealized_pnl(self) -> float:
+        """The USD-M account's perps' (all perps when pooled), in quote."""
+        return self._lin_upnl
+
     def coin_amounts(self) -> dict[str, float]:
         """Coin holdings as floats (a copy)."""
         return dict(self._hold_f)
 
+    def coinm_amounts(self) -> dict[str, float]:
+        """COIN-M wallet coins as floats (a copy)."""
+        return dict(self._cm_f)
+
     @property
     def nav(self) -> float:
-        return self._cash_f + self._sum_spot + self._sum_upnl
+        return self._cash_f + self._sum_spot + self._sum_cm + self._sum_upnl
 
     def exposure(self, asset: str) -> float:
-        return self._spot_val.get(asset, 0.0) + self._perp_exp.get(asset, 0.0)
+        return (self._spot_val.get(asset, 0.0) + self._cm_val.get(asset, 0.0)
+                + self._perp_exp.get(asset, 0.0))
 
     def spot_value(self, asset: str) -> float:
         return self._spot_val.get(asset, 0.0)
@@ -472,33 +544,42 @@ class Portfolio:
         nav = self.nav
         if nav <= 0:
             return {a: 0.0 for a in self.assets}
-        return {a: (self._spot_val.get(a, 0.0) + self._perp_exp.get(a, 0.0)) / nav
-                for a in self.assets}
+        return {a: self.exposure(a) / nav for a in self.assets}
 
     @property
     def margin_balance(self) -> float:
-        return self._fut_cash_f + self._sum_upnl + self.collateral_haircut * self._sum_spot
+        """The USD-M account's (all perps when pooled)."""
+        return self._fut_cash_f + self._lin_upnl + self.collateral_haircut * self._sum_spot
 
     @property
     def initial_margin(self) -> float:
-        return self._sum_im
+        """The USD-M account's (all perps when pooled)."""
+        return self._lin_im
+
+    def coinm_accounts(self) -> dict[str, tuple[float, float]]:
+        """COIN-M margin accounts: coin -> (initial margin, margin balance), both in quote."""
+        coins = set(self._cm_im) | set(self._cm_f)
+        return {a: (self._cm_im.get(a, 0.0), self._cm_val.get(a, 0.0) + self._cm_upnl.get(a, 0.0))
+                for a in coins}
 
     @property
     def margin_utilisation(self) -> float:
-        if self._sum_im == 0.0:
-            return 0.0
-        mb = self.margin_balance
-        return self._sum_im / mb if mb > 0 else float("inf")
+        """The highest utilisation of any margin account (USD-M, each COIN-M coin)."""
+        util = _utilisation(self._lin_im, self.margin_balance)
+        for im, mb in self.coinm_accounts().values():
+            util = max(util, _utilisation(im, mb))
+        return util
 
     def gross_leverage(self) -> float:
         nav = self.nav
-        gross = sum(abs(v) for v in self._spot_val.values()) + self._sum_abs_perp
+        gross = (sum(abs(v) for v in self._spot_val.values()) + self._sum_abs_perp
+                 + sum(abs(v) for v in self._cm_val.values()))
         return gross / nav if nav > 0 else float("inf")
 
     def snapshot(self) -> PortfolioSnapshot:
         nav = self.nav
         exposure = {a: self.exposure(a) for a in self.assets}
-        mb = self.margin_balance
+        mb = self.margin_balance + sum(b for _, b in self.coinm_accounts().values())
         buffer = mb - self._sum_mm
         fees = sum((v for k, v in self.fees_paid.items() if k in self.stables), _ZERO)
         fees_f = float(fees) + sum(float(v) * self.px.get(k, 0.0)
@@ -532,4 +613,5 @@ class Portfolio:
             holdings=dict(self._hold_f),
             wallets={w: {c: float(a) for c, a in self.wallets[w].items()}
                      for w in ((FUTURES_WALLET,) if self.pooled else WALLETS)},
+            coinm={a: v for a, v in self._cm_f.items()},
         )

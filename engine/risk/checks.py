@@ -36,9 +36,9 @@ OK = Verdict(ok=True)
 
 
 class Projection(msgspec.Struct, frozen=True, kw_only=True):
-    initial_margin: float
-    margin_balance: float
-    utilisation: float
+    initial_margin: float  # the USD-M account's
+    margin_balance: float  # the USD-M account's
+    utilisation: float  # the highest of every margin account (USD-M, each COIN-M coin)
     gross_leverage: float
     exposure: dict[str, float]
     position: dict[str, float]  # projected signed amount per symbol
@@ -51,7 +51,8 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
     cash = portfolio.cash_value  # both wallets: NAV
     margin_cash = portfolio.futures_cash_value  # the futures wallet: margin
     upnl = portfolio.unrealized_pnl
-    im = 0.0
+    im = 0.0  # USD-M
+    cm_im: dict[str, float] = {}  # COIN-M, per coin
     gross = 0.0
     exposure = {a: 0.0 for a in portfolio.assets}
     position: dict[str, float] = {}
@@ -71,7 +72,10 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         q = p.qty_f + add
         position[sym] = q
         notional, perp_im = portfolio.perp_margin(sym, q, p.mark or px)
-        im += perp_im
+        if p.coinm:
+            cm_im[inst.base] = cm_im.get(inst.base, 0.0) + perp_im
+        else:
+            im += perp_im
         gross += abs(notional)
         exposure[inst.base] = exposure.get(inst.base, 0.0) + notional
     spot_total = 0.0
@@ -80,12 +84,25 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         spot_total += v
         gross += abs(v)
         exposure[coin] = exposure.get(coin, 0.0) + v
-    mb = margin_cash + upnl + portfolio.collateral_haircut * spot_total
-    nav = cash + spot_total + upnl
-    util = im / mb if mb > 0 else (0.0 if im == 0 else float("inf"))
+    cm_total = 0.0
+    coinm = portfolio.coinm_accounts()
+    for coin, q in portfolio.coinm_amounts().items():
+        v = q * portfolio.px.get(coin, 0.0)
+        cm_total += v
+        gross += abs(v)
+        exposure[coin] = exposure.get(coin, 0.0) + v
+    mb = margin_cash + portfolio.usdm_unrealized_pnl + portfolio.collateral_haircut * spot_total
+    nav = cash + spot_total + cm_total + upnl
+    util = _utilisation(im, mb)
+    for coin, coin_im in cm_im.items():
+        util = max(util, _utilisation(coin_im, coinm.get(coin, (0.0, 0.0))[1]))
     return Projection(initial_margin=im, margin_balance=mb, utilisation=util,
                       gross_leverage=gross / nav if nav > 0 else float("inf"),
                       exposure=exposure, position=position)
+
+
+def _utilisation(im: float, balance: float) -> float:
+    return im / balance if balance > 0 else (0.0 if im == 0 else float("inf"))
 
 
 def reduces_position(before: float, after: float) -> bool:

@@ -29,7 +29,7 @@ ops = st.lists(st.one_of(fills, moves), min_size=1, max_size=60)
 def _independent_nav(p: Portfolio) -> float:
     """NAV recomputed from the ledger and the marks alone, without the cached aggregates."""
     nav = float(sum(p.cash.values()))
-    for coin, q in p.holdings.items():
+    for coin, q in [*p.holdings.items(), *p.wallet("coinm").items()]:
         nav += float(q) * p.px.get(coin, 0.0)
     for perp in p.perps.values():
         if not perp.qty or not perp.mark:
@@ -62,10 +62,11 @@ def test_nav_and_exposure_identities_hold_after_any_fills_and_moves(seq):
         scale = max(1.0, abs(snap.nav), sum(abs(v) for v in snap.exposure.values()))
         # NAV = cash + holdings × price + unrealized PnL, from the ledger alone.
         assert snap.nav == pytest.approx(_independent_nav(p), rel=1e-9, abs=1e-6 * scale)
-        # Exposure of an underlying = its spot value + its perps' notional.
+        # Exposure of an underlying = its spot value + its COIN-M coins + its perps' notional.
         for a in snap.exposure:
             perps = sum(v for s, v in snap.perp_notional.items() if s.startswith(a + "/"))
-            assert snap.exposure[a] == pytest.approx(snap.spot_value.get(a, 0.0) + perps,
+            coinm = snap.coinm.get(a, 0.0) * snap.prices.get(a, 0.0)
+            assert snap.exposure[a] == pytest.approx(snap.spot_value.get(a, 0.0) + coinm + perps,
                                                      abs=1e-6 * scale)
         # Weights are exposure over NAV.
         if snap.nav > 0:

@@ -66,7 +66,7 @@ def test_duplicate_trade_id_is_applied_once():
 
 
 def test_inverse_perp_pnl_is_in_coin_and_exposure_in_contract_usd():
-    p = Portfolio([ins("BTC/USD:BTC", leverage=10)], cash={}, holdings={"BTC": "1"})
+    p = Portfolio([ins("BTC/USD:BTC", leverage=10)], cash={}, coinm={"BTC": "1"})
     p.on_price("BTC/USD:BTC", 50000.0)
     assert p.nav == 50000.0
     p.on_fill(fill("BTC/USD:BTC", "buy", "100", "50000"))  # 100 contracts x $100
@@ -76,7 +76,32 @@ def test_inverse_perp_pnl_is_in_coin_and_exposure_in_contract_usd():
     # PnL in BTC = 100 * 100 * (1/50000 - 1/55000) = 0.0181818... BTC, valued at 55,000.
     assert snap.unrealized_pnl == pytest.approx(100 * 100 * (1 / 50000 - 1 / 55000) * 55000)
     p.on_fill(fill("BTC/USD:BTC", "sell", "100", "55000"))
-    assert p.holdings["BTC"] == D(1) + D(100) * D(100) * (D(1) / D(50000) - D(1) / D(55000))
+    # the coin PnL settles in the COIN-M wallet, where the margin coin sits
+    assert p.wallets["coinm"]["BTC"] == D(1) + D(100) * D(100) * (D(1) / D(50000) - D(1) / D(55000))
+    assert p.holdings == {}
+
+
+def test_coinm_wallet_short_its_own_value_is_flat_and_margins_only_itself():
+    """The classic inverse hedge, by hand (no recorded BTCUSD_PERP book exists in our data):
+    1 BTC in the COIN-M wallet, short 500 contracts x $100 at 50,000 = its value."""
+    p = Portfolio([ins("BTC/USD:BTC", leverage=10), ins("BTC/USDT:USDT", leverage=10)],
+                  cash={}, futures_cash={"USDT": "100"}, coinm={"BTC": "1"})
+    p.on_price("BTC/USD:BTC", 50000.0)
+    p.on_fill(fill("BTC/USD:BTC", "sell", "500", "50000", fee="0.0001", fee_ccy="BTC"))
+    assert p.wallets["coinm"]["BTC"] == D("0.9999")  # the fee in coin, from the COIN-M wallet
+    assert p.exposure("BTC") == pytest.approx(0.9999 * 50000 - 50000)
+    # the coin account: $50,000 / 10 of initial margin on 0.9999 BTC; USD-M has none
+    assert p.coinm_accounts()["BTC"] == pytest.approx((5000.0, 0.9999 * 50000))
+    assert p.margin_utilisation == pytest.approx(5000 / (0.9999 * 50000))
+    assert p.initial_margin == 0.0 and p.margin_balance == 100.0
+    for px in (40000.0, 62500.0):  # the short's coin PnL offsets the coin: NAV stays put
+        p.on_price("BTC/USD:BTC", px)
+        assert p.nav == pytest.approx(100 + 50000 - 0.0001 * px, rel=1e-12)
+        assert p.coinm_accounts()["BTC"][0] == pytest.approx(5000.0)
+    # a linear perp's margin is the USD-M wallet's: the higher utilisation is the portfolio's
+    p.on_fill(fill("BTC/USDT:USDT", "buy", "0.01", "62500"))
+    assert p.initial_margin == pytest.approx(62.5)
+    assert p.margin_utilisation == pytest.approx(62.5 / 100)
 
 
 def test_spot_buy_moves_cash_and_holding_exactly():
