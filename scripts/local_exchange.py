@@ -46,7 +46,10 @@ from aiohttp import web  # noqa: E402
 from engine.book.sync import BookSync  # noqa: E402
 from engine.core.numeric import fmt  # noqa: E402
 from engine.feeds.binance import BinanceDecoder  # noqa: E402
+from engine.core.errors import DecodeError  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
+from engine.feeds.cryptofeed_capture import (connection, depth_lines, frame_lines,  # noqa: E402
+                                             is_cryptofeed, rest_companion, seconds_to_ns)
 from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
 from local_spot import SPOT_SIGNED, SpotVenue, json_messages, send_all  # noqa: E402
@@ -59,6 +62,8 @@ BUNDLED_SPOT = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
 EXCHANGE_INFO = ROOT / "scripts/data/binance/usdm_exchange_info.json"
 SPOT_EXCHANGE_INFO = ROOT / "scripts/data/binance/spot_exchange_info.json"
 SPOT = "spot:"  # the key prefix of spot markets (books, subscriptions, faults)
+COINM = "coinm:"  # the key prefix of COIN-M markets (streams dialled under /coinm)
+COINM_EXCHANGE_INFO = ROOT / "scripts/data/binance/coinm_exchange_info.json"
 
 
 class Frame:
@@ -74,6 +79,9 @@ def _decoded(paths: tuple[str, ...]) -> tuple[tuple, ...]:
     takes seconds; the events are immutable, so exchanges in one process share them."""
     rows: list[tuple] = []
     for p in paths:
+        if is_cryptofeed(str(p)):
+            rows += _cryptofeed_rows(str(p))
+            continue
         market, symbol = sniff(str(p))
         dec = BinanceDecoder(market, symbol)
         # spot and USD-M share market ids (btcusdt): spot books are keyed "spot:btcusdt"
@@ -92,11 +100,37 @@ def _decoded(paths: tuple[str, ...]) -> tuple[tuple, ...]:
     return tuple(rows)
 
 
+def _cryptofeed_rows(path: str) -> list[tuple]:
+    """Rows of a cryptofeed recording (several symbols, one market), keyed by market id; the
+    venue's klines, which nothing here serves, are left out."""
+    market, ids = connection(path)
+    prefix = {"spot": SPOT, "coinm": COINM}.get(market, "")
+    dec = BinanceDecoder(market, allowed_ids=ids)
+    rows: list[tuple] = []
+    for line in frame_lines(path):
+        ts, _, payload = line.partition(b" ")
+        try:
+            ev = dec.decode_frame(payload, int(ts))
+        except (DecodeError, ValueError):
+            continue
+        stream = payload[11:payload.find(b'"', 11)].decode()
+        mid, kind = stream.split("@")[:2]
+        data = payload[payload.index(b'"data":') + 7:-1]
+        rows.append((int(ts), prefix + mid, kind, data, ev))
+    rest = rest_companion(path)
+    for _, mid, ts_txt, payload in depth_lines(rest) if rest else ():
+        ts = seconds_to_ns(ts_txt)
+        ev = dec.decode_snapshot(payload, ts, symbol=dec.symbol(mid))
+        rows.append((ts, prefix + mid.lower(), "snapshot", None, ev))
+    return rows
+
+
 def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     """Frames of every capture merged by receive time, starting once every book is synced
     (the server's books are synced on the recording up to that point)."""
     frames = [Frame(*r) for r in _decoded(tuple(str(p) for p in paths))]
     books: dict[str, BookSync] = {}
+    wanted = {f.market_id for f in frames if f.kind in ("depth", "snapshot")}
     start = 0
     for i, f in enumerate(frames):
         sync = books.setdefault(f.market_id, BookSync(
@@ -105,7 +139,7 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
             sync.on_delta(f.event)
         elif f.kind == "snapshot":
             sync.on_snapshot(f.event)
-        if all(b.valid for b in books.values()) and len(books) == len(paths):
+        if len(books) == len(wanted) and all(b.valid for b in books.values()):
             start = i + 1
             break
     return frames[start:], books
@@ -172,6 +206,8 @@ class LocalExchange(SpotVenue):
         from engine.portfolio.state import STABLES, Portfolio
 
         self.markets = load_markets_offline()
+        if any(mid.startswith(COINM) for mid in self.books):
+            self.markets.update(load_markets_offline(COINM_EXCHANGE_INFO, "binancecoinm"))
         self.book_manager = BookManager()
         for mid, sync in self.books.items():
             self.book_manager.syncs[sync.book.symbol] = sync
@@ -226,6 +262,10 @@ class LocalExchange(SpotVenue):
         app.router.add_get("/fapi/v3/account", self.account_info)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
+        app.router.add_get("/dapi/v1/exchangeInfo", self.coinm_exchange_info)
+        app.router.add_get("/dapi/v1/depth", self.depth)
+        app.router.add_get("/dapi/v1/time", self.time)
+        app.router.add_get("/dapi/v1/ping", self.ping)
         app.router.add_get("/api/v3/exchangeInfo", self.spot_exchange_info)
         app.router.add_get("/api/v3/depth", self.depth)
         app.router.add_get("/api/v3/time", self.time)
@@ -337,9 +377,15 @@ class LocalExchange(SpotVenue):
     async def spot_exchange_info(self, request):
         return web.Response(body=SPOT_EXCHANGE_INFO.read_bytes(), content_type="application/json")
 
+    async def coinm_exchange_info(self, request):
+        return web.Response(body=COINM_EXCHANGE_INFO.read_bytes(),
+                            content_type="application/json")
+
     async def depth(self, request):
         mid = request.query.get("symbol", "").lower()
-        sync = self.books.get((SPOT if request.path.startswith("/api/") else "") + mid)
+        prefix = (SPOT if request.path.startswith("/api/") else
+                  COINM if request.path.startswith("/dapi/") else "")
+        sync = self.books.get(prefix + mid)
         if sync is None:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         limit = int(request.query.get("limit", "1000"))
@@ -607,8 +653,10 @@ class LocalExchange(SpotVenue):
             finally:
                 self.user_streams.discard(ws)
             return ws
-        # spot streams are dialled under /spot (the [live] ws_spot URL), USD-M's anywhere else
-        prefix = SPOT if request.path.startswith("/spot") else ""
+        # spot streams are dialled under /spot (the [live] ws_spot URL), COIN-M's under /coinm
+        # ([live] ws_inverse), USD-M's anywhere else
+        prefix = (SPOT if request.path.startswith("/spot") else
+                  COINM if request.path.startswith("/coinm") else "")
         self.subs[ws] = set()
         self.names[ws] = {}
         try:
@@ -720,7 +768,8 @@ class LocalExchange(SpotVenue):
         nxt = (e_ms // self.funding_interval_ms + 1) * self.funding_interval_ms
         rate = self.funding_rates[f.market_id]
         self._funding_due[f.market_id] = (nxt, rate)
-        body = orjson.dumps({"e": "markPriceUpdate", "E": e_ms, "s": f.market_id.upper(),
+        body = orjson.dumps({"e": "markPriceUpdate", "E": e_ms,
+                             "s": f.market_id.removeprefix(COINM).upper(),
                              "p": repr(mark), "P": repr(mark), "i": repr(mark), "r": rate,
                              "T": nxt})
         self.mark_frames.append(body)
@@ -737,7 +786,10 @@ def _playable(captures: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     """The frames to play (with the mark price frames the server makes) and the synced books
     at their start."""
     frames, books = load_frames(captures)
-    return _with_marks(frames, sorted(m for m in books if not m.startswith(SPOT))), books
+    # marks for the perps: USD-M's, and COIN-M's perpetuals (a quarterly's is left out here)
+    perps = sorted(m for m in books if not m.startswith(SPOT)
+                   and (not m.startswith(COINM) or m.endswith("_perp")))
+    return _with_marks(frames, perps), books
 
 
 def _client_id(f: Frame) -> int:

@@ -19,13 +19,14 @@ async def wait_until(cond: Callable[[], bool], what: str, timeout_s: float = 60.
 
 
 def at_local_exchange(cfg, port: int, **execution):
-    """`cfg` with `[live]` pointed at a local exchange on `port` (USD-M and spot streams,
+    """`cfg` with `[live]` pointed at a local exchange on `port` (USD-M, COIN-M and spot streams,
     REST, the spot WebSocket API) and `execution` fields replaced (short TWAPs for tests)."""
     import msgspec
 
     base = f"http://127.0.0.1:{port}"
     live = msgspec.structs.replace(
         cfg.live, ws_linear=f"ws://127.0.0.1:{port}/ws", ws_spot=f"ws://127.0.0.1:{port}/spot/ws",
+        ws_inverse=f"ws://127.0.0.1:{port}/coinm/ws",
         ws_api_spot=f"ws://127.0.0.1:{port}/spot/ws-api/v3", rest_base=base, account_base=base)
     return msgspec.structs.replace(cfg, live=live, execution=msgspec.structs.replace(
         cfg.execution, **execution))

@@ -96,8 +96,8 @@ def frame_lines(path: str) -> Iterator[bytes]:
             yield line
 
 
-def snapshot_events(path: str, dec: BinanceDecoder, stats) -> Iterator[MarketEvent]:
-    """Depth snapshots of the REST companion, each named by its URL's `symbol`."""
+def depth_lines(path: str) -> Iterator[tuple[int, str, bytes, bytes]]:
+    """(line number, market id, time text, response) of each depth request in the REST file."""
     from engine.feeds.capture import iter_lines
 
     for lineno, line in enumerate(iter_lines(path), 1):
@@ -108,7 +108,12 @@ def snapshot_events(path: str, dec: BinanceDecoder, stats) -> Iterator[MarketEve
         if not parts.path.endswith("/depth"):
             continue  # other REST calls of the run (exchangeInfo, ...) carry no market data
         ts_txt, _, payload = rest.partition(b": ")
-        market_id = (parse_qs(parts.query).get("symbol") or [""])[0].upper()
+        yield lineno, (parse_qs(parts.query).get("symbol") or [""])[0].upper(), ts_txt, payload
+
+
+def snapshot_events(path: str, dec: BinanceDecoder, stats) -> Iterator[MarketEvent]:
+    """Depth snapshots of the REST companion, each named by its URL's `symbol`."""
+    for lineno, market_id, ts_txt, payload in depth_lines(path):
         try:
             ts = seconds_to_ns(ts_txt)
             if dec.allowed_ids is not None and market_id not in dec.allowed_ids:

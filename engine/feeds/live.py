@@ -33,20 +33,23 @@ class LiveEndpoints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     ws_linear: str | None = None  # e.g. ws://127.0.0.1:8765/ws
     ws_spot: str | None = None  # spot streams, e.g. ws://127.0.0.1:8765/spot/ws
+    ws_inverse: str | None = None  # COIN-M streams, e.g. ws://127.0.0.1:8765/coinm/ws
     ws_api_spot: str | None = None  # spot WebSocket API (the spot user-data stream)
-    rest_base: str | None = None  # replaces https://fapi.binance.com in every fapi URL
+    rest_base: str | None = None  # replaces https://fapi.binance.com (and dapi's) in every URL
     account_base: str | None = None  # replaces https://api.binance.com (sapi: key permissions)
 
 
 def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binance",
-                  options: dict | None = None, rate_limit: bool = True, spot: bool = False):
-    """A ccxt.pro exchange for USD-M perps (or, with `spot`, for the spot market), its URLs
-    pointed where `endpoints` say. `rate_limit=False` turns ccxt's own limiter off (the live
-    broker throttles itself)."""
+                  options: dict | None = None, rate_limit: bool = True, spot: bool = False,
+                  coinm: bool = False):
+    """A ccxt.pro exchange for USD-M perps (or, with `spot`, for the spot market; with
+    `coinm`, for the COIN-M inverse contracts), its URLs pointed where `endpoints` say.
+    `rate_limit=False` turns ccxt's own limiter off (the live broker throttles itself)."""
     import ccxt.pro as ccxtpro
 
-    opts = {"defaultType": "spot" if spot else "swap",
-            "fetchMarkets": {"types": ["spot" if spot else "linear"]},
+    kind = "spot" if spot else ("inverse" if coinm else "linear")
+    opts = {"defaultType": "spot" if spot else ("delivery" if coinm else "swap"),
+            "fetchMarkets": {"types": [kind]},
             "fetchCurrencies": False}
     if spot:  # the margin pair lists are for margin trading, which the engine does not do
         opts["fetchMargins"] = False
@@ -57,9 +60,12 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
             ex.urls["api"]["ws"]["linear"] = endpoints.ws_linear
         if endpoints.ws_spot:
             ex.urls["api"]["ws"]["spot"] = endpoints.ws_spot
+        if endpoints.ws_inverse:
+            ex.urls["api"]["ws"]["inverse"] = endpoints.ws_inverse
         if endpoints.ws_api_spot:
             ex.urls["api"]["ws"]["ws-api"]["spot"] = endpoints.ws_api_spot
         for host, base in (("https://fapi.binance.com", endpoints.rest_base),
+                           ("https://dapi.binance.com", endpoints.rest_base),
                            ("https://api.binance.com", endpoints.account_base)):
             if base:
                 for k, v in list(ex.urls["api"].items()):
@@ -93,13 +99,20 @@ class LiveFeed:
     def __init__(self, exchange, symbols: list[str], emit: Callable[[MarketEvent], None],
                  clock: Clock, depth: int = 50, books: bool = True, tickers: bool = True,
                  trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0,
-                 spot_exchange=None) -> None:
-        """`exchange` serves the perps, `spot_exchange` the spot symbols (BTC/USDT)."""
+                 spot_exchange=None, coinm_exchange=None) -> None:
+        """`exchange` serves the USD-M perps, `spot_exchange` the spot symbols (BTC/USDT),
+        `coinm_exchange` the COIN-M contracts (BTC/USD:BTC)."""
+        from engine.execution.markets import CCXT_ID, market_kind
+
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
         self.spot_ex = spot_exchange
-        if spot_exchange is None and any(":" not in sym for sym in symbols):
-            raise ValueError(f"spot symbols {[s for s in symbols if ':' not in s]} need a "
-                             "spot exchange client")
+        self.coinm_ex = coinm_exchange
+        self._kind = {sym: market_kind(sym) for sym in symbols}
+        self._venue = {sym: CCXT_ID[k] for sym, k in self._kind.items()}
+        for kind, client in (("spot", spot_exchange), ("coinm", coinm_exchange)):
+            if client is None and kind in self._kind.values():
+                raise ValueError(f"{kind} symbols {[s for s, k in self._kind.items() if k == kind]}"
+                                 f" need a {kind} exchange client")
         self.depth, self.max_backoff = depth, max_backoff_s
         self.streams = [s for s, on in (("book", books), ("ticker", tickers),
                                         ("trades", trades), ("mark", marks)) if on]
@@ -112,10 +125,11 @@ class LiveFeed:
         self._tasks: list[asyncio.Task] = []
 
     def exchange_id(self, symbol: str = "") -> str:
-        return "binanceusdm" if ":" in symbol or not symbol else "binance"
+        return self._venue.get(symbol, "binanceusdm")
 
     def _client(self, symbol: str):
-        return self.ex if ":" in symbol else self.spot_ex
+        kind = self._kind.get(symbol, "usdm")
+        return self.spot_ex if kind == "spot" else (self.coinm_ex if kind == "coinm" else self.ex)
 
     async def run(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
@@ -211,7 +225,7 @@ class LiveFeed:
                             taker_side=tr.get("side") or "buy"))
 
     async def _mark(self, symbol: str) -> None:
-        tickers = await self.ex.watch_mark_prices([symbol])
+        tickers = await self._client(symbol).watch_mark_prices([symbol])
         now = self.clock.now_ns()
         t = tickers.get(symbol)
         if not t:

@@ -281,6 +281,7 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     exchange: Literal["binance"] = "binance"
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
     ws_spot: str | None = None  # spot streams (default: Binance's)
+    ws_inverse: str | None = None  # COIN-M streams (default: Binance's)
     ws_api_spot: str | None = None  # spot WebSocket API: the spot user-data stream
     rest_base: str | None = None
     account_base: str | None = None

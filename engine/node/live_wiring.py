@@ -17,7 +17,7 @@ def endpoints(cfg: EngineConfig):
     live = cfg.live
     return LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
                          account_base=live.account_base, ws_spot=live.ws_spot,
-                         ws_api_spot=live.ws_api_spot)
+                         ws_api_spot=live.ws_api_spot, ws_inverse=live.ws_inverse)
 
 
 def market_data_exchange(cfg: EngineConfig):
@@ -36,6 +36,17 @@ def spot_market_data_exchange(cfg: EngineConfig):
     return make_exchange(endpoints(cfg), cfg.live.exchange, spot=True)
 
 
+def coinm_market_data_exchange(cfg: EngineConfig):
+    """A client for the COIN-M market's public data, where the config holds an inverse
+    contract (else None)."""
+    from engine.execution.markets import market_kind
+    from engine.feeds.live import make_exchange
+
+    if not any(market_kind(i.symbol) == "coinm" for i in cfg.instruments):
+        return None
+    return make_exchange(endpoints(cfg), "binancecoinm", coinm=True)
+
+
 def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.brokers.live import LiveBroker
     from engine.brokers.throttle import PriorityThrottle
@@ -45,6 +56,12 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.feeds.live import make_exchange
     from engine.venues.binance.rate_limits import load_windows
 
+    from engine.execution.markets import market_kind
+
+    inverse = [i.symbol for i in cfg.instruments if market_kind(i.symbol) == "coinm"]
+    if inverse:  # the live broker speaks spot and USD-M; COIN-M orders would go nowhere
+        raise ConfigError(f"{cfg_path}: at `$.instruments`: live trading of COIN-M contracts "
+                          f"({', '.join(inverse)}) is not supported; run them in replay or paper")
     live = cfg.live
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:

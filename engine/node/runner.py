@@ -33,6 +33,7 @@ from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
 from engine.node.live_wiring import (
     live_exchange_and_broker,
+    coinm_market_data_exchange,
     market_data_exchange,
     spot_market_data_exchange,
 )
@@ -135,6 +136,7 @@ class Runner:
         self.on_failure = None  # called with the TaskFailed (the command line alerts)
         self._market_exchange = None
         self._spot_exchange = None
+        self._coinm_exchange = None
         self._user_data: asyncio.Task | None = None
         if hasattr(self.session.broker, "spawner"):
             self.session.broker.spawner = self.supervisor.spawn
@@ -398,8 +400,9 @@ class Runner:
             await asyncio.gather(self._user_data, return_exceptions=True)
         if self._market_exchange is not None:
             await self._market_exchange.close()
-        if self._spot_exchange is not None:
-            await self._spot_exchange.close()
+        for client in (self._spot_exchange, self._coinm_exchange):
+            if client is not None:
+                await client.close()
         if rec and self.journal.error is None:
             for p in ex.take_dirty():
                 rec.parent(p, last_ts)
@@ -432,11 +435,13 @@ class Runner:
         spot_ex = getattr(self.session.broker, "spot_ex", None) or \
             spot_market_data_exchange(self.cfg)
         self._spot_exchange = spot_ex
+        self._coinm_exchange = coinm_ex = coinm_market_data_exchange(self.cfg)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         symbols = sorted(self.session.pipeline.required)
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
-                             marks=live.mark_prices, spot_exchange=spot_ex)
+                             marks=live.mark_prices, spot_exchange=spot_ex,
+                             coinm_exchange=coinm_ex)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):

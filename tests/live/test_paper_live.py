@@ -98,3 +98,32 @@ async def test_paper_spot_and_perps_on_live_books_move_margin_then_hedge(tmp_pat
     assert {sym for sym, _ in r.feed.age} == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT",
                                                "ETH/USDT:USDT"}
     assert r.feed.invalid == 0 and all(level for _, level in r.session.broker.fill_log)
+
+
+async def test_paper_inverse_perps_hedge_spot_coins_on_live_coinm_books(tmp_path):
+    """COIN-M in paper mode: the local exchange plays the recorded COIN-M minute (cryptofeed's
+    recording: ten books, perps and quarterlies) on /dapi and its streams; a real ccxt.pro
+    binancecoinm client feeds the engine, the paper broker shorts LINKUSD_PERP and BCHUSD_PERP
+    against the spot coins, margin and fees in each coin's COIN-M wallet."""
+    from tests.conftest import shared
+
+    capture = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    ex = LocalExchange([capture], speed=2)
+    port = await ex.start()
+    path = str(ROOT / "configs" / "inverse_hedge.toml")
+    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
+    try:
+        r, report = await _until_rebalanced(cfg, path, tmp_path)
+    finally:
+        await ex.stop()
+    assert report["spot_end"] == report["spot_start"] == {"LINK": "1000", "BCH": "40"}
+    for asset in ("LINK", "BCH"):
+        assert abs(report["net_weights"][asset] - 0.3) < 0.01
+    coinm = report["accounts"]["coinm"]
+    assert set(coinm) == {"LINK", "BCH"} and all(0 < a["margin_utilisation"] < 0.8
+                                                 for a in coinm.values())
+    assert all(report["positions"][f"{c}/USD:{c}"].startswith("-") for c in ("LINK", "BCH"))
+    assert report["journal_fills"] == report["fills"] > 0
+    assert {sym for sym, _ in r.feed.age} == {"LINK/USD:LINK", "BCH/USD:BCH"}
+    assert r.feed.exchange_id("LINK/USD:LINK") == "binancecoinm"
+    assert r.feed.invalid == 0 and all(level for _, level in r.session.broker.fill_log)
