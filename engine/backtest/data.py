@@ -55,6 +55,9 @@ class BarData:
     end_ns: int
     coverage: list[Coverage]
     funding: list[FundingCoverage]
+    # symbol -> its bars before the window (the latest `warm_bars`), for the statistics only:
+    # a 200-bar SMA is ready on the window's first bar, as a streaming run's warm history
+    warm: dict[str, list[Bar]] = field(default_factory=dict)
 
     @property
     def bars(self) -> int:
@@ -83,11 +86,12 @@ def _resolve(base: Path, p: str) -> str:
     return str(path)
 
 
-def load_bar_data(bt: BacktestCfg, cfg_path: str) -> BarData:
+def load_bar_data(bt: BacktestCfg, cfg_path: str, warm_bars: int = 400) -> BarData:
     base = Path(cfg_path).resolve().parent
     start = parse_utc(bt.start) if bt.start else None
     end = parse_utc(bt.end) if bt.end else None
     per_symbol: dict[str, list[Bar]] = {}
+    warm: dict[str, list[Bar]] = {}
     coverage: list[Coverage] = []
     tfs = set()
     for sym, rel in bt.bars.items():
@@ -95,8 +99,11 @@ def load_bar_data(bt: BacktestCfg, cfg_path: str) -> BarData:
         stats = BarStats(path)
         try:
             tfs.add(parse_name(path).timeframe)
-            bars = [b for b in read_bars(path, symbol=sym, stats=stats)
+            every = read_bars(path, symbol=sym, stats=stats)
+            bars = [b for b in every
                     if (start is None or b.ts_open >= start) and (end is None or b.ts_open < end)]
+            if start is not None and warm_bars:
+                warm[sym] = [b for b in every if b.ts_event <= start][-warm_bars:]
         except DecodeError as exc:
             raise ConfigError(f"{cfg_path}: at `$.backtest.bars.{sym}`: "
                               f"{exc.detail or exc}") from None
@@ -147,7 +154,7 @@ def load_bar_data(bt: BacktestCfg, cfg_path: str) -> BarData:
     ordered = sorted(groups.items())
     for _, evs in ordered:
         evs.sort(key=lambda e: (type(e) is FundingRate, e.symbol))
-    return BarData(ordered, timeframe_ns(tf), tf, lo, hi, coverage, funding_cov)
+    return BarData(ordered, timeframe_ns(tf), tf, lo, hi, coverage, funding_cov, warm)
 
 
 def _funding_coverage(sym: str, evs: list[FundingRate], lo: int, hi: int) -> FundingCoverage:

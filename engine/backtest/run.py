@@ -48,15 +48,23 @@ class PolicyResult:
     # with `detail` (an export): weights at every bar, and every trade
     # (ts, symbol, side, qty, price, fee, fee currency), exact amounts as strings
     trades: list[tuple] = field(default_factory=list)
+    # (ts, signal, "entry" | "exit", value): every edge of the policy's signal rules
+    signal_log: list[tuple] = field(default_factory=list)
+    # (ts, rule, target weights) of every rebalance the policy's rules decided
+    decisions: list[tuple] = field(default_factory=list)
     elapsed_s: float = 0.0
 
 
 def policy_config(base: EngineConfig, pol: PolicyCfg, step_ns: int) -> EngineConfig:
-    """The engine config one policy runs with: its strategy and its triggers only."""
+    """The engine config one policy runs with: its strategy and its triggers only (signal
+    rules and regimes included)."""
+    own = base.triggers if pol.signals_from_triggers else None
     triggers = TriggersCfg(
         drift=pol.drift,
         schedule=ScheduleCfg(every=pol.schedule) if pol.schedule is not None else
-        ScheduleCfg(every_minutes=pol.schedule_minutes) if pol.schedule_minutes else None)
+        ScheduleCfg(every_minutes=pol.schedule_minutes) if pol.schedule_minutes else None,
+        signals=list(own.signals) if own is not None else list(pol.signals),
+        regimes=own.regimes if own is not None else pol.regimes)
     risk = msgspec.structs.replace(
         base.risk, max_price_age_s=max(base.risk.max_price_age_s, 1.5 * step_ns / 1e9))
     return msgspec.structs.replace(base, strategy=pol.strategy or base.strategy,
@@ -95,6 +103,11 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
     max_util = 0.0
     funding = 0.0
     symbols = sorted(pipe.required)
+    for sym, bars in data.warm.items():  # history before the window: statistics only
+        inst = portfolio.instruments.get(sym)
+        if inst is not None and pipe.bar_source.get(inst.base) == sym:
+            for b in bars:
+                stats.on_bar(inst.base, b.open, b.high, b.low, b.close)
     on_event = pipe.on_event
     for k, (ts, evs) in enumerate(data.groups):
         last = len(evs) - 1
@@ -123,6 +136,7 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
             trigger.rebalanced()
         if intent is not None:
             guard.update(ts, symbols)
+            res.decisions.append((ts, intent.rule, dict(intent.target_weights)))
             if filler.execute(intent, ts):
                 rebalances += 1
                 res.rebalance_ts.append(ts)
@@ -146,6 +160,7 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
             res.weights.append(w)
     if res_trades is not None:
         res.trades = res_trades
+    res.signal_log = list(trigger.signal_log)
     res.elapsed_s = time.perf_counter() - t0
     ppy = m.YEAR_NS / data.step_ns
     rets = m.returns(nav_l)
@@ -179,11 +194,21 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "max_margin_utilisation": round(max_util, 6),
         "refused_orders": dict(filler.refused),
         "fills": filler.fills,
+        "signals": signal_counts(res.signal_log),
         "bars": len(nav_l),
         "years": round(years, 4),
         "seconds": round(res.elapsed_s, 3),
     }
     return res
+
+
+def signal_counts(log: list[tuple]) -> dict[str, dict[str, int]]:
+    """Entries and exits per signal rule."""
+    out: dict[str, dict[str, int]] = {}
+    for _, name, edge, _ in log:
+        c = out.setdefault(name, {"entry": 0, "exit": 0})
+        c[edge] += 1
+    return out
 
 
 def add_relative(results: dict[str, PolicyResult], baseline: str = "buy_and_hold") -> None:

@@ -61,8 +61,9 @@ def build_strategy(s, universe) -> Strategy:
 
 def build_stats(cfg: c.EngineConfig) -> MarketStats:
     step = cfg.stats.sample_seconds
+    keep = max(400, cfg.bars.history_bars + 10) if cfg.bars is not None else 400
     return MarketStats(lookback=cfg.stats.lookback, sample_ns=int(step * 1e9),
-                       periods_per_year=365 * 86400 / step)
+                       periods_per_year=365 * 86400 / step, bar_keep=keep)
 
 
 def build_signals(cfg: c.EngineConfig) -> list:

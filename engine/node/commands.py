@@ -10,6 +10,7 @@ import sys
 
 import orjson
 
+from engine.core.clock import utc_text
 from engine.core.errors import ConfigError, FatalError
 from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
 
@@ -326,7 +327,12 @@ def cmd_backtest(args) -> int:
     report = data.report()
     print_table(results, report)
     out = {"policies": {n: r.metrics for n, r in results.items()}, "data": report,
-           "wall_seconds": round(wall, 3), "workers": workers}
+           "wall_seconds": round(wall, 3), "workers": workers,
+           # every entry and exit of each policy's signal rules, at its bar's close
+           "signal_log": {n: [{"ts": utc_text(ts), "rule": rule, "edge": edge,
+                               "value": None if v is None else round(v, 6)}
+                              for ts, rule, edge, v in r.signal_log]
+                          for n, r in results.items() if r.signal_log}}
     if html is not None:
         out["html"] = write_html(results, report, html, f"Ballast backtest: {args.config}")
         print(f"report: {out['html']}")

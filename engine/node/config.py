@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 import msgspec
 
-from engine.core.errors import ConfigError
+from engine.core.errors import ConfigError, DecodeError
 from engine.brokers.paper import FeeSchedule
 from engine.execution.engine import ExecConfig
 from engine.execution.transfers import AccountsCfg
@@ -227,6 +227,20 @@ class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     lookback: Annotated[int, msgspec.Meta(ge=2)] = 720
 
 
+class BarsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Bars built from trades while streaming (replay, paper, live), for the bar rules and
+    statistics (ATR, SMA), warmed up from history at the start."""
+
+    interval: str = "1m"  # 1m and up: 5m, 1h, 4h, 1d, ...
+    # asset -> the symbol whose trades build its bars (default: its spot, else its perp)
+    symbols: dict[str, str] = {}
+    # bar files (freqtrade feather; paths relative to the config): closed bars of `interval`
+    # before the start, and a finer file's bars for the bar in progress. Without files, paper
+    # and live fetch the venue's klines (ccxt fetch_ohlcv).
+    history: list[str] = []
+    history_bars: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 400
+
+
 class PaperCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     fees: FeeSchedule = FeeSchedule()  # futures (USD-M, COIN-M)
     spot_fees: FeeSchedule = FeeSchedule(maker_bps=Decimal("10"), taker_bps=Decimal("10"))
@@ -308,6 +322,11 @@ class PolicyCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # calendar: "day", "week" (Mondays), "month" (the 1st), 00:00 UTC; or "30d", "8h", ...
     schedule: str | None = None
     schedule_minutes: Pos | None = None  # a fixed interval in minutes (1440: every 24 h)
+    # signal rules and regimes of this policy; `signals_from_triggers`: the config's
+    # [triggers] ones (what a replay or live run of the same config fires)
+    signals: list[SignalCfg] = []
+    regimes: RegimesCfg | None = None
+    signals_from_triggers: bool = False
 
 
 class FundingFileCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -349,6 +368,7 @@ class EngineConfig(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     strategy: StrategyCfg = msgspec.field(default=None)  # type: ignore[assignment]
     triggers: TriggersCfg = TriggersCfg()
     stats: StatsCfg = StatsCfg()
+    bars: BarsCfg | None = None
     execution: ExecConfig = ExecConfig()
     risk: RiskLimits = RiskLimits()
     paper: PaperCfg = PaperCfg()
@@ -511,6 +531,25 @@ def check_config(cfg: EngineConfig, path: str) -> None:
                 fail(f"$.triggers.signals[{i}].{attr}", f"unknown asset {a!r}")
         if isinstance(s, FundingStreakCfg) and s.symbol not in symbols:
             fail(f"$.triggers.signals[{i}].symbol", f"unknown symbol {s.symbol!r}")
+    if cfg.bars is not None:
+        from engine.feeds.bars import parse_name, timeframe_ns
+
+        try:
+            iv = timeframe_ns(cfg.bars.interval)
+        except DecodeError:
+            fail("$.bars.interval", f"expected e.g. 1m, 15m, 1h, 1d, got {cfg.bars.interval!r}")
+        if iv < 60_000_000_000:
+            fail("$.bars.interval", f"bars are built from 1m up, got {cfg.bars.interval!r}")
+        for a, sym in cfg.bars.symbols.items():
+            if a not in cfg.universe:
+                fail(f"$.bars.symbols.{a}", f"unknown asset {a!r}")
+            if sym not in symbols or not sym.startswith(a + "/"):
+                fail(f"$.bars.symbols.{a}", f"{sym!r} is not a declared instrument on {a}")
+        for i, f in enumerate(cfg.bars.history):
+            try:
+                parse_name(f)
+            except DecodeError as exc:
+                fail(f"$.bars.history[{i}]", exc.detail)
     ex = cfg.execution
     if ex.algo not in ("twap", "vwap"):
         fail("$.execution.algo", f"expected 'twap' or 'vwap', got {ex.algo!r}")

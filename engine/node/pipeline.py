@@ -10,6 +10,7 @@ The pipeline is the portfolio's one writer once a run is going: market events th
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 from engine.book.manager import BookManager
@@ -28,8 +29,10 @@ from engine.model.events import (
     MarkPrice,
     PortfolioUpdate,
     RebalanceIntent,
+    Trade,
     Transfer,
 )
+from engine.feeds.bar_builder import BarBuilder
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
 from engine.risk.quote_delay import QuoteDelay
@@ -65,7 +68,14 @@ class Pipeline:
         # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
                          for sym in (legs.spot, legs.perp) if sym is not None}
+        # asset -> the one symbol whose bars feed its bar statistics (its spot, else its perp):
+        # a spot and a perp bar of the same period are one bar of the asset, not two
+        self.bar_source = {a: legs.spot or legs.perp
+                           for a, legs in trigger.strategy.universe.items()}
         self.ready = False
+        # symbol -> (asset, its bar builder): bars built from that symbol's trades (`[bars]`)
+        self.bar_builders: dict[str, tuple[str, BarBuilder]] = {}
+        self.bars_built: deque[Bar] = deque(maxlen=10_000)  # the latest, oldest first
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
@@ -94,6 +104,31 @@ class Pipeline:
                         "not_comparable": v.no_ticker}
         return out
 
+    def _bars_closed(self, asset: str, bars: list[Bar]) -> None:
+        on_bar = self.stats.on_bar
+        for b in bars:
+            on_bar(asset, b.open, b.high, b.low, b.close)
+            self.bars_built.append(b)
+
+    def close_bars(self, now: int, grace_ns: int = 2_000_000_000) -> RebalanceIntent | None:
+        """Time passed (`now`, receive time): close the bars that ended more than `grace_ns`
+        ago with no trade since (a quiet market; a late trade of them arrives within the
+        grace), and let the rules look."""
+        intent = None
+        for sym, (asset, b) in self.bar_builders.items():
+            bars = b.on_time(now - grace_ns, now)
+            if not bars:
+                continue
+            self._bars_closed(asset, bars)
+            if self.ready:
+                got = self.trigger.on_update(PortfolioUpdate(
+                    ts_event=bars[-1].ts_event, ts_recv=now, cause="bar", assets=(asset,),
+                    nav=self.portfolio.nav))
+                if got is not None:
+                    self._decided(got)
+                    intent = intent or got
+        return intent
+
     def take_funding(self) -> list[tuple[FundingRate, Decimal]]:
         out, self.funding_booked = self.funding_booked, []
         return out
@@ -110,6 +145,7 @@ class Pipeline:
         self.clock.advance_to(ev.ts_recv)
         t = type(ev)
         cause = "price"
+        ts_event = ev.ts_event
         if t is BestBidAsk:
             if self.verifiers is not None:
                 self._verifier(ev.symbol).on_ticker(ev)
@@ -148,9 +184,21 @@ class Pipeline:
         elif t is Bar:
             price = ev.close
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_event)
-            if asset is not None:
+            if asset is not None and self.bar_source.get(asset, ev.symbol) == ev.symbol:
                 self.stats.on_bar(asset, ev.open, ev.high, ev.low, ev.close)
             cause = "bar"
+        elif t is Trade:
+            built = self.bar_builders.get(ev.symbol)
+            if built is None:
+                return None
+            bars = built[1].on_trade(ev.ts_event, ev.ts_recv, ev.price, ev.size)
+            if not bars:
+                return None
+            asset = built[0]
+            self._bars_closed(asset, bars)
+            price = 0.0
+            cause = "bar"
+            ts_event = bars[-1].ts_event  # the rules look at the bar that closed
         elif t is FundingRate:
             if self.book_funding:
                 amount = self.portfolio.on_funding(ev)
@@ -187,7 +235,7 @@ class Pipeline:
             if not self.ready:
                 return None
         intent = self.trigger.on_update(PortfolioUpdate(
-            ts_event=ev.ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
+            ts_event=ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
             nav=self.portfolio.nav))
         if intent is not None:
             self._decided(intent)

@@ -10,6 +10,8 @@ import orjson
 
 from engine.journal.ledger import apply_ledger
 from engine.journal.store import Journal
+from engine.core.clock import utc_text
+from engine.node.bars_wiring import bars_report
 from engine.node.build import build_portfolio
 from engine.node.config import EngineConfig
 from engine.portfolio.state import fee_in_quote
@@ -164,6 +166,12 @@ async def run_summary(run) -> dict:
         "dead_books": dead_books(s.pipeline),
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
         "books_verified": s.pipeline.books_verified(),
+        # [bars]: per asset, the history it started from and the bars built from trades
+        "bars": bars_report(s.pipeline, s.bars_warmed or {}),
+        # every entry and exit of the signal rules, at the close of the bar they looked at
+        "signal_log": [{"ts": utc_text(ts), "rule": rule, "edge": edge,
+                        "value": None if v is None else round(v, 6)}
+                       for ts, rule, edge, v in s.trigger.signal_log],
         # instruments of the run that got no market data at all
         "no_data": sorted(sym for sym in s.portfolio.instruments if sym not in s.pipeline.prices),
         # parents not done when the run ended (stopped, or cancelled at shutdown)

@@ -11,6 +11,7 @@ from engine.execution.engine import ExecutionEngine
 from engine.execution.markets import MarketSpec, load_markets_for
 from engine.execution.transfers import TransferPolicy
 from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
+from engine.node.bars_wiring import bar_builders, from_bar_files, warm
 from engine.node.build import build
 from engine.node.config import EngineConfig, check_streaming_wallets
 from engine.node.pipeline import Pipeline
@@ -33,6 +34,12 @@ class PaperSession:
             quote_delay=QuoteDelay(late_ns=int(cfg.risk.max_quote_delay_ms * 1e6)),
             verify_books=verify_books)
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
+        self.cfg_path = cfg_path
+        self.pipeline.bar_builders = bar_builders(cfg)
+        # `[bars]` warm-up: from bar files at the first event; paper and live without files
+        # warm up from the venue's klines before the feed starts (`warm_bars`)
+        self.bars_warmed: dict[str, dict] | None = None if self.pipeline.bar_builders else {}
+        self._next_bar_check = 0
         self.books = self.pipeline.books
         if markets is None:
             m = cfg.markets
@@ -73,10 +80,19 @@ class PaperSession:
         self.execution.dispatch(self.clock.now_ns())
         return intent
 
+    def warm_bars(self, histories, start_ns: int) -> None:
+        self.bars_warmed = warm(self.pipeline, histories, start_ns)
+
     def process(self, ev: MarketEvent) -> RebalanceIntent | None:
         """Process one event; children it decides wait in `execution.outbox` for `dispatch`."""
+        if self.bars_warmed is None:  # the first event: history up to its time
+            self.warm_bars(from_bar_files(self.cfg, self.cfg_path, ev.ts_recv)
+                           if self.cfg.bars.history else {}, ev.ts_recv)
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
+        if self.pipeline.bar_builders and now >= self._next_bar_check:
+            self._next_bar_check = now + 1_000_000_000
+            intent = self.pipeline.close_bars(now) or intent
         t = type(ev)
         if t is Trade:
             q = self.trades.get(ev.symbol)
@@ -103,4 +119,8 @@ class PaperSession:
         now = self.clock.now_ns()
         self.guard.update(now, list(self.pipeline.price_ts))
         self._next_guard_update = now + self.guard_every_ns
-        self.execution.on_time(now)
+        intent = self.pipeline.close_bars(now) if self.pipeline.bar_builders else None
+        if intent is not None:
+            self.execution.on_intent(intent, now)
+        else:
+            self.execution.on_time(now)

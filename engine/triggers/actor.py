@@ -40,6 +40,8 @@ class TriggerActor:
         self._stale = True
         self.fired = 0
         self._seq = 0
+        # (ts, signal, "entry" | "exit", value): every edge of every signal rule
+        self.signal_log: list[tuple[int, str, str, float | None]] = []
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
@@ -84,6 +86,10 @@ class TriggerActor:
 
     def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
         fired = [s.name for s in self.signals if s.update(self.stats)]
+        ts = upd.ts_event
+        for s in self.signals:
+            if s.name in fired or s.exited:
+                self.signal_log.append((ts, s.name, "entry" if s.active else "exit", s.value))
         if self.regimes is not None:
             active = {s.name for s in self.signals if s.active}
             changed = self.regimes.update(active)

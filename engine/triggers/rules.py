@@ -162,10 +162,14 @@ class Schedule:
 
 
 class Signal:
-    """An edge-triggered condition over market statistics."""
+    """An edge-triggered condition over market statistics: it enters when its condition
+    becomes true and exits when it turns false (`exited` says so after an `update`).
+    `value` is what the condition last compared (for the signal log)."""
 
     name = "signal"
     active = False
+    exited = False
+    value: float | None = None
 
     def condition(self, stats: MarketStats) -> bool | None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -173,9 +177,11 @@ class Signal:
     def update(self, stats: MarketStats) -> bool:
         """Re-evaluate; True when the condition has just become true."""
         c = self.condition(stats)
+        self.exited = False
         if c is None:
             return False
         fired = c and not self.active
+        self.exited = self.active and not c
         self.active = c
         return fired
 
@@ -195,6 +201,7 @@ class AtrExpansion(Signal):
         then = stats.atr(self.asset, self.period, self.lookback)
         if now is None or then is None or then <= 0:
             return None
+        self.value = now / then
         return now >= (1.0 + self.expansion) * then
 
 
@@ -241,6 +248,7 @@ class SmaBreak(Signal):
         sma, close = stats.sma(self.asset, self.period), stats.last_close(self.asset)
         if sma is None or close is None:
             return None
+        self.value = close / sma
         if self.above:
             return close > sma * (1.0 + self.margin)
         return close < sma * (1.0 - self.margin)
