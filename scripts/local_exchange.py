@@ -64,6 +64,10 @@ SPOT_EXCHANGE_INFO = ROOT / "scripts/data/binance/spot_exchange_info.json"
 SPOT = "spot:"  # the key prefix of spot markets (books, subscriptions, faults)
 COINM = "coinm:"  # the key prefix of COIN-M markets (streams dialled under /coinm)
 COINM_EXCHANGE_INFO = ROOT / "scripts/data/binance/coinm_exchange_info.json"
+# klines served by GET .../klines: market key -> bar files (freqtrade feather); by default the
+# bundled spot daily bars
+KLINE_FILES = {SPOT + f"{c.lower()}usdt": [ROOT / f"scripts/data/oraculo-de-bitcoin/{c}_USDT-1d.feather"]
+               for c in ("BTC", "ETH", "SOL", "BNB", "XRP")}
 
 
 class Frame:
@@ -150,7 +154,8 @@ class LocalExchange(SpotVenue):
                  port: int = 0, exchange_info: Path = EXCHANGE_INFO,
                  account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
                  funding_rates: dict[str, str] | None = None,
-                 api_key: str = "local-test-key", api_secret: str = "local-test-secret") -> None:
+                 api_key: str = "local-test-key", api_secret: str = "local-test-secret",
+                 kline_files: dict[str, list] | None = None) -> None:
         self.captures = [str(c) for c in (captures or BUNDLED)]
         # signed requests must carry this key and an HMAC-SHA256 of their parameters with
         # this secret, as Binance checks them (-2015 for the key, -1022 for the signature)
@@ -158,6 +163,8 @@ class LocalExchange(SpotVenue):
         self.bad_signatures = 0
         self.speed, self.host, self.port = speed, host, port
         self.exchange_info = exchange_info.read_bytes()
+        self.kline_files = KLINE_FILES if kline_files is None else kline_files
+        self.kline_requests = 0
         self.frames, self.books = _playable(self.captures)
         self.funding_interval_ms = funding_interval_ms
         self.funding_rates = {mid: "0.00010000" for mid in self.books
@@ -262,6 +269,8 @@ class LocalExchange(SpotVenue):
         app.router.add_get("/fapi/v3/account", self.account_info)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
+        for path in ("/api/v3/klines", "/fapi/v1/klines", "/dapi/v1/klines"):
+            app.router.add_get(path, self.klines)
         app.router.add_get("/dapi/v1/exchangeInfo", self.coinm_exchange_info)
         app.router.add_get("/dapi/v1/depth", self.depth)
         app.router.add_get("/dapi/v1/time", self.time)
@@ -376,6 +385,42 @@ class LocalExchange(SpotVenue):
 
     async def spot_exchange_info(self, request):
         return web.Response(body=SPOT_EXCHANGE_INFO.read_bytes(), content_type="application/json")
+
+    async def klines(self, request):
+        """Closed bars up to the recording's current time (the bar in progress is not known
+        from bar files), from `kline_files`, as Binance lays klines out."""
+        from engine.feeds.bars import parse_name, read_bars, timeframe_ns
+
+        q = request.query
+        prefix = (SPOT if request.path.startswith("/api/") else
+                  COINM if request.path.startswith("/dapi/") else "")
+        key = prefix + q.get("symbol", "").lower()
+        if key not in self.books and key not in self.kline_files:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        self.kline_requests += 1
+        interval = q.get("interval", "")
+        now_ms = self._recording_now() // 1_000_000
+        start = int(q.get("startTime", "0"))
+        end = min(int(q.get("endTime", str(now_ms))), now_ms)
+        limit = min(int(q.get("limit", "500")), 1500)
+        rows = []
+        for path in self.kline_files.get(key, []):
+            if parse_name(str(path)).timeframe != interval:
+                continue
+            step = timeframe_ns(interval) // 1_000_000
+            for b in read_bars(str(path)):
+                t = b.ts_open // 1_000_000
+                if t >= start and t + step <= end:
+                    rows.append([t, fmt(b.open), fmt(b.high), fmt(b.low), fmt(b.close),
+                                 fmt(b.volume), t + step - 1, "0", 0, "0", "0", "0"])
+        return web.Response(body=orjson.dumps(rows[:limit]), content_type="application/json")
+
+    def _recording_now(self) -> int:
+        """The recording's time at the replay position (its receive clock)."""
+        frames = self.frames
+        if not frames:
+            return 0
+        return frames[min(self.position, len(frames) - 1)].ts
 
     async def coinm_exchange_info(self, request):
         return web.Response(body=COINM_EXCHANGE_INFO.read_bytes(),

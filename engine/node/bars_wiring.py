@@ -41,62 +41,53 @@ def history_paths(cfg: EngineConfig, cfg_path: str | None) -> list[str]:
     return [str((base / f).resolve()) for f in cfg.bars.history] if cfg.bars else []
 
 
-def from_bar_files(cfg: EngineConfig, cfg_path: str | None, start_ns: int
-                   ) -> dict[str, History]:
-    iv = timeframe_ns(cfg.bars.interval)
-    paths = history_paths(cfg, cfg_path)
-    return {sym: from_files(paths, sym, iv, start_ns, cfg.bars.history_bars)
-            for sym in bar_symbols(cfg).values()}
+def from_bar_files(cfg: EngineConfig, cfg_path: str | None, symbol: str, start_ns: int
+                   ) -> History:
+    return from_files(history_paths(cfg, cfg_path), symbol, timeframe_ns(cfg.bars.interval),
+                      start_ns, cfg.bars.history_bars)
 
 
-async def from_venue(cfg: EngineConfig, client_of, start_ns: int) -> dict[str, History]:
-    """The venue's klines through each symbol's ccxt client (`client_of(symbol)`)."""
+async def from_venue(cfg: EngineConfig, client, symbol: str, start_ns: int) -> History:
+    """The venue's klines of `symbol` through its ccxt client, up to `start_ns`."""
     from engine.execution.markets import CCXT_ID, market_kind
 
     iv = timeframe_ns(cfg.bars.interval)
-    out = {}
-    for sym in bar_symbols(cfg).values():
-        limit = cfg.bars.history_bars + 1  # the closed ones and the one in progress
-        since = (start_ns - start_ns % iv) // 1_000_000 - (limit - 1) * (iv // 1_000_000)
-        rows = await client_of(sym).fetch_ohlcv(sym, cfg.bars.interval, since=since,
-                                                limit=limit)
-        out[sym] = from_ohlcv(rows, sym, CCXT_ID[market_kind(sym)], cfg.bars.interval, iv,
-                              start_ns, cfg.bars.history_bars)
-    return out
+    limit = cfg.bars.history_bars + 1  # the closed ones and the one in progress
+    since = (start_ns - start_ns % iv - (limit - 1) * iv) // 1_000_000
+    rows = await client.fetch_ohlcv(symbol, cfg.bars.interval, since=since, limit=limit)
+    return from_ohlcv(rows, symbol, CCXT_ID[market_kind(symbol)], cfg.bars.interval, iv,
+                      start_ns, cfg.bars.history_bars)
 
 
-def warm(pipeline, histories: dict[str, History], start_ns: int) -> dict[str, dict]:
-    """Hand each asset's history to the statistics and its builder; returns what was used."""
-    report = {}
-    for sym, (asset, b) in pipeline.bar_builders.items():
-        h = histories.get(sym) or History()
-        for bar in h.closed:
-            pipeline.stats.on_bar(asset, bar.open, bar.high, bar.low, bar.close)
-        prev = h.closed[-1] if h.closed else None
-        cur = start_ns - start_ns % b.interval
-        seeded = False
-        if h.seed is not None:
-            s = h.seed
-            b.seed(s.ts_open, s.open, s.high, s.low, s.close, s.volume,
-                   prev_close=prev.close if prev is not None else None)
-            seeded = True
-            if s.known_until < start_ns:
-                log.warning("%s %s bar in progress: history to %s, trades from %s (%.0f s "
-                            "between them unseen)", asset, b.timeframe, utc_text(s.known_until),
-                            utc_text(start_ns), (start_ns - s.known_until) / 1e9)
-        elif prev is not None and prev.ts_open + b.interval == cur == start_ns:
-            b.seed_close(prev.ts_open, prev.close)
-        report[asset] = {"symbol": sym, "interval": b.timeframe, "history_bars": len(h.closed),
-                         "seeded": seeded,
-                         "unseen_s": round((start_ns - h.seed.known_until) / 1e9, 3)
-                         if h.seed is not None else None,
-                         "source": h.source}
-    return report
+def warm_symbol(pipeline, symbol: str, h: History, start_ns: int) -> dict:
+    """Hand one symbol's history to its asset's statistics and its builder (before its first
+    trade, at `start_ns`, exchange time); returns what was used."""
+    asset, b = pipeline.bar_builders[symbol]
+    for bar in h.closed:
+        pipeline.stats.on_bar(asset, bar.open, bar.high, bar.low, bar.close)
+    prev = h.closed[-1] if h.closed else None
+    cur = start_ns - start_ns % b.interval
+    if h.seed is not None:
+        s = h.seed
+        b.seed(s.ts_open, s.open, s.high, s.low, s.close, s.volume,
+               prev_close=prev.close if prev is not None else None)
+        if s.known_until < start_ns:
+            log.warning("%s %s bar in progress: history to %s, trades from %s (%.0f s "
+                        "between them unseen)", asset, b.timeframe, utc_text(s.known_until),
+                        utc_text(start_ns), (start_ns - s.known_until) / 1e9)
+    elif prev is not None and prev.ts_open + b.interval == cur == start_ns:
+        b.seed_close(prev.ts_open, prev.close)
+    return {"symbol": symbol, "interval": b.timeframe, "history_bars": len(h.closed),
+            "seeded": h.seed is not None,
+            "unseen_s": round((start_ns - h.seed.known_until) / 1e9, 3)
+            if h.seed is not None else None,
+            "source": h.source}
 
 
 def bars_report(pipeline, warmed: dict[str, dict]) -> dict[str, dict]:
     out = {}
     for sym, (asset, b) in pipeline.bar_builders.items():
-        out[asset] = {**warmed.get(asset, {"symbol": sym, "interval": b.timeframe}),
+        out[asset] = {**warmed.get(sym, {"symbol": sym, "interval": b.timeframe,
+                                         "history_bars": 0, "seeded": False}),
                       "built": b.built, "flat": b.flat, "partial_dropped": b.partial}
     return out

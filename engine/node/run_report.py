@@ -167,7 +167,7 @@ async def run_summary(run) -> dict:
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
         "books_verified": s.pipeline.books_verified(),
         # [bars]: per asset, the history it started from and the bars built from trades
-        "bars": bars_report(s.pipeline, s.bars_warmed or {}),
+        "bars": bars_report(s.pipeline, s.bars_warmed),
         # every entry and exit of the signal rules, at the close of the bar they looked at
         "signal_log": [{"ts": utc_text(ts), "rule": rule, "edge": edge,
                         "value": None if v is None else round(v, 6)}

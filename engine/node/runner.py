@@ -24,10 +24,11 @@ from pathlib import Path
 
 from engine.core.errors import ConfigError, FatalError
 from engine.feeds.capture import CaptureStats, merge_captures, sniff
+from engine.feeds.warm_history import History
 from engine.journal.lock import JournalLock
 from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
-from engine.model.events import Fill, Transfer
+from engine.model.events import Fill, Trade, Transfer
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
@@ -307,6 +308,9 @@ class Runner:
                 else:
                     if kills.pending and kills.due(ev.ts_recv):
                         kills.apply(ev.ts_recv)
+                    if s.bars_pending and self.mode != "replay" and type(ev) is Trade \
+                            and ev.symbol in s.bars_pending and not self.cfg.bars.history:
+                        await self._warm_bars_from_venue(ev)
                     t0 = perf()
                     intent = s.process(ev)
                     if intent is not None or i & 63 == 0:
@@ -415,6 +419,25 @@ class Runner:
         self.state.finished = self._stop is None
         await self.supervisor.shutdown()
         return await self.report()
+
+    async def _warm_bars_from_venue(self, first: Trade) -> None:
+        """`[bars]` without files in paper and live: the venue's klines up to the symbol's
+        first trade, before that trade is handed over. A venue that cannot serve them leaves
+        the asset cold (its first, partial bar dropped): said in the log and the report."""
+        import ccxt
+
+        from engine.node.bars_wiring import from_venue
+
+        client = self.feed._client(first.symbol) if self.feed is not None else None
+        try:
+            h = await from_venue(self.cfg, client, first.symbol, first.ts_event)
+        except ccxt.BaseError as exc:
+            log.warning("bar history for %s not fetched (%s): its statistics start cold",
+                        first.symbol, exc)
+            h = History(source=f"not fetched: {type(exc).__name__}")
+        else:
+            h.source = f"{first.symbol} klines from the venue"
+        self.session.warm_bars(first.symbol, h, first.ts_event)
 
     async def _source(self):
         """Market events: the recorded captures (replay) or the live feed (paper)."""

@@ -11,7 +11,8 @@ from engine.execution.engine import ExecutionEngine
 from engine.execution.markets import MarketSpec, load_markets_for
 from engine.execution.transfers import TransferPolicy
 from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
-from engine.node.bars_wiring import bar_builders, from_bar_files, warm
+from engine.feeds.warm_history import History
+from engine.node.bars_wiring import bar_builders, from_bar_files, warm_symbol
 from engine.node.build import build
 from engine.node.config import EngineConfig, check_streaming_wallets
 from engine.node.pipeline import Pipeline
@@ -36,9 +37,11 @@ class PaperSession:
         self.portfolio, self.strategy, self.trigger = portfolio, strategy, trigger
         self.cfg_path = cfg_path
         self.pipeline.bar_builders = bar_builders(cfg)
-        # `[bars]` warm-up: from bar files at the first event; paper and live without files
-        # warm up from the venue's klines before the feed starts (`warm_bars`)
-        self.bars_warmed: dict[str, dict] | None = None if self.pipeline.bar_builders else {}
+        # `[bars]` warm-up, per symbol before its first trade (its exchange time): from bar
+        # files here; paper and live without files from the venue's klines, which the runner
+        # fetches (`warm_bars`) before it hands that trade over
+        self.bars_pending: set[str] = set(self.pipeline.bar_builders)
+        self.bars_warmed: dict[str, dict] = {}  # symbol -> what its warm-up used
         self._next_bar_check = 0
         self.books = self.pipeline.books
         if markets is None:
@@ -80,14 +83,16 @@ class PaperSession:
         self.execution.dispatch(self.clock.now_ns())
         return intent
 
-    def warm_bars(self, histories, start_ns: int) -> None:
-        self.bars_warmed = warm(self.pipeline, histories, start_ns)
+    def warm_bars(self, symbol: str, history, start_ns: int) -> None:
+        self.bars_pending.discard(symbol)
+        self.bars_warmed[symbol] = warm_symbol(self.pipeline, symbol, history, start_ns)
 
     def process(self, ev: MarketEvent) -> RebalanceIntent | None:
         """Process one event; children it decides wait in `execution.outbox` for `dispatch`."""
-        if self.bars_warmed is None:  # the first event: history up to its time
-            self.warm_bars(from_bar_files(self.cfg, self.cfg_path, ev.ts_recv)
-                           if self.cfg.bars.history else {}, ev.ts_recv)
+        if self.bars_pending and type(ev) is Trade and ev.symbol in self.bars_pending:
+            self.warm_bars(ev.symbol, from_bar_files(self.cfg, self.cfg_path, ev.symbol,
+                                                     ev.ts_event) if self.cfg.bars.history
+                           else History(), ev.ts_event)
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
         if self.pipeline.bar_builders and now >= self._next_bar_check:

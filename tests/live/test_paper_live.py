@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import pytest
+
 from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
@@ -127,3 +129,43 @@ async def test_paper_inverse_perps_hedge_spot_coins_on_live_coinm_books(tmp_path
     assert {sym for sym, _ in r.feed.age} == {"LINK/USD:LINK", "BCH/USD:BCH"}
     assert r.feed.exchange_id("LINK/USD:LINK") == "binancecoinm"
     assert r.feed.invalid == 0 and all(level for _, level in r.session.broker.fill_log)
+
+
+async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
+    """`[bars]` without history files in paper mode: before the first trade the engine asks
+    the venue (ccxt fetch_ohlcv against the local exchange, which serves the bundled daily
+    klines up to the recording's time) for the bars before it: BTC's SMA(10) is ready on the
+    first trade and equals the one of the venue's last ten daily closes."""
+    import msgspec
+    import numpy as np
+
+    from engine.feeds.bars import read_bars
+
+    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"]
+    ex = LocalExchange(spot, speed=4)
+    port = await ex.start()
+    path = str(ROOT / "configs" / "sma_stream.toml")
+    cfg = load_config(path)
+    cfg = at_local_exchange(msgspec.structs.replace(
+        cfg, bars=msgspec.structs.replace(cfg.bars, history=[])), port)
+    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    s = r.session
+
+    async def stop_when_warm():
+        await wait_until(lambda: "BTC/USDT" in s.bars_warmed, "the warm-up from the venue")
+        r.request_stop("done")
+
+    stopper = asyncio.create_task(stop_when_warm())
+    try:
+        report = await asyncio.wait_for(r.run(), 60)
+    finally:
+        stopper.cancel()
+        await ex.stop()
+    bars = report["bars"]["BTC"]
+    assert (bars["history_bars"], bars["seeded"]) == (60, False)  # closed days only
+    assert ex.kline_requests == 1
+    daily = [b for b in read_bars(str(ROOT / "scripts/data/oraculo-de-bitcoin/BTC_USDT-1d.feather"))
+             if b.ts_event <= 1723075200_000_000_000]  # closed by 2024-08-08 00:00
+    assert s.pipeline.stats.sma("BTC", 10) == pytest.approx(
+        np.mean([b.close for b in daily[-10:]]), rel=1e-12)
+    assert s.pipeline.stats.last_close("BTC") == daily[-1].close

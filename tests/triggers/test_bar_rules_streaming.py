@@ -41,7 +41,7 @@ def test_daily_bar_from_recorded_trades_fires_the_sma_rule_as_the_backtest_does(
     r = json.loads(p.stdout.strip().splitlines()[-1])
     bars = r["bars"]["BTC"]
     assert (bars["history_bars"], bars["seeded"], bars["built"]) == (60, True, 1)
-    assert bars["unseen_s"] == pytest.approx(3253.9, abs=0.1)  # 23:00 -> first trade 23:54:13
+    assert bars["unseen_s"] == pytest.approx(3255.342)  # 23:00 -> the first trade, 23:54:15.342
     assert r["signal_log"] == [{"ts": "2024-08-09 00:00:00 UTC", "rule": "btc_above_sma10",
                                 "edge": "entry", "value": pytest.approx(1.022327, abs=1e-6)}]
     assert r["intents"] == 1 and r["target_weights"] == {"BTC": 0.5}
