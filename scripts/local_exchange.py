@@ -165,6 +165,7 @@ class LocalExchange(SpotVenue):
         self.exchange_info = exchange_info.read_bytes()
         self.kline_files = KLINE_FILES if kline_files is None else kline_files
         self.kline_requests = 0
+        self.kline_starts: list[int] = []  # startTime of each klines request (ms)
         self.frames, self.books = _playable(self.captures)
         self.funding_interval_ms = funding_interval_ms
         self.funding_rates = {mid: "0.00010000" for mid in self.books
@@ -401,6 +402,7 @@ class LocalExchange(SpotVenue):
         interval = q.get("interval", "")
         now_ms = self._recording_now() // 1_000_000
         start = int(q.get("startTime", "0"))
+        self.kline_starts.append(start)
         end = min(int(q.get("endTime", str(now_ms))), now_ms)
         limit = min(int(q.get("limit", "500")), 1500)
         rows = []
@@ -626,6 +628,7 @@ class LocalExchange(SpotVenue):
     async def income_history(self, request):
         q = request.query
         start = int(q.get("startTime", "0"))
+        self.kline_starts.append(start)
         rows = [r for r in self.income if r["time"] >= start
                 and q.get("symbol") in (None, r["symbol"])
                 and q.get("incomeType") in (None, r["incomeType"])]

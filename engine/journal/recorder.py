@@ -15,7 +15,7 @@ import orjson
 
 from engine.execution.engine import Parent
 from engine.journal.store import Journal
-from engine.model.events import Fill, RebalanceIntent, Transfer
+from engine.model.events import Bar, Fill, RebalanceIntent, Transfer
 from engine.model.orders import OrderRequest, OrderUpdate, RiskStateChange, TransferRequest
 from engine.portfolio.state import PortfolioSnapshot
 
@@ -85,6 +85,12 @@ class Recorder:
         self.j.write("UPDATE transfers SET status=?, detail=?, venue_id=?, updated_ns=? "
                      "WHERE transfer_id=? AND status='requested'",
                      (t.status, t.reason, t.venue_id, t.ts, t.transfer_id))
+
+    def bar(self, b: Bar, origin: str) -> None:
+        """A bar of `[bars]`: `history` (from the venue) or `built` (from trades)."""
+        self.j.write("INSERT OR IGNORE INTO bars VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (self.run_id, b.symbol, b.timeframe, b.ts_open, b.open, b.high, b.low,
+                      b.close, b.volume, origin))
 
     def parent(self, p: Parent, now: int) -> None:
         r = p.report()

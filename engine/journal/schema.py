@@ -155,6 +155,23 @@ MIGRATIONS: list[str] = [
         updated_ns INTEGER NOT NULL
     );
     """,
+    # v4: bars of [bars]: the warm history fetched from the venue and every bar built from
+    # trades, so a restart starts its statistics from them instead of fetching them again
+    """
+    CREATE TABLE bars (
+        run_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        ts_open INTEGER NOT NULL,
+        open REAL NOT NULL,
+        high REAL NOT NULL,
+        low REAL NOT NULL,
+        close REAL NOT NULL,
+        volume REAL NOT NULL,
+        origin TEXT NOT NULL,
+        PRIMARY KEY (run_id, symbol, timeframe, ts_open)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -47,13 +47,19 @@ def from_bar_files(cfg: EngineConfig, cfg_path: str | None, symbol: str, start_n
                       start_ns, cfg.bars.history_bars)
 
 
-async def from_venue(cfg: EngineConfig, client, symbol: str, start_ns: int) -> History:
-    """The venue's klines of `symbol` through its ccxt client, up to `start_ns`."""
+async def from_venue(cfg: EngineConfig, client, symbol: str, start_ns: int,
+                     since_ns: int | None = None) -> History:
+    """The venue's klines of `symbol` through its ccxt client, up to `start_ns`; from
+    `since_ns` on only, where the bars before it are known (a restart's journal)."""
     from engine.execution.markets import CCXT_ID, market_kind
 
     iv = timeframe_ns(cfg.bars.interval)
-    limit = cfg.bars.history_bars + 1  # the closed ones and the one in progress
-    since = (start_ns - start_ns % iv - (limit - 1) * iv) // 1_000_000
+    cur = start_ns - start_ns % iv
+    first = cur - cfg.bars.history_bars * iv
+    if since_ns is not None:
+        first = max(first, since_ns)
+    limit = (cur - first) // iv + 1  # the closed ones and the one in progress
+    since = first // 1_000_000
     rows = await client.fetch_ohlcv(symbol, cfg.bars.interval, since=since, limit=limit)
     return from_ohlcv(rows, symbol, CCXT_ID[market_kind(symbol)], cfg.bars.interval, iv,
                       start_ns, cfg.bars.history_bars)

@@ -76,6 +76,7 @@ class Pipeline:
         # symbol -> (asset, its bar builder): bars built from that symbol's trades (`[bars]`)
         self.bar_builders: dict[str, tuple[str, BarBuilder]] = {}
         self.bars_built: deque[Bar] = deque(maxlen=10_000)  # the latest, oldest first
+        self.bar_sink = None  # called with each bar built (the journal's recorder)
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
@@ -109,6 +110,8 @@ class Pipeline:
         for b in bars:
             on_bar(asset, b.open, b.high, b.low, b.close)
             self.bars_built.append(b)
+            if self.bar_sink is not None:
+                self.bar_sink(b)
 
     def close_bars(self, now: int, grace_ns: int = 2_000_000_000) -> RebalanceIntent | None:
         """Time passed (`now`, receive time): close the bars that ended more than `grace_ns`

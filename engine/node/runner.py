@@ -175,6 +175,8 @@ class Runner:
         self.kills = start.kills
         guard = self.session.guard
         guard.on_change = self.rec.risk
+        rec = self.rec
+        self.session.pipeline.bar_sink = lambda b: rec.bar(b, "built")
         if self.mode != "replay":
             self.kills.apply(None)
         guard.on_kill = lambda action, why, now: self.rec.kill_action(action, why, now)
@@ -428,16 +430,44 @@ class Runner:
 
         from engine.node.bars_wiring import from_venue
 
-        client = self.feed._client(first.symbol) if self.feed is not None else None
+        sym, start = first.symbol, first.ts_event
+        client = self.feed._client(sym) if self.feed is not None else None
+        kept = await self._journaled_bars(sym, start)  # a restart: what the journal has
         try:
-            h = await from_venue(self.cfg, client, first.symbol, first.ts_event)
+            h = await from_venue(self.cfg, client, sym, start,
+                                 since_ns=kept[-1].ts_event if kept else None)
         except ccxt.BaseError as exc:
             log.warning("bar history for %s not fetched (%s): its statistics start cold",
-                        first.symbol, exc)
+                        sym, exc)
             h = History(source=f"not fetched: {type(exc).__name__}")
         else:
-            h.source = f"{first.symbol} klines from the venue"
-        self.session.warm_bars(first.symbol, h, first.ts_event)
+            h.source = f"{sym} klines from the venue"
+        if kept:
+            new = [b for b in h.closed if b.ts_open > kept[-1].ts_open]
+            h.closed = (kept + new)[-self.cfg.bars.history_bars:]
+            h.source += f", {len(kept)} from the journal"
+        if self.rec is not None:
+            for b in h.closed:
+                self.rec.bar(b, "history")
+        self.session.warm_bars(sym, h, start)
+
+    async def _journaled_bars(self, symbol: str, start_ns: int) -> list:
+        """The bars of `symbol` this run's journal holds (history and built), closed by
+        `start_ns`, oldest first."""
+        from engine.feeds.bars import timeframe_ns
+        from engine.model.events import Bar
+
+        if self.journal is None:
+            return []
+        tf = self.cfg.bars.interval
+        step = timeframe_ns(tf)
+        rows = await self.journal.fetchall(
+            "SELECT ts_open, open, high, low, close, volume FROM bars WHERE run_id=? AND "
+            "symbol=? AND timeframe=? AND ts_open + ? <= ? ORDER BY ts_open",
+            (self.run_id, symbol, tf, step, start_ns))
+        return [Bar(exchange="journal", symbol=symbol, ts_event=t + step, ts_recv=t + step,
+                    timeframe=tf, ts_open=t, open=o, high=h, low=lo, close=c, volume=v)
+                for t, o, h, lo, c, v in rows]
 
     async def _source(self):
         """Market events: the recorded captures (replay) or the live feed (paper)."""

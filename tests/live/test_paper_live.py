@@ -169,3 +169,40 @@ async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
     assert s.pipeline.stats.sma("BTC", 10) == pytest.approx(
         np.mean([b.close for b in daily[-10:]]), rel=1e-12)
     assert s.pipeline.stats.last_close("BTC") == daily[-1].close
+
+
+async def test_a_restart_takes_its_bars_from_the_journal(tmp_path):
+    """The same paper run started again on its journal: the warm history it journaled the
+    first time is read back, and the venue is asked only for what comes after it."""
+    import msgspec
+
+    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"]
+    path = str(ROOT / "configs" / "sma_stream.toml")
+    journal = str(tmp_path / "j.sqlite")
+    asked = []
+    for attempt in (1, 2):
+        ex = LocalExchange(spot, speed=4)
+        port = await ex.start()
+        cfg = load_config(path)
+        cfg = at_local_exchange(msgspec.structs.replace(
+            cfg, bars=msgspec.structs.replace(cfg.bars, history=[])), port)
+        r = Runner(cfg, path, open(path).read(), [], journal, mode="paper")
+        s = r.session
+
+        async def stop_when_warm(r=r, s=s):
+            await wait_until(lambda: "BTC/USDT" in s.bars_warmed, "the warm-up")
+            r.request_stop("done")
+
+        stopper = asyncio.create_task(stop_when_warm())
+        try:
+            report = await asyncio.wait_for(r.run(), 60)
+        finally:
+            stopper.cancel()
+            await ex.stop()
+        asked.append(ex.kline_starts)
+        bars = report["bars"]["BTC"]
+        assert bars["history_bars"] == 60 and s.pipeline.stats.sma("BTC", 10) is not None
+    day = 86_400_000
+    # the first run asked for the 60 days before 2024-08-08; the second only from the day
+    # after the last one it journaled (2024-08-07 closed): none of the 60 again
+    assert asked[0] == [1723075200_000 - 60 * day] and asked[1] == [1723075200_000]
