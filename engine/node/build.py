@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from engine.core.clock import Clock
+from engine.core.errors import ConfigError
 from engine.portfolio.instruments import instrument_from_symbol
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
 from engine.node import config as c
 from engine.triggers.actor import TriggerActor
+from engine.triggers.bar_rules import AtrSpike, SigmaBand, SmaCross, SmaTrend, SupportBreach
+from engine.triggers.market_rules import BasisRich, FundingRich, OpenInterestSurge
 from engine.triggers.regime import RegimeMatrix
 from engine.triggers.rules import (
     AtrExpansion,
-    BasisAbove,
     CorrelationAbove,
     DriftBand,
     FundingStreak,
@@ -74,11 +76,31 @@ def build_signals(cfg: c.EngineConfig) -> list:
         elif isinstance(s, c.FundingStreakCfg):
             out.append(FundingStreak(s.symbol, s.threshold, s.k, s.name))
         elif isinstance(s, c.BasisCfg):
-            out.append(BasisAbove(s.asset, s.threshold, name=s.name))
+            out.append(BasisRich(s.symbol, s.threshold, s.exit_below, s.interval_hours, s.name))
         elif isinstance(s, c.SmaCfg):
             out.append(SmaBreak(s.asset, s.period, s.above, s.margin, s.name))
         elif isinstance(s, c.CorrelationCfg):
             out.append(CorrelationAbove(s.a, s.b, s.threshold, s.window, s.min_returns, s.name))
+        elif isinstance(s, c.AtrSpikeCfg):
+            out.append(AtrSpike(s.asset, s.period, s.lookback, s.expansion, s.median_bars,
+                                s.name))
+        elif isinstance(s, c.FundingRichCfg):
+            out.append(FundingRich(s.symbol, s.threshold, s.k, s.high, s.high_hours,
+                                   s.interval_hours, s.exit_after, s.name))
+        elif isinstance(s, c.SmaTrendCfg):
+            out.append(SmaTrend(s.asset, s.period, s.below, s.exit_after, s.name))
+        elif isinstance(s, c.SmaCrossCfg):
+            out.append(SmaCross(s.asset, s.fast, s.slow, s.golden, s.name))
+        elif isinstance(s, c.SigmaBandCfg):
+            out.append(SigmaBand(s.asset, s.period, s.k, s.above, s.exit_k, s.name))
+        elif isinstance(s, c.SupportBreachCfg):
+            out.append(SupportBreach(s.asset, s.closes, s.lookback, s.level, s.hold, s.name))
+        elif isinstance(s, c.OpenInterestCfg):
+            out.append(OpenInterestSurge(s.symbol, s.rise, s.flat, s.window, s.name))
+    names = [x.name for x in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"$.triggers.signals: names must be unique, {dup} repeat")
     return out
 
 

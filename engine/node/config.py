@@ -184,8 +184,11 @@ class FundingStreakCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class BasisCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="basis"):
-    asset: str
-    threshold: float
+    """A perp's premium annualised by its funding (rate per interval × intervals a year)."""
+    symbol: str
+    threshold: float = 0.15
+    exit_below: float | None = None  # default: half the threshold
+    interval_hours: Pos = 8.0
     name: str = "basis"
 
 
@@ -207,7 +210,88 @@ class CorrelationCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True
     name: str = "correlation"
 
 
-SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, SmaCfg, CorrelationCfg]
+class AtrSpikeCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                  tag_field="kind", tag="atr_spike"):
+    """ATR(period) up ≥ expansion over lookback bars; exit at its median of median_bars."""
+    asset: str
+    period: Annotated[int, msgspec.Meta(ge=1)] = 14
+    lookback: Annotated[int, msgspec.Meta(ge=1)] = 7
+    expansion: Pos = 0.5
+    median_bars: Annotated[int, msgspec.Meta(ge=1)] = 30
+    name: str = "atr_spike"
+
+
+class FundingRichCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                     tag_field="kind", tag="funding_rich"):
+    """Funding above threshold k settlements in a row (or above high for high_hours); exit
+    after exit_after settlements at or below threshold."""
+    symbol: str
+    threshold: float = 0.0005
+    k: Annotated[int, msgspec.Meta(ge=1)] = 3
+    high: float | None = 0.001
+    high_hours: Pos = 48.0
+    interval_hours: Pos = 8.0
+    exit_after: Annotated[int, msgspec.Meta(ge=1)] = 3
+    name: str = "funding_rich"
+
+
+class SmaTrendCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                  tag_field="kind", tag="sma_trend"):
+    """Close below (or above) SMA(period); exit after exit_after closes on the other side."""
+    asset: str
+    period: Annotated[int, msgspec.Meta(ge=1)] = 200
+    below: bool = True
+    exit_after: Annotated[int, msgspec.Meta(ge=1)] = 3
+    name: str = "sma_trend"
+
+
+class SmaCrossCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                  tag_field="kind", tag="sma_cross"):
+    """SMA(fast) above SMA(slow) (golden) or below (death); exit on the opposite cross."""
+    asset: str
+    fast: Annotated[int, msgspec.Meta(ge=1)] = 50
+    slow: Annotated[int, msgspec.Meta(ge=2)] = 200
+    golden: bool = True
+    name: str = "sma_cross"
+
+
+class SigmaBandCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                   tag_field="kind", tag="sigma_band"):
+    """Close more than k σ above (or below) SMA(period); exit back within exit_k σ."""
+    asset: str
+    period: Annotated[int, msgspec.Meta(ge=2)] = 20
+    k: Pos = 2.0
+    above: bool = True
+    exit_k: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    name: str = "sigma_band"
+
+
+class SupportBreachCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                       tag_field="kind", tag="support_breach"):
+    """closes closes below the lowest low of the lookback bars before them (or level); exit
+    after hold closes at or above the level broken."""
+    asset: str
+    closes: Annotated[int, msgspec.Meta(ge=1)] = 2
+    lookback: Annotated[int, msgspec.Meta(ge=1)] = 30
+    level: Pos | None = None
+    hold: Annotated[int, msgspec.Meta(ge=1)] = 3
+    name: str = "support_breach"
+
+
+class OpenInterestCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                      tag_field="kind", tag="open_interest"):
+    """Open interest up ≥ rise over window samples with the price within ±flat."""
+    symbol: str
+    rise: Pos = 0.15
+    flat: Pos = 0.01
+    window: Annotated[int, msgspec.Meta(ge=1)] = 24
+    poll_s: Pos = 3600.0  # paper and live: how often the venue is asked
+    name: str = "open_interest"
+
+
+SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, SmaCfg, CorrelationCfg, AtrSpikeCfg,
+                  FundingRichCfg, SmaTrendCfg, SmaCrossCfg, SigmaBandCfg, SupportBreachCfg,
+                  OpenInterestCfg]
 
 
 class RegimesCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -529,8 +613,9 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             a = getattr(s, attr, None)
             if a is not None and a not in cfg.universe:
                 fail(f"$.triggers.signals[{i}].{attr}", f"unknown asset {a!r}")
-        if isinstance(s, FundingStreakCfg) and s.symbol not in symbols:
-            fail(f"$.triggers.signals[{i}].symbol", f"unknown symbol {s.symbol!r}")
+        if isinstance(s, (FundingStreakCfg, FundingRichCfg, BasisCfg, OpenInterestCfg)) \
+                and (s.symbol not in symbols or ":" not in s.symbol):
+            fail(f"$.triggers.signals[{i}].symbol", f"{s.symbol!r} is not a declared perp")
     if cfg.bars is not None:
         from engine.feeds.bars import parse_name, timeframe_ns
 

@@ -182,6 +182,8 @@ class Pipeline:
                     self._verifier(ev.symbol).on_book(book.update_id, book.top())
             return None
         elif t is MarkPrice:
+            if ev.funding_rate is not None:
+                self.stats.predicted_funding[ev.symbol] = ev.funding_rate
             price = ev.mark_price
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv, is_mark=True)
         elif t is Bar:

@@ -65,6 +65,10 @@ class MarketStats:
         self.perp_px: dict[str, float] = {}
         self.bars: dict[str, deque[tuple[float, float, float, float]]] = {}
         self.bar_keep = bar_keep
+        # symbol -> the funding rate the venue predicts for the current interval (mark price
+        # stream), and -> (ts, open interest, price) samples polled from the venue
+        self.predicted_funding: dict[str, float] = {}
+        self.open_interest: dict[str, deque[tuple[int, float, float]]] = {}
 
     # -- inputs ---------------------------------------------------------------------------
     def on_price(self, asset: str, price: float, ts: int) -> bool:
@@ -95,6 +99,12 @@ class MarketStats:
         if h is None:
             h = self.funding[symbol] = deque(maxlen=self.funding_keep)
         h.append(rate)
+
+    def on_open_interest(self, symbol: str, ts: int, value: float, price: float) -> None:
+        h = self.open_interest.get(symbol)
+        if h is None:
+            h = self.open_interest[symbol] = deque(maxlen=self.bar_keep)
+        h.append((ts, value, price))
 
     def on_bar(self, asset: str, o: float, h: float, lo: float, c: float) -> None:
         b = self.bars.get(asset)

@@ -219,18 +219,6 @@ class FundingStreak(Signal):
         return stats.funding_streak(self.symbol, self.threshold) >= self.k
 
 
-class BasisAbove(Signal):
-    """Annualised perp premium over spot above `threshold` (premium × `periods_per_year`)."""
-
-    def __init__(self, asset: str, threshold: float, periods_per_year: float = 3 * 365,
-                 name: str = "basis") -> None:
-        self.asset, self.threshold, self.ppy, self.name = asset, threshold, periods_per_year, name
-
-    def condition(self, stats: MarketStats) -> bool | None:
-        b = stats.basis(self.asset)
-        return None if b is None else b * self.ppy > self.threshold
-
-
 class SmaBreak(Signal):
     """Last close below (or, with `above=True`, above) its `period`-bar simple moving average,
     by more than `margin` (a fraction of the average) to keep it from flapping."""
