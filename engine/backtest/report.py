@@ -64,7 +64,31 @@ def answer(results: dict, baseline: str = "buy_and_hold") -> str:
     lines.insert(1, head)
     if idle:
         lines.append(f"Never rebalanced (not counted above): {', '.join(idle)}.")
+    lines += regime_answer(results, base)
     return "\n".join(lines)
+
+
+def regime_answer(results: dict, base) -> list[str]:
+    """Did a regime matrix lower the drawdown, and at what cost (fees, funding, turnover)?"""
+    out = []
+    b = base.metrics
+    for n, r in results.items():
+        x = r.metrics
+        if not x.get("time_in_regime"):
+            continue
+        d = x["max_drawdown"] - b["max_drawdown"]
+        verdict = "lowered" if d > 0 else "did not lower"
+        time_in = ", ".join(f"{k} {v:.0%}" for k, v in sorted(
+            x["time_in_regime"].items(), key=lambda kv: -kv[1]))
+        rules = ", ".join(f"{k} {v['entry']} in / {v['exit']} out"
+                          for k, v in sorted(x.get("signals", {}).items()))
+        out.append(f"The regime matrix ({n}) {verdict} the max drawdown: {x['max_drawdown']:.2%}"
+                   f" vs {b['max_drawdown']:.2%} held ({d * 100:+.2f} pts), CAGR "
+                   f"{x['cagr']:+.2%} vs {b['cagr']:+.2%}, at the cost of fees "
+                   f"{x['fees']:,.0f} + slippage {x['slippage']:,.0f}, funding "
+                   f"{x['funding']:+,.0f}, turnover {x['turnover']:.2f}/yr. Time in regimes: "
+                   f"{time_in}. Rules: {rules or 'none fired'}.")
+    return out
 
 
 def print_table(results: dict, data_report: dict) -> None:

@@ -109,6 +109,8 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
             for b in bars:
                 stats.on_bar(inst.base, b.open, b.high, b.low, b.close)
     on_event = pipe.on_event
+    regimes = trigger.regimes
+    regime_bars: dict[str, int] = {}
     for k, (ts, evs) in enumerate(data.groups):
         last = len(evs) - 1
         intent = None
@@ -155,6 +157,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         u = portfolio.margin_utilisation
         if u > max_util:
             max_util = u
+        if regimes is not None:
+            name = regimes.current.name
+            regime_bars[name] = regime_bars.get(name, 0) + 1
         if k % every == 0:
             res.weights_ts.append(ts)
             res.weights.append(w)
@@ -195,6 +200,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "refused_orders": dict(filler.refused),
         "fills": filler.fills,
         "signals": signal_counts(res.signal_log),
+        # the share of bars spent in each regime of the policy's matrix
+        "time_in_regime": {n: round(b / len(nav_l), 4) for n, b in regime_bars.items()}
+        if nav_l else {},
         "bars": len(nav_l),
         "years": round(years, 4),
         "seconds": round(res.elapsed_s, 3),

@@ -118,8 +118,13 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
     signals = build_signals(cfg)
     regimes = None
     if t.regimes is not None:
-        regimes = RegimeMatrix(list(t.regimes.regimes), t.regimes.baseline,
-                               {s.name for s in signals})
+        try:
+            regimes = RegimeMatrix(list(t.regimes.regimes), t.regimes.baseline,
+                                   {s.name for s in signals},
+                                   min_hold_ns=int(t.regimes.min_hold_hours * 3600e9),
+                                   assets=set(cfg.universe))
+        except ConfigError as exc:
+            raise ConfigError(f"$.triggers.regimes: {exc}") from None
     return TriggerActor(portfolio, strategy, stats, clock, drift=drift, schedule=schedule,
                         signals=signals, regimes=regimes, sink=sink)
 

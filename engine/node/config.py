@@ -295,8 +295,11 @@ SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, SmaCfg, CorrelationCfg, At
 
 
 class RegimesCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The regime matrix: the first row whose signals are all active wins, else the baseline;
+    a regime is held at least `min_hold_hours` before another is taken."""
     baseline: Regime
     regimes: list[Regime] = []
+    min_hold_hours: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
 class TriggersCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

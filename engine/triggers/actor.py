@@ -81,7 +81,9 @@ class TriggerActor:
         return self.targets
 
     def refresh_targets(self) -> None:
-        self.targets = self.strategy.target_weights(self.portfolio.snapshot(), self.stats)
+        override = self.regimes.current.weights if self.regimes is not None else None
+        self.targets = (dict(override) if override is not None else
+                        self.strategy.target_weights(self.portfolio.snapshot(), self.stats))
         self._stale = False
 
     def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
@@ -92,8 +94,9 @@ class TriggerActor:
                 self.signal_log.append((ts, s.name, "entry" if s.active else "exit", s.value))
         if self.regimes is not None:
             active = {s.name for s in self.signals if s.active}
-            changed = self.regimes.update(active)
+            changed = self.regimes.update(active, upd.ts_event)
             if changed is not None:
+                self._stale = True  # the regime may carry its own targets
                 return self._fire("regime", f"regime → {changed.name} (active: "
                                   f"{', '.join(sorted(active)) or 'none'})",
                                   self.current_targets(), upd, now)
@@ -111,6 +114,11 @@ class TriggerActor:
         legs = dict(alloc.legs)
         if self.regimes is not None:
             legs = self._apply_regime(self.regimes.current, alloc.weights, snap.nav, legs)
+            # a regime's hedge (net short included) stays within the strategy's leverage cap
+            gross, cap = sum(abs(v) for v in legs.values()), \
+                self.strategy.max_gross_leverage * snap.nav
+            if gross > cap > 0:
+                legs = {sym: v * cap / gross for sym, v in legs.items()}
         self._seq += 1
         intent = RebalanceIntent(
             intent_id=f"{rule}-{upd.ts_recv}-{self._seq}", rule=rule, reason=reason,
