@@ -155,7 +155,8 @@ class LocalExchange(SpotVenue):
                  account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
                  funding_rates: dict[str, str] | None = None,
                  api_key: str = "local-test-key", api_secret: str = "local-test-secret",
-                 kline_files: dict[str, list] | None = None) -> None:
+                 kline_files: dict[str, list] | None = None,
+                 open_interest: dict[str, list[str]] | None = None) -> None:
         self.captures = [str(c) for c in (captures or BUNDLED)]
         # signed requests must carry this key and an HMAC-SHA256 of their parameters with
         # this secret, as Binance checks them (-2015 for the key, -1022 for the signature)
@@ -165,6 +166,10 @@ class LocalExchange(SpotVenue):
         self.exchange_info = exchange_info.read_bytes()
         self.kline_files = KLINE_FILES if kline_files is None else kline_files
         self.kline_requests = 0
+        # market id -> the open interest answered to each successive request (the last one
+        # repeats): no open interest was recorded, so a test writes the series it needs
+        self.open_interest = {k: list(v) for k, v in (open_interest or {}).items()}
+        self.open_interest_requests = 0
         self.kline_starts: list[int] = []  # startTime of each klines request (ms)
         self.frames, self.books = _playable(self.captures)
         self.funding_interval_ms = funding_interval_ms
@@ -270,6 +275,7 @@ class LocalExchange(SpotVenue):
         app.router.add_get("/fapi/v3/account", self.account_info)
         app.router.add_get("/sapi/v1/account/apiRestrictions", self.api_restrictions)
         app.router.add_route("*", "/fapi/v1/listenKey", self.listen_key)
+        app.router.add_get("/fapi/v1/openInterest", self.open_interest_handler)
         for path in ("/api/v3/klines", "/fapi/v1/klines", "/dapi/v1/klines"):
             app.router.add_get(path, self.klines)
         app.router.add_get("/dapi/v1/exchangeInfo", self.coinm_exchange_info)
@@ -386,6 +392,16 @@ class LocalExchange(SpotVenue):
 
     async def spot_exchange_info(self, request):
         return web.Response(body=SPOT_EXCHANGE_INFO.read_bytes(), content_type="application/json")
+
+    async def open_interest_handler(self, request):
+        mid = request.query.get("symbol", "").lower()
+        series = self.open_interest.get(mid)
+        if mid not in self.books or not series:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        value = series.pop(0) if len(series) > 1 else series[0]
+        self.open_interest_requests += 1
+        return web.json_response({"openInterest": value, "symbol": mid.upper(),
+                                  "time": self._recording_now() // 1_000_000})
 
     async def klines(self, request):
         """Closed bars up to the recording's current time (the bar in progress is not known

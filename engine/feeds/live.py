@@ -21,7 +21,8 @@ import msgspec
 
 from engine.core.clock import Clock
 from engine.feeds.funding import FundingSettler
-from engine.model.events import BestBidAsk, BookSnapshot, MarkPrice, MarketEvent, Trade
+from engine.model.events import (BestBidAsk, BookSnapshot, MarketEvent, MarkPrice, OpenInterest,
+                                 Trade)
 
 log = logging.getLogger("engine.feeds.live")
 
@@ -99,7 +100,8 @@ class LiveFeed:
     def __init__(self, exchange, symbols: list[str], emit: Callable[[MarketEvent], None],
                  clock: Clock, depth: int = 50, books: bool = True, tickers: bool = True,
                  trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0,
-                 spot_exchange=None, coinm_exchange=None) -> None:
+                 spot_exchange=None, coinm_exchange=None,
+                 open_interest: dict[str, float] | None = None) -> None:
         """`exchange` serves the USD-M perps, `spot_exchange` the spot symbols (BTC/USDT),
         `coinm_exchange` the COIN-M contracts (BTC/USD:BTC)."""
         from engine.execution.markets import CCXT_ID, market_kind
@@ -116,6 +118,8 @@ class LiveFeed:
         self.depth, self.max_backoff = depth, max_backoff_s
         self.streams = [s for s, on in (("book", books), ("ticker", tickers),
                                         ("trades", trades), ("mark", marks)) if on]
+        # symbol -> seconds between open-interest polls (a REST call: no stream carries it)
+        self.open_interest = dict(open_interest or {})
         self.settler = FundingSettler()
         self.age: dict[tuple[str, str], int] = {}  # (symbol, stream) -> last receive ns
         self.invalid = 0
@@ -135,6 +139,9 @@ class LiveFeed:
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
                        for sym in self.symbols for st in self.streams
                        if st != "mark" or ":" in sym]  # mark prices exist for perps only
+        self._tasks += [asyncio.create_task(self._loop(sym, "open_interest"),
+                                            name=f"feed:{sym}:open_interest")
+                        for sym in self.open_interest]
         try:
             await asyncio.gather(*self._tasks)
         finally:
@@ -154,7 +161,7 @@ class LiveFeed:
 
         backoff = 0.25
         step = {"book": self._book, "ticker": self._ticker, "trades": self._trades,
-                "mark": self._mark}[stream]
+                "mark": self._mark, "open_interest": self._open_interest}[stream]
         while True:
             try:
                 await step(symbol)
@@ -223,6 +230,22 @@ class LiveFeed:
                             ts_event=(tr.get("timestamp") or 0) * _MS, ts_recv=now,
                             trade_id=int(tr.get("id") or 0), price=float(p), size=float(q),
                             taker_side=tr.get("side") or "buy"))
+
+    async def _open_interest(self, symbol: str) -> None:
+        """One poll of the venue's open interest, then the wait until the next (pacing a REST
+        poll, not synchronising anything)."""
+        oi = await self._client(symbol).fetch_open_interest(symbol)
+        now = self.clock.now_ns()
+        amount = oi.get("openInterestAmount")
+        ts = oi.get("timestamp")
+        if not (_ok(amount) and amount > 0):
+            self.invalid += 1
+        else:
+            self.age[(symbol, "open_interest")] = now
+            self.emit(OpenInterest(exchange=self.exchange_id(symbol), symbol=symbol,
+                                   ts_event=ts * _MS if ts else now, ts_recv=now,
+                                   open_interest=float(amount)))
+        await asyncio.sleep(self.open_interest[symbol])
 
     async def _mark(self, symbol: str) -> None:
         tickers = await self._client(symbol).watch_mark_prices([symbol])

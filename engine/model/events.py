@@ -93,6 +93,12 @@ class MarkPrice(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     next_funding_ts: int | None = None
 
 
+class OpenInterest(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
+    """Open interest of a futures contract, as the venue reported it when asked (polled)."""
+
+    open_interest: float  # contracts (base units on USD-M)
+
+
 class FundingRate(MarketEvent, frozen=True, kw_only=True, gc=False, tag=True):
     """A funding settlement: at `ts_event` longs pay `rate` × position notional to shorts.
 

@@ -47,6 +47,17 @@ def coinm_market_data_exchange(cfg: EngineConfig):
     return make_exchange(endpoints(cfg), "binancecoinm", coinm=True)
 
 
+def open_interest_polls(cfg: EngineConfig) -> dict[str, float]:
+    """Perp -> seconds between open-interest polls, for the rules that read it."""
+    from engine.node.config import OpenInterestCfg
+
+    out: dict[str, float] = {}
+    for s in cfg.triggers.signals:
+        if isinstance(s, OpenInterestCfg):
+            out[s.symbol] = min(out.get(s.symbol, s.poll_s), s.poll_s)
+    return out
+
+
 def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.brokers.live import LiveBroker
     from engine.brokers.throttle import PriorityThrottle

@@ -27,6 +27,7 @@ from engine.model.events import (
     FundingRate,
     MarketEvent,
     MarkPrice,
+    OpenInterest,
     PortfolioUpdate,
     RebalanceIntent,
     Trade,
@@ -204,6 +205,14 @@ class Pipeline:
             price = 0.0
             cause = "bar"
             ts_event = bars[-1].ts_event  # the rules look at the bar that closed
+        elif t is OpenInterest:
+            px = self.prices.get(ev.symbol)
+            if not px:  # the rule weighs open interest against the price: none yet
+                return None
+            asset = self._perp.get(ev.symbol)
+            self.stats.on_open_interest(ev.symbol, ev.ts_event, ev.open_interest, px)
+            price = 0.0
+            cause = "sample"
         elif t is FundingRate:
             if self.book_funding:
                 amount = self.portfolio.on_funding(ev)

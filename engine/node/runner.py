@@ -36,6 +36,7 @@ from engine.node.live_wiring import (
     live_exchange_and_broker,
     coinm_market_data_exchange,
     market_data_exchange,
+    open_interest_polls,
     spot_market_data_exchange,
 )
 from engine.node.session import PaperSession
@@ -494,7 +495,7 @@ class Runner:
         symbols = sorted(self.session.pipeline.required)
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
                              marks=live.mark_prices, spot_exchange=spot_ex,
-                             coinm_exchange=coinm_ex)
+                             coinm_exchange=coinm_ex, open_interest=open_interest_polls(self.cfg))
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):

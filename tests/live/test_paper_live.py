@@ -206,3 +206,41 @@ async def test_a_restart_takes_its_bars_from_the_journal(tmp_path):
     # the first run asked for the 60 days before 2024-08-08; the second only from the day
     # after the last one it journaled (2024-08-07 closed): none of the 60 again
     assert asked[0] == [1723075200_000 - 60 * day] and asked[1] == [1723075200_000]
+
+
+async def test_paper_open_interest_polled_from_the_venue_fires_its_rule(tmp_path):
+    """Open interest has no stream and was never recorded: the engine polls ccxt's
+    fetch_open_interest; the local exchange answers a written series, up 20% within four
+    polls while the recorded BTC price stays flat. The rule enters on the poll that completes
+    it (a poll answered before the first price is not kept: the rule weighs both)."""
+    import msgspec
+
+    from engine.node.config import OpenInterestCfg, TriggersCfg
+
+    series = ["10000"] * 4 + ["12000"]
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4, open_interest={"btcusdt": series})
+    port = await ex.start()
+    cfg = load_config(CONFIG)
+    rule = OpenInterestCfg(symbol="BTC/USDT:USDT", rise=0.15, flat=0.01, window=4,
+                           poll_s=0.3, name="btc_oi_surge")
+    cfg = at_local_exchange(msgspec.structs.replace(
+        cfg, triggers=TriggersCfg(signals=[rule])), port)
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    s = r.session
+
+    async def stop_on_entry():
+        await wait_until(lambda: s.trigger.signal_log, "the open-interest rule to enter")
+        r.request_stop("done")
+
+    stopper = asyncio.create_task(stop_on_entry())
+    try:
+        report = await asyncio.wait_for(r.run(), 60)
+    finally:
+        stopper.cancel()
+        await ex.stop()
+    samples = [v for _, v, _ in s.pipeline.stats.open_interest["BTC/USDT:USDT"]]
+    assert samples[-1] == 12000.0 and set(samples[:-1]) == {10000.0} and len(samples) >= 5
+    entry = report["signal_log"][0]
+    assert (entry["rule"], entry["edge"]) == ("btc_oi_surge", "entry")
+    assert entry["value"] == pytest.approx(0.2)
+    assert report["intents"] >= 1  # the rule's entry is a rebalance decision
