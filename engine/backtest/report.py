@@ -4,6 +4,8 @@ drawdown versus set-and-forget, and at what cost?", and an HTML file with matplo
 
 from __future__ import annotations
 
+import bisect
+
 import base64
 import html
 import io
@@ -183,6 +185,36 @@ def build_figures(results: dict, baseline: str = "buy_and_hold") -> list[tuple[s
         dd.set_ylabel("drawdown %")
         dd.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
         figs.append((f"Equity and drawdown{part}", fig))
+
+    for n, r in results.items():  # the signal log as marks on the price it was read from
+        if not r.signal_log or not r.prices:
+            continue
+        fig, ax = plt.subplots(figsize=(11, 3.5))
+        asset = sorted(r.prices)[0]
+        step = max(1, len(r.weights_ts) // 3000)
+        ax.plot(dates(r.weights_ts[::step]), r.prices[asset][::step], lw=0.8, color="black",
+                label=asset)
+        series = r.prices[asset]
+
+        def price_at(t, ts=r.weights_ts, series=series):  # the last sampled bar at or before t
+            i = bisect.bisect_right(ts, t) - 1
+            return series[i] if i >= 0 else None
+
+        rules = sorted({rule for _, rule, _, _ in r.signal_log})
+        colours = plt.get_cmap("tab10").colors
+        for i, rule in enumerate(rules):
+            for edge, marker in (("entry", "^"), ("exit", "v")):
+                pts = [(t, price_at(t)) for t, x, e, _ in r.signal_log
+                       if x == rule and e == edge]
+                pts = [(t, p) for t, p in pts if p is not None]
+                if pts:
+                    ax.scatter(dates([t for t, _ in pts]), [p for _, p in pts], marker=marker,
+                               s=22, color=colours[i % 10], label=f"{rule} {edge}",
+                               zorder=3)
+        ax.set_yscale("log")
+        ax.set_title(f"{n}: {asset} price with each signal's entries (▲) and exits (▼)")
+        _legend_outside(ax)
+        figs.append((f"{n}: signals on the price", fig))
 
     for n, r in results.items():
         if not r.weights:

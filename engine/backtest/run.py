@@ -52,6 +52,9 @@ class PolicyResult:
     signal_log: list[tuple] = field(default_factory=list)
     # (ts, rule, target weights) of every rebalance the policy's rules decided
     decisions: list[tuple] = field(default_factory=list)
+    # with signal rules: each asset's price at the sampled bars (`weights_ts`), for the plot
+    # that marks the signals' entries and exits on it
+    prices: dict[str, list[float]] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
 
@@ -163,6 +166,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         if k % every == 0:
             res.weights_ts.append(ts)
             res.weights.append(w)
+            if trigger.signals:
+                for a, sym in pipe.bar_source.items():
+                    res.prices.setdefault(a, []).append(pipe.prices.get(sym, float("nan")))
     if res_trades is not None:
         res.trades = res_trades
     res.signal_log = list(trigger.signal_log)

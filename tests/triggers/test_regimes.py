@@ -109,3 +109,25 @@ def test_the_matrix_backtested_over_five_years_answers_the_seeds_question():
     assert f"The regime matrix (regime_matrix) {verdict} the max drawdown: " \
            f"{matrix['max_drawdown']:.2%} vs {hold['max_drawdown']:.2%}" in p.stdout
     assert band["rebalances"] > 0
+
+
+def test_the_report_marks_every_entry_and_exit_on_the_price():
+    from engine.backtest.data import load_bar_data
+    from engine.backtest.report import build_figures
+    from engine.backtest.run import run_policy
+    from engine.node.config import load_config
+
+    path = str(ROOT / "configs" / "sma_stream.toml")
+    cfg = load_config(path)
+    data = load_bar_data(cfg.backtest, path)
+    res = {p.name: run_policy(cfg, p, data, cfg.backtest) for p in cfg.backtest.policies}
+    figs = dict(build_figures(res))
+    ax = figs["sma_signal: signals on the price"].axes[0]
+    marks = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    log = res["sma_signal"].signal_log
+    assert marks == {"btc_above_sma10 entry": sum(e == "entry" for _, _, e, _ in log),
+                     "btc_above_sma10 exit": sum(e == "exit" for _, _, e, _ in log)}
+    import matplotlib.pyplot as plt
+
+    for f in figs.values():
+        plt.close(f)
