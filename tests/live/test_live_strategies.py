@@ -35,8 +35,14 @@ async def _live_until(ex: LocalExchange, config: str, tmp_path, monkeypatch, rea
     r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="live")
 
     async def drive():
-        await wait_until(lambda: reached(r.session) and _caught_up(r)
-                         and r.reconciliations >= 2, what, timeout_s=75)
+        await wait_until(lambda: reached(r.session), what, timeout_s=75)
+        # hold the venue's timeline (no more trades, marks or funding charged), then wait
+        # for its streams to tell us everything it did until there
+        ex.hold_at = ex.position + 1
+        await wait_until(lambda: ex.holding, "the venue's timeline to hold")
+        n = r.reconciliations
+        await wait_until(lambda: _caught_up(r) and r.reconciliations >= n + 2,
+                         "the venue's streams and two reconciliations")
         r.request_stop("done")
 
     stopper = asyncio.create_task(drive())
