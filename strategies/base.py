@@ -76,9 +76,9 @@ class Strategy:
         for asset, target in exposures.items():
             l = self.universe[asset]
             perp_now = snap.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
-            # coins in the COIN-M wallet are held coin (its inverse perps' margin) that no
-            # order here moves: the legs carry the rest
-            target -= coinm_value(snap, asset)
+            # coins in the COIN-M wallet are held coin (its inverse perps' margin), and dated
+            # contracts are rolled, not traded, by the strategy: the legs carry the rest
+            target -= coinm_value(snap, asset) + dated_notional(snap, asset)
             spot_now = snap.spot_value.get(asset, 0.0)
             if self.leg == "spot" and l.spot is not None:
                 out[l.spot] = target - perp_now
@@ -114,6 +114,12 @@ def coinm_value(snap: PortfolioSnapshot, asset: str) -> float:
     """Value of `asset` held in the COIN-M wallet (part of its net exposure)."""
     q = snap.coinm.get(asset)
     return q * snap.prices.get(asset, 0.0) if q else 0.0
+
+
+def dated_notional(snap: PortfolioSnapshot, asset: str) -> float:
+    """Net notional of `asset`'s dated contracts (`BTC/USDT:USDT-250627`)."""
+    return sum(v for sym, v in snap.perp_notional.items()
+               if sym.startswith(asset + "/") and "-" in sym.partition(":")[2])
 
 
 def normalise(raw: dict[str, float], gross: float) -> dict[str, float]:

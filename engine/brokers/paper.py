@@ -71,7 +71,8 @@ class PaperBroker:
         self._seq = 0
         self._trade_seq = 0
         self._seen_ids: set[str] = set()
-        self.fill_log: list[tuple[Fill, bool]] = []  # (fill, price was a book level)
+        # (fill, its price was a book level; None for a delivery)
+        self.fill_log: list[tuple[Fill, bool | None]] = []
 
     # -- commands -------------------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
@@ -268,6 +269,22 @@ class PaperBroker:
                  side=o.side, qty=qty, price=price, fee=fee, fee_currency=spec.settle,
                  liquidity="maker" if maker else "taker")
         self.fill_log.append((f, level))
+        return f
+
+    def deliver(self, symbol: str, price: Decimal, expiry_ns: int, now: int) -> Fill | None:
+        """Cash-settle a dated contract at its expiry: the position closed at the delivery
+        `price`, no fee (Binance charges none on delivery). Resting orders on it are gone."""
+        p = self.portfolio.perps.get(symbol)
+        for cid in [c for c, r in self.resting.items() if r.order.symbol == symbol]:
+            self.resting.pop(cid)
+        if p is None or p.qty == 0:
+            return None
+        spec = self.markets[symbol]
+        f = Fill(exchange=self.exchange, symbol=symbol, ts_event=expiry_ns, ts_recv=now,
+                 order_id=f"delivery:{symbol}", trade_id=f"delivery:{symbol}",
+                 side="sell" if p.qty > 0 else "buy", qty=abs(p.qty), price=price,
+                 fee=Decimal(0), fee_currency=spec.settle, liquidity="delivery")
+        self.fill_log.append((f, None))  # None: a settlement, not a trade on the book
         return f
 
     # -- account --------------------------------------------------------------------------

@@ -100,6 +100,28 @@ def _utilisation(im: float, balance: float) -> float:
     return 0.0 if im == 0 else (im / balance if balance > 0 else float("inf"))
 
 
+def rolls(s, reports) -> list[dict]:
+    """Each roll: its legs (filled, average price, shortfall against the arrival mid) and
+    the spread cost, Σ shortfall × filled notional, in quote."""
+    out = []
+    for intent in s.pipeline.intents:
+        if intent.rule != "roll":
+            continue
+        legs, cost = {}, 0.0
+        for r in reports:
+            if r.intent_id != intent.intent_id:
+                continue
+            notional = (float(s.markets[r.symbol].notional(r.filled_qty, r.avg_price))
+                        if r.avg_price is not None else 0.0)
+            cost += (r.shortfall_bps or 0.0) * notional / 1e4
+            legs[r.symbol] = {"side": r.side, "filled": str(r.filled_qty),
+                              "avg_price": str(r.avg_price) if r.avg_price is not None else None,
+                              "shortfall_bps": r.shortfall_bps, "state": r.state}
+        out.append({"intent": intent.intent_id, "reason": intent.reason, "legs": legs,
+                    "spread_cost": round(cost, 6)})
+    return out
+
+
 def dead_books(pipeline) -> dict[str, str]:
     out = {}
     for sym, sync in sorted(pipeline.books.syncs.items()):
@@ -166,6 +188,10 @@ async def run_summary(run) -> dict:
         "dead_books": dead_books(s.pipeline),
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
         "books_verified": s.pipeline.books_verified(),
+        # dated contracts rolled into their perp (each leg's fills and the spread it cost)
+        # and delivered at expiry
+        "rolls": rolls(s, reports),
+        "deliveries": list(s.deliveries),
         # [bars]: per asset, the history it started from and the bars built from trades
         "bars": bars_report(s.pipeline, s.bars_warmed),
         # every entry and exit of the signal rules, at the close of the bar they looked at

@@ -43,6 +43,10 @@ class PaperSession:
         self.bars_pending: set[str] = set(self.pipeline.bar_builders)
         self.bars_warmed: dict[str, dict] = {}  # symbol -> what its warm-up used
         self._next_bar_check = 0
+        # dated contracts by expiry: a position still open at its expiry is delivered
+        self._expiries = sorted((i.expiry_ns, sym) for sym, i in portfolio.instruments.items()
+                                if i.is_dated)
+        self.deliveries: list[dict] = []
         self.books = self.pipeline.books
         if markets is None:
             m = cfg.markets
@@ -93,6 +97,11 @@ class PaperSession:
             self.warm_bars(ev.symbol, from_bar_files(self.cfg, self.cfg_path, ev.symbol,
                                                      ev.ts_event) if self.cfg.bars.history
                            else History(), ev.ts_event)
+        if self._expiries and ev.ts_recv >= self._expiries[0][0]:
+            # before this event's prices: a contract is delivered at its last price before
+            # expiry
+            self.clock.advance_to(ev.ts_recv)
+            self._deliver_due(ev.ts_recv)
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
         if self.pipeline.bar_builders and now >= self._next_bar_check:
@@ -117,6 +126,32 @@ class PaperSession:
         else:
             self.execution.on_time(now)
         return intent
+
+    def _deliver_due(self, now: int) -> None:
+        """Cash-settle each dated contract whose expiry has passed, at its last price before
+        expiry (Binance uses the index's average over the last 30 minutes, which no recording
+        here holds). Working parents on it end first."""
+        from engine.core.numeric import to_decimal
+
+        while self._expiries and now >= self._expiries[0][0]:
+            expiry, sym = self._expiries.pop(0)
+            for p in list(self.execution.parents.values()):
+                if p.symbol == sym and p.active:
+                    self.execution.abort(p.parent_id, "contract delivered", now)
+            px = self.pipeline.prices.get(sym)
+            qty = self.portfolio.perps[sym].qty
+            if not qty:
+                continue
+            if not px:
+                raise RuntimeError(f"{sym} expired with {qty} open and no price to deliver at")
+            deliver = getattr(self.broker, "deliver", None)
+            if deliver is None:  # live: the venue delivers, and its streams say so
+                continue
+            fill = deliver(sym, to_decimal(px), expiry, now)
+            if fill is not None:
+                self.execution.on_broker_events([fill], now)
+                self.deliveries.append({"symbol": sym, "qty": str(qty), "price": str(fill.price),
+                                        "expiry_ns": expiry})
 
     def idle(self, now: int) -> None:
         """No market event for a while (live): let time pass for the guard and the slicer."""

@@ -447,7 +447,7 @@ class Portfolio:
     def on_funding(self, ev: FundingRate) -> Decimal | None:
         """Settle funding on the named perp. Returns the amount credited (settle currency)."""
         p = self.perps.get(ev.symbol)
-        if p is None or p.qty == 0:
+        if p is None or p.qty == 0 or p.inst.is_dated:  # dated contracts pay no funding
             return None
         mark = to_decimal(ev.mark_price) if ev.mark_price else to_decimal(p.mark)
         if mark <= 0:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Callable, Iterable
 
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_text
 from engine.model.events import LegTarget, PortfolioUpdate, RebalanceIntent
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
@@ -30,7 +30,8 @@ class TriggerActor:
     def __init__(self, portfolio: Portfolio, strategy: Strategy, stats: MarketStats, clock: Clock,
                  *, drift: DriftBand | None = None, schedule: Schedule | None = None,
                  signals: Iterable[Signal] = (), regimes: RegimeMatrix | None = None,
-                 sink: Callable[[RebalanceIntent], None] | None = None) -> None:
+                 sink: Callable[[RebalanceIntent], None] | None = None,
+                 roll_ns: int | None = None) -> None:
         self.portfolio, self.strategy, self.stats, self.clock = portfolio, strategy, stats, clock
         self.drift, self.schedule = drift, schedule
         self.signals = list(signals)
@@ -42,10 +43,19 @@ class TriggerActor:
         self._seq = 0
         # (ts, signal, "entry" | "exit", value): every edge of every signal rule
         self.signal_log: list[tuple[int, str, str, float | None]] = []
+        # dated contracts: rolled into their perpetual this long before expiry
+        self.roll_ns = roll_ns
+        self._next_roll_check = 0
+        self.rolled: set[str] = set()
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
+        if self.roll_ns is not None and now >= self._next_roll_check:
+            self._next_roll_check = now + 1_000_000_000
+            intent = self._roll(upd, now)
+            if intent is not None:
+                return intent
         if upd.cause in _SLOW_CAUSES:
             self._stale = True
         if upd.cause in _SLOW_CAUSES and (self.signals or self.regimes):
@@ -106,6 +116,26 @@ class TriggerActor:
                               upd, now)
         return None
 
+    def _roll(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
+        """A dated position near expiry moves to the perpetual of its underlying: the dated
+        leg to zero, the perp leg by its notional (net exposure unchanged)."""
+        p = self.portfolio
+        for sym, d in p.perps.items():
+            inst = d.inst
+            if not inst.is_dated or not d.qty or sym in self.rolled \
+                    or now < inst.expiry_ns - self.roll_ns:
+                continue
+            self.rolled.add(sym)
+            legs = {sym: 0.0}
+            perp = inst.perpetual
+            if perp in p.perps:
+                legs[perp] = p.perps[perp].notional + d.notional
+            snap = p.snapshot()
+            return self._emit("roll", f"{sym} expires {utc_text(inst.expiry_ns)}: rolled into "
+                              f"{perp if perp in p.perps else 'nothing (no perp declared)'}",
+                              legs, dict(self.targets or {}), snap, upd, now)
+        return None
+
     # -- decisions ------------------------------------------------------------------------
     def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,
               now: int) -> RebalanceIntent:
@@ -119,14 +149,20 @@ class TriggerActor:
                 self.strategy.max_gross_leverage * snap.nav
             if gross > cap > 0:
                 legs = {sym: v * cap / gross for sym, v in legs.items()}
+        return self._emit(rule, reason, legs, dict(alloc.weights), snap, upd, now,
+                          dict(alloc.sleeves))
+
+    def _emit(self, rule: str, reason: str, legs: dict[str, float], target_weights: dict,
+              snap, upd: PortfolioUpdate, now: int, sleeves: dict | None = None
+              ) -> RebalanceIntent:
         self._seq += 1
         intent = RebalanceIntent(
             intent_id=f"{rule}-{upd.ts_recv}-{self._seq}", rule=rule, reason=reason,
             ts_recv=upd.ts_recv, ts_decided=now,
             targets=tuple(LegTarget(symbol=s, notional=v) for s, v in legs.items()),
             nav=snap.nav,
-            weights=dict(snap.weights), target_weights=dict(alloc.weights),
-            sleeves=dict(alloc.sleeves))
+            weights=dict(snap.weights), target_weights=target_weights,
+            sleeves=sleeves or {})
         self.fired += 1
         if self.sink is not None:
             self.sink(intent)

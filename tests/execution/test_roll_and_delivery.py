@@ -1,0 +1,111 @@
+"""Dated contracts: rolled into the perpetual before expiry (replay of the recorded COIN-M
+minute, `configs/roll_link.toml`), and delivered at expiry when held (no recording reaches a
+quarterly's expiry, so delivery is checked on small hand-written cases)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from engine.model import BestBidAsk, Fill, FundingRate
+from engine.node.config import parse_config
+from engine.node.session import PaperSession
+from engine.portfolio.instruments import instrument_from_symbol as ins
+from engine.portfolio.state import Portfolio
+from tests.conftest import ROOT, shared
+
+
+def test_a_quarterly_is_rolled_into_the_perp_with_both_legs_paced_together(tmp_path):
+    shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    p = subprocess.run([sys.executable, "-m", "engine", "--log-level", "error", "run",
+                        "--config", str(ROOT / "configs" / "roll_link.toml"), "--mode", "replay",
+                        "--journal", str(tmp_path / "j.db"), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["positions"] == {"LINK/USD:LINK": "-500.0", "LINK/USD:LINK-211231": "0.0"}
+    (roll,) = r["rolls"]
+    assert "LINK/USD:LINK-211231 expires 2021-12-31 08:00:00 UTC" in roll["reason"]
+    q, perp = roll["legs"]["LINK/USD:LINK-211231"], roll["legs"]["LINK/USD:LINK"]
+    assert (q["side"], q["filled"], q["state"]) == ("buy", "500.0", "done")
+    assert (perp["side"], perp["filled"], perp["state"]) == ("sell", "500.0", "done")
+    # the spread it cost: each leg's shortfall on its 500 x 10 USD
+    assert roll["spread_cost"] == pytest.approx(
+        (q["shortfall_bps"] + perp["shortfall_bps"]) * 5000 / 1e4, abs=1e-6)
+    # LINK's net exposure never left its start -> end path by more than one slice
+    assert 0 < r["max_transient_deviation"] <= r["max_transient_limit"]
+    assert r["deliveries"] == [] and r["unfinished_parents"] == []
+
+
+def test_delivery_settles_inverse_and_linear_quarterlies_at_the_delivery_price():
+    p = Portfolio([ins("BCH/USD:BCH-210924", leverage=5), ins("BTC/USDT:USDT-250627", leverage=5)],
+                  cash={}, futures_cash={"USDT": "1000"}, coinm={"BCH": "2"})
+    p.seed_position("BCH/USD:BCH-210924", Decimal(-100), Decimal(400))
+    p.seed_position("BTC/USDT:USDT-250627", Decimal("0.5"), Decimal(60000))
+    for sym, side, qty, px in (("BCH/USD:BCH-210924", "buy", "100", "420"),
+                               ("BTC/USDT:USDT-250627", "sell", "0.5", "62000")):
+        p.apply(Fill(exchange="paper", symbol=sym, ts_event=1, ts_recv=1,
+                     order_id=f"delivery:{sym}", trade_id=f"delivery:{sym}", side=side,
+                     qty=Decimal(qty), price=Decimal(px), fee=Decimal(0), fee_currency="",
+                     liquidity="delivery"))
+    # short 100 x 10 USD from 400 to 420: -1000 x (1/400 - 1/420) BCH, from the COIN-M wallet
+    assert p.wallets["coinm"]["BCH"] == Decimal(2) - 1000 * (Decimal(1) / 400 - Decimal(1) / 420)
+    assert p.wallets["futures"]["USDT"] == Decimal(1000) + Decimal("0.5") * 2000
+    assert all(x.qty == 0 for x in p.perps.values())
+    # and a dated contract pays no funding
+    assert p.on_funding(FundingRate(exchange="x", symbol="BTC/USDT:USDT-250627", ts_event=2,
+                                    ts_recv=2, rate=0.01, mark_price=62000.0)) is None
+
+
+CFG = """
+[account.futures]
+USDT = "10000"
+[account.positions."BTC/USDT:USDT-250627"]
+qty = "0.2"
+entry_price = "60000"
+[[instruments]]
+symbol = "BTC/USDT:USDT-250627"
+leverage = 5
+[universe.BTC]
+perp = "BTC/USDT:USDT-250627"
+[strategy]
+kind = "fixed_weights"
+weights = { BTC = 1.0 }
+leg = "perp"
+"""
+
+
+def test_a_quarterly_held_to_expiry_is_delivered_at_its_last_price():
+    """Hand-written quotes around 2025-06-27 08:00 UTC (no recording reaches an expiry): the
+    session closes the position at the last price before expiry, as a fill with no fee."""
+    cfg = parse_config(CFG, "hand.toml")
+    s = PaperSession(cfg, markets={"BTC/USDT:USDT-250627": _spec()})
+    expiry = s.portfolio.instruments["BTC/USDT:USDT-250627"].expiry_ns
+
+    def quote(ts, px):
+        return BestBidAsk(exchange="binanceusdm", symbol="BTC/USDT:USDT-250627", ts_event=ts,
+                          ts_recv=ts, update_id=ts, bid_price=px - 0.5, bid_size=1.0,
+                          ask_price=px + 0.5, ask_size=1.0)
+
+    s.process(quote(expiry - 60_000_000_000, 61000.0))
+    assert s.deliveries == []
+    s.process(quote(expiry + 1, 70000.0))  # after expiry: not the delivery price
+    (d,) = s.deliveries
+    assert (d["qty"], d["price"]) == ("0.2", "61000.0")
+    assert s.portfolio.perps["BTC/USDT:USDT-250627"].qty == 0
+    assert s.portfolio.wallets["futures"]["USDT"] == Decimal(10000) + Decimal("0.2") * 1000
+    fill, level = s.broker.fill_log[-1]
+    assert fill.liquidity == "delivery" and fill.fee == 0 and level is None
+
+
+def _spec():
+    from engine.execution.markets import MarketSpec
+
+    return MarketSpec(symbol="BTC/USDT:USDT-250627", market_id="BTCUSDT_250627", kind="linear",
+                      base="BTC", quote="USDT", settle="USDT", amount_step=Decimal("0.001"),
+                      price_tick=Decimal("0.1"), min_amount=Decimal("0.001"),
+                      min_notional=Decimal("5"))
