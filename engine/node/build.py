@@ -127,8 +127,8 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
             raise ConfigError(f"$.triggers.regimes: {exc}") from None
     return TriggerActor(portfolio, strategy, stats, clock, drift=drift, schedule=schedule,
                         signals=signals, regimes=regimes, sink=sink,
-                        roll_ns=int(t.roll_days_before * 86400e9)
-                        if t.roll_days_before is not None else None)
+                        roll_ns=None if t.hold_to_delivery else int(t.roll_days_before * 86400e9),
+                        roll_into=t.roll_into)
 
 
 def build(cfg: c.EngineConfig, clock: Clock, sink=None, pooled: bool = False):

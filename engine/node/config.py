@@ -307,10 +307,13 @@ class TriggersCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     schedule: ScheduleCfg | None = None
     signals: list[SignalCfg] = []
     regimes: RegimesCfg | None = None
-    # a dated contract held this many days before its expiry is rolled into the perpetual of
-    # the same underlying (one rebalance, the two legs paced together): never held into
-    # delivery. None: held, and delivered at expiry in paper and replay.
-    roll_days_before: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    # a dated contract held this many days before its expiry is rolled (one rebalance, the
+    # two legs paced together) into the perpetual of the same underlying (`roll_into =
+    # "perp"`) or its next dated contract ("next"): never held into delivery unless
+    # `hold_to_delivery` (then delivered at expiry in paper and replay)
+    roll_days_before: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    roll_into: Literal["perp", "next"] = "perp"
+    hold_to_delivery: bool = False
 
 
 class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -69,6 +69,8 @@ class Pipeline:
         # a synced book where books are kept (no decision on half-known markets).
         self.required = {sym for legs in trigger.strategy.universe.values()
                          for sym in (legs.spot, legs.perp) if sym is not None}
+        # dated contracts are rolled on their own price: no decision before they have one
+        self.required |= {s for s, i in portfolio.instruments.items() if i.is_dated}
         # asset -> the one symbol whose bars feed its bar statistics (its spot, else its perp):
         # a spot and a perp bar of the same period are one bar of the asset, not two
         self.bar_source = {a: legs.spot or legs.perp

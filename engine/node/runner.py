@@ -492,7 +492,8 @@ class Runner:
         self._coinm_exchange = coinm_ex = coinm_market_data_exchange(self.cfg)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
-        symbols = sorted(self.session.pipeline.required)
+        # every declared instrument: the universe's legs and those held outside it (dated)
+        symbols = sorted(self.session.pipeline.required | set(self.session.portfolio.instruments))
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
                              marks=live.mark_prices, spot_exchange=spot_ex,
                              coinm_exchange=coinm_ex, open_interest=open_interest_polls(self.cfg))

@@ -10,7 +10,8 @@ from engine.core.clock import ReplayClock
 from engine.execution.engine import ExecutionEngine
 from engine.execution.markets import MarketSpec, load_markets_for
 from engine.execution.transfers import TransferPolicy
-from engine.model.events import BookDelta, MarketEvent, RebalanceIntent, Trade
+from engine.model.events import (BestBidAsk, BookDelta, MarketEvent, MarkPrice, RebalanceIntent,
+                                 Trade)
 from engine.feeds.warm_history import History
 from engine.node.bars_wiring import bar_builders, from_bar_files, warm_symbol
 from engine.node.build import build
@@ -18,6 +19,10 @@ from engine.node.config import EngineConfig, check_streaming_wallets
 from engine.node.pipeline import Pipeline
 from engine.risk.guard import RiskGuard
 from engine.risk.quote_delay import QuoteDelay
+
+
+# events stamped with the venue's own clock: what says a contract's expiry has come
+_EXCHANGE_TIMED = (BestBidAsk, Trade, BookDelta, MarkPrice)
 
 
 class PaperSession:
@@ -97,11 +102,11 @@ class PaperSession:
             self.warm_bars(ev.symbol, from_bar_files(self.cfg, self.cfg_path, ev.symbol,
                                                      ev.ts_event) if self.cfg.bars.history
                            else History(), ev.ts_event)
-        if self._expiries and ev.ts_recv >= self._expiries[0][0]:
-            # before this event's prices: a contract is delivered at its last price before
-            # expiry
+        if self._expiries and ev.ts_event >= self._expiries[0][0] and type(ev) in _EXCHANGE_TIMED:
+            # expiry is exchange time; before this event's prices: a contract is delivered at
+            # its last price before expiry
             self.clock.advance_to(ev.ts_recv)
-            self._deliver_due(ev.ts_recv)
+            self._deliver_due(ev.ts_event, self.clock.now_ns())
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
         if self.pipeline.bar_builders and now >= self._next_bar_check:
@@ -127,13 +132,13 @@ class PaperSession:
             self.execution.on_time(now)
         return intent
 
-    def _deliver_due(self, now: int) -> None:
+    def _deliver_due(self, market_ns: int, now: int) -> None:
         """Cash-settle each dated contract whose expiry has passed, at its last price before
         expiry (Binance uses the index's average over the last 30 minutes, which no recording
         here holds). Working parents on it end first."""
         from engine.core.numeric import to_decimal
 
-        while self._expiries and now >= self._expiries[0][0]:
+        while self._expiries and market_ns >= self._expiries[0][0]:
             expiry, sym = self._expiries.pop(0)
             for p in list(self.execution.parents.values()):
                 if p.symbol == sym and p.active:

@@ -87,6 +87,9 @@ class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     # balances per wallet ("spot", "futures": stablecoins; "coinm": coins)
     wallets: dict[str, dict[str, float]] = {}
     coinm: dict[str, float] = {}  # COIN-M wallet coins (inverse perps' margin)
+    # dated contract -> its basis F / S − 1 annualised by days to expiry, against the coin's
+    # price (spot, or the perpetual's where no spot is traded)
+    basis: dict[str, float] = {}
 
 
 class _Perp:
@@ -570,6 +573,17 @@ class Portfolio:
             util = max(util, _utilisation(im, mb))
         return util
 
+    def dated_basis(self) -> dict[str, float]:
+        out = {}
+        for sym, p in self.perps.items():
+            exp = p.inst.expiry_ns
+            spot = self.px.get(p.asset)
+            if exp is None or not p.mark or not spot or self.ts >= exp or p.mark == spot:
+                continue  # p.mark == spot: the coin is priced by this contract itself
+            days = (exp - self.ts) / 86_400e9
+            out[sym] = (p.mark / spot - 1.0) * 365.0 / days
+        return out
+
     def gross_leverage(self) -> float:
         nav = self.nav
         gross = (sum(abs(v) for v in self._spot_val.values()) + self._sum_abs_perp
@@ -614,4 +628,5 @@ class Portfolio:
             wallets={w: {c: float(a) for c, a in self.wallets[w].items()}
                      for w in ((FUTURES_WALLET,) if self.pooled else WALLETS)},
             coinm={a: v for a, v in self._cm_f.items()},
+            basis=self.dated_basis(),
         )

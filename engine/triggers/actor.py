@@ -31,7 +31,7 @@ class TriggerActor:
                  *, drift: DriftBand | None = None, schedule: Schedule | None = None,
                  signals: Iterable[Signal] = (), regimes: RegimeMatrix | None = None,
                  sink: Callable[[RebalanceIntent], None] | None = None,
-                 roll_ns: int | None = None) -> None:
+                 roll_ns: int | None = None, roll_into: str = "perp") -> None:
         self.portfolio, self.strategy, self.stats, self.clock = portfolio, strategy, stats, clock
         self.drift, self.schedule = drift, schedule
         self.signals = list(signals)
@@ -44,7 +44,9 @@ class TriggerActor:
         # (ts, signal, "entry" | "exit", value): every edge of every signal rule
         self.signal_log: list[tuple[int, str, str, float | None]] = []
         # dated contracts: rolled into their perpetual this long before expiry
-        self.roll_ns = roll_ns
+        self.roll_ns = roll_ns if any(p.inst.is_dated for p in portfolio.perps.values()) \
+            else None
+        self.roll_into = roll_into
         self._next_roll_check = 0
         self.rolled: set[str] = set()
 
@@ -53,7 +55,7 @@ class TriggerActor:
         now = self.clock.now_ns()
         if self.roll_ns is not None and now >= self._next_roll_check:
             self._next_roll_check = now + 1_000_000_000
-            intent = self._roll(upd, now)
+            intent = self._roll(upd, now, upd.ts_event)
             if intent is not None:
                 return intent
         if upd.cause in _SLOW_CAUSES:
@@ -116,25 +118,37 @@ class TriggerActor:
                               upd, now)
         return None
 
-    def _roll(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
-        """A dated position near expiry moves to the perpetual of its underlying: the dated
-        leg to zero, the perp leg by its notional (net exposure unchanged)."""
+    def _roll(self, upd: PortfolioUpdate, now: int, market_ns: int) -> RebalanceIntent | None:
+        """A dated position near expiry (by exchange time, `market_ns`) moves to the contract
+        it rolls into: the dated leg to zero, the other by its notional (net exposure
+        unchanged)."""
         p = self.portfolio
         for sym, d in p.perps.items():
             inst = d.inst
             if not inst.is_dated or not d.qty or sym in self.rolled \
-                    or now < inst.expiry_ns - self.roll_ns:
+                    or market_ns < inst.expiry_ns - self.roll_ns:
                 continue
             self.rolled.add(sym)
             legs = {sym: 0.0}
-            perp = inst.perpetual
-            if perp in p.perps:
-                legs[perp] = p.perps[perp].notional + d.notional
+            into = self._roll_target(inst)
+            if into is not None:
+                legs[into] = p.perps[into].notional + d.notional
             snap = p.snapshot()
             return self._emit("roll", f"{sym} expires {utc_text(inst.expiry_ns)}: rolled into "
-                              f"{perp if perp in p.perps else 'nothing (no perp declared)'}",
+                              f"{into or 'nothing (no contract to roll into is declared)'}",
                               legs, dict(self.targets or {}), snap, upd, now)
         return None
+
+    def _roll_target(self, inst) -> str | None:
+        """The contract a dated position rolls into: its perpetual, or the next dated contract
+        of the same underlying (the nearest later expiry), where declared."""
+        perps = self.portfolio.perps
+        if self.roll_into == "perp":
+            return inst.perpetual if inst.perpetual in perps else None
+        later = sorted((p.inst.expiry_ns, s) for s, p in perps.items()
+                       if p.inst.is_dated and p.inst.perpetual == inst.perpetual
+                       and p.inst.expiry_ns > inst.expiry_ns)
+        return later[0][1] if later else None
 
     # -- decisions ------------------------------------------------------------------------
     def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,

@@ -76,6 +76,8 @@ perp = "BTC/USDT:USDT-250627"
 kind = "fixed_weights"
 weights = { BTC = 1.0 }
 leg = "perp"
+[triggers]
+hold_to_delivery = true
 """
 
 
@@ -109,3 +111,46 @@ def _spec():
                       base="BTC", quote="USDT", settle="USDT", amount_step=Decimal("0.001"),
                       price_tick=Decimal("0.1"), min_amount=Decimal("0.001"),
                       min_notional=Decimal("5"))
+
+
+def test_roll_into_the_next_quarterly_keeps_the_notional():
+    from engine.core.clock import ReplayClock
+    from engine.model import PortfolioUpdate
+    from engine.node.build import build
+
+    cfg = parse_config(CFG.replace("hold_to_delivery = true", 'roll_into = "next"').replace(
+        '[universe.BTC]', '[[instruments]]\nsymbol = "BTC/USDT:USDT-250926"\nleverage = 5\n'
+        '[universe.BTC]'), "next.toml")
+    clock = ReplayClock()
+    portfolio, _, _, trigger = build(cfg, clock)
+    expiry = portfolio.instruments["BTC/USDT:USDT-250627"].expiry_ns
+    for sym in ("BTC/USDT:USDT-250627", "BTC/USDT:USDT-250926"):
+        portfolio.on_price(sym, 60000.0)
+    def upd(ts):  # the venue's clock says how far the expiry is
+        clock.advance_to(ts)
+        return PortfolioUpdate(ts_event=ts, ts_recv=ts, cause="price", assets=("BTC",),
+                               nav=1.0)
+
+    assert trigger.on_update(upd(expiry - 4 * 86400 * 10**9)) is None  # 4 days out: not yet
+    intent = trigger.on_update(upd(expiry - 2 * 86400 * 10**9))  # inside the default 3 days
+    assert intent.rule == "roll" and "rolled into BTC/USDT:USDT-250926" in intent.reason
+    assert {t.symbol: t.notional for t in intent.targets} == {
+        "BTC/USDT:USDT-250627": 0.0, "BTC/USDT:USDT-250926": pytest.approx(0.2 * 60000)}
+    assert trigger.on_update(upd(expiry - 86400 * 10**9)) is None  # once
+
+
+def test_the_portfolio_reports_each_dated_contracts_annualised_basis():
+    from engine.feeds.capture import merge_captures
+    from engine.node.config import load_config
+
+    path = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    cfg = load_config(str(ROOT / "configs" / "roll_link.toml"))
+    s = PaperSession(cfg)
+    for ev in merge_captures([str(path)]):
+        s.pipeline.on_event(ev)
+    snap = s.portfolio.snapshot()
+    f = s.portfolio.perps["LINK/USD:LINK-211231"].mark
+    spot = s.portfolio.perps["LINK/USD:LINK"].mark  # no spot book: the perp prices LINK
+    days = (s.portfolio.instruments["LINK/USD:LINK-211231"].expiry_ns - snap.ts) / 86400e9
+    assert snap.basis == {"LINK/USD:LINK-211231": pytest.approx((f / spot - 1) * 365 / days)}
+    assert 0.0 < snap.basis["LINK/USD:LINK-211231"] < 0.2

@@ -244,3 +244,25 @@ async def test_paper_open_interest_polled_from_the_venue_fires_its_rule(tmp_path
     assert (entry["rule"], entry["edge"]) == ("btc_oi_surge", "entry")
     assert entry["value"] == pytest.approx(0.2)
     assert report["intents"] >= 1  # the rule's entry is a rebalance decision
+
+
+async def test_paper_roll_of_a_coinm_quarterly_into_its_perp(tmp_path):
+    """configs/roll_link.toml in paper mode: the local exchange plays the recorded COIN-M
+    minute on /dapi; the engine, fed by a real ccxt.pro binancecoinm client, buys the
+    LINKUSD_211231 short back and sells LINKUSD_PERP, the two legs paced together."""
+    from tests.conftest import shared
+
+    ex = LocalExchange([shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")],
+                       speed=2)
+    port = await ex.start()
+    path = str(ROOT / "configs" / "roll_link.toml")
+    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
+    try:
+        r, report = await _until_rebalanced(cfg, path, tmp_path)
+    finally:
+        await ex.stop()
+    assert report["positions"] == {"LINK/USD:LINK": "-500.0", "LINK/USD:LINK-211231": "0.0"}
+    (roll,) = report["rolls"]
+    assert {leg["state"] for leg in roll["legs"].values()} == {"done"}
+    assert 0 < report["max_transient_deviation"] <= report["max_transient_limit"]
+    assert r.feed.exchange_id("LINK/USD:LINK-211231") == "binancecoinm"
