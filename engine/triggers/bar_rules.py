@@ -13,7 +13,7 @@ import statistics
 
 from engine.core.errors import ConfigError
 from engine.portfolio.stats import MarketStats
-from engine.triggers.rules import Signal
+from engine.triggers.rules import Signal, atr_ratio
 
 
 class EntryExit(Signal):
@@ -70,12 +70,8 @@ class AtrSpike(EntryExit):
         self.median_bars, self.name = median_bars, name
 
     def entry(self, stats: MarketStats) -> bool | None:
-        now = stats.atr(self.asset, self.period)
-        then = stats.atr(self.asset, self.period, self.lookback)
-        if now is None or then is None or then <= 0:
-            return None
-        self.value = now / then
-        return now >= (1.0 + self.expansion) * then
+        self.value = atr_ratio(stats, self.asset, self.period, self.lookback)
+        return None if self.value is None else self.value >= 1.0 + self.expansion
 
     def exit(self, stats: MarketStats) -> bool | None:
         atrs = [stats.atr(self.asset, self.period, k) for k in range(self.median_bars)]

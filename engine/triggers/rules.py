@@ -197,12 +197,17 @@ class AtrExpansion(Signal):
         self.name = name
 
     def condition(self, stats: MarketStats) -> bool | None:
-        now = stats.atr(self.asset, self.period)
-        then = stats.atr(self.asset, self.period, self.lookback)
-        if now is None or then is None or then <= 0:
-            return None
-        self.value = now / then
-        return now >= (1.0 + self.expansion) * then
+        self.value = atr_ratio(stats, self.asset, self.period, self.lookback)
+        return None if self.value is None else self.value >= 1.0 + self.expansion
+
+
+def atr_ratio(stats: MarketStats, asset: str, period: int, lookback: int) -> float | None:
+    """ATR(period) now over ATR(period) `lookback` bars ago (None until both exist)."""
+    now = stats.atr(asset, period)
+    then = stats.atr(asset, period, lookback)
+    if now is None or then is None or then <= 0:
+        return None
+    return now / then
 
 
 class FundingStreak(Signal):

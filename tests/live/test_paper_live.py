@@ -36,6 +36,19 @@ async def _until_rebalanced(cfg, path: str, tmp_path) -> tuple[Runner, dict]:
         stopper.cancel()
 
 
+async def _rebalanced_on(captures, config: str, tmp_path, speed: float = 4, **execution):
+    """configs/`config` in paper mode against the local exchange playing `captures`, until
+    its first rebalance is over: (runner, report)."""
+    ex = LocalExchange(captures, speed=speed)
+    port = await ex.start()
+    path = str(ROOT / "configs" / config)
+    cfg = at_local_exchange(load_config(path), port, **execution)
+    try:
+        return await _until_rebalanced(cfg, path, tmp_path)
+    finally:
+        await ex.stop()
+
+
 async def test_paper_live_rebalances_on_the_live_books(tmp_path):
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
     port = await ex.start()
@@ -81,18 +94,10 @@ async def test_paper_spot_and_perps_on_live_books_move_margin_then_hedge(tmp_pat
     """The seeds' case in paper mode: spot and USD-M books through two real ccxt.pro clients
     (binance spot, binanceusdm) against the local exchange playing both captures; the futures
     wallet topped up from the spot wallet first, the spot core untouched, net 60/40."""
-    from tests.conftest import ROOT as _root
-
-    spot = [_root / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
-            _root / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
-    ex = LocalExchange([USDM_BTC, USDM_ETH, *spot], speed=4)
-    port = await ex.start()
-    path = str(ROOT / "configs" / "demo.toml")
-    cfg = at_local_exchange(load_config(path), port, duration_s=3.0, slices=6, retry_s=0.2)
-    try:
-        r, report = await _until_rebalanced(cfg, path, tmp_path)
-    finally:
-        await ex.stop()
+    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
+            ROOT / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
+    r, report = await _rebalanced_on([USDM_BTC, USDM_ETH, *spot], "demo.toml", tmp_path,
+                                     duration_s=3.0, slices=6, retry_s=0.2)
     assert report["spot_end"] == report["spot_start"] == {"BTC": "1.214", "ETH": "9.33"}
     assert abs(report["net_weights"]["BTC"] - 0.6) < 0.01
     assert report["transfers"] == report["journal_transfers"] == 1
@@ -110,14 +115,8 @@ async def test_paper_inverse_perps_hedge_spot_coins_on_live_coinm_books(tmp_path
     from tests.conftest import shared
 
     capture = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
-    ex = LocalExchange([capture], speed=2)
-    port = await ex.start()
-    path = str(ROOT / "configs" / "inverse_hedge.toml")
-    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
-    try:
-        r, report = await _until_rebalanced(cfg, path, tmp_path)
-    finally:
-        await ex.stop()
+    r, report = await _rebalanced_on([capture], "inverse_hedge.toml", tmp_path, speed=2,
+                                     duration_s=2.0, slices=4, retry_s=0.2)
     assert report["spot_end"] == report["spot_start"] == {"LINK": "1000", "BCH": "40"}
     for asset in ("LINK", "BCH"):
         assert abs(report["net_weights"][asset] - 0.3) < 0.01
@@ -131,24 +130,18 @@ async def test_paper_inverse_perps_hedge_spot_coins_on_live_coinm_books(tmp_path
     assert r.feed.invalid == 0 and all(level for _, level in r.session.broker.fill_log)
 
 
-async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
-    """`[bars]` without history files in paper mode: before the first trade the engine asks
-    the venue (ccxt fetch_ohlcv against the local exchange, which serves the bundled daily
-    klines up to the recording's time) for the bars before it: BTC's SMA(10) is ready on the
-    first trade and equals the one of the venue's last ten daily closes."""
+async def _warmed_from_the_venue(journal: str):
+    """configs/sma_stream.toml in paper mode without history files, on the recorded spot
+    BTC minutes, until BTC's bars are warm: (local exchange, report, session)."""
     import msgspec
-    import numpy as np
 
-    from engine.feeds.bars import read_bars
-
-    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"]
-    ex = LocalExchange(spot, speed=4)
+    ex = LocalExchange([ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"], speed=4)
     port = await ex.start()
     path = str(ROOT / "configs" / "sma_stream.toml")
     cfg = load_config(path)
     cfg = at_local_exchange(msgspec.structs.replace(
         cfg, bars=msgspec.structs.replace(cfg.bars, history=[])), port)
-    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    r = Runner(cfg, path, open(path).read(), [], journal, mode="paper")
     s = r.session
 
     async def stop_when_warm():
@@ -161,6 +154,19 @@ async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
     finally:
         stopper.cancel()
         await ex.stop()
+    return ex, report, s
+
+
+async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
+    """`[bars]` without history files in paper mode: before the first trade the engine asks
+    the venue (ccxt fetch_ohlcv against the local exchange, which serves the bundled daily
+    klines up to the recording's time) for the bars before it: BTC's SMA(10) is ready on the
+    first trade and equals the one of the venue's last ten daily closes."""
+    import numpy as np
+
+    from engine.feeds.bars import read_bars
+
+    ex, report, s = await _warmed_from_the_venue(str(tmp_path / "j.sqlite"))
     bars = report["bars"]["BTC"]
     assert (bars["history_bars"], bars["seeded"]) == (60, False)  # closed days only
     assert ex.kline_requests == 1
@@ -174,34 +180,13 @@ async def test_paper_bars_warm_up_from_the_venues_klines(tmp_path):
 async def test_a_restart_takes_its_bars_from_the_journal(tmp_path):
     """The same paper run started again on its journal: the warm history it journaled the
     first time is read back, and the venue is asked only for what comes after it."""
-    import msgspec
-
-    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz"]
-    path = str(ROOT / "configs" / "sma_stream.toml")
     journal = str(tmp_path / "j.sqlite")
     asked = []
-    for attempt in (1, 2):
-        ex = LocalExchange(spot, speed=4)
-        port = await ex.start()
-        cfg = load_config(path)
-        cfg = at_local_exchange(msgspec.structs.replace(
-            cfg, bars=msgspec.structs.replace(cfg.bars, history=[])), port)
-        r = Runner(cfg, path, open(path).read(), [], journal, mode="paper")
-        s = r.session
-
-        async def stop_when_warm(r=r, s=s):
-            await wait_until(lambda: "BTC/USDT" in s.bars_warmed, "the warm-up")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_warm())
-        try:
-            report = await asyncio.wait_for(r.run(), 60)
-        finally:
-            stopper.cancel()
-            await ex.stop()
+    for _ in (1, 2):
+        ex, report, s = await _warmed_from_the_venue(journal)
         asked.append(ex.kline_starts)
-        bars = report["bars"]["BTC"]
-        assert bars["history_bars"] == 60 and s.pipeline.stats.sma("BTC", 10) is not None
+        assert report["bars"]["BTC"]["history_bars"] == 60
+        assert s.pipeline.stats.sma("BTC", 10) is not None
     day = 86_400_000
     # the first run asked for the 60 days before 2024-08-08; the second only from the day
     # after the last one it journaled (2024-08-07 closed): none of the 60 again
@@ -252,15 +237,9 @@ async def test_paper_roll_of_a_coinm_quarterly_into_its_perp(tmp_path):
     LINKUSD_211231 short back and sells LINKUSD_PERP, the two legs paced together."""
     from tests.conftest import shared
 
-    ex = LocalExchange([shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")],
-                       speed=2)
-    port = await ex.start()
-    path = str(ROOT / "configs" / "roll_link.toml")
-    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
-    try:
-        r, report = await _until_rebalanced(cfg, path, tmp_path)
-    finally:
-        await ex.stop()
+    capture = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    r, report = await _rebalanced_on([capture], "roll_link.toml", tmp_path, speed=2,
+                                     duration_s=2.0, slices=4, retry_s=0.2)
     assert report["positions"] == {"LINK/USD:LINK": "-500.0", "LINK/USD:LINK-211231": "0.0"}
     (roll,) = report["rolls"]
     assert {leg["state"] for leg in roll["legs"].values()} == {"done"}
