@@ -494,7 +494,7 @@ class ExecutionEngine:
         if self._return_due:
             self._return_due = False
             req = t.excess(self.portfolio, now)
-        elif self.portfolio.margin_utilisation > t.cfg.top_up_above:
+        elif self.portfolio.usdm_utilisation > t.cfg.top_up_above:
             req = t.top_up(self.portfolio, {}, self.prices, now,
                            "utilisation above top_up_above")
         if req is not None:

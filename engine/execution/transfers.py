@@ -93,7 +93,7 @@ class TransferPolicy:
         """Spot → futures when the projected utilisation exceeds `top_up_above`: enough to
         bring it to `margin_target`, as far as the spot wallet can spare."""
         proj = project(p, pending, prices)
-        if proj.utilisation <= self.cfg.top_up_above:
+        if proj.usdm_utilisation <= self.cfg.top_up_above:  # COIN-M margin is coin, not USDT
             return None
         need = Decimal(repr(proj.initial_margin / self.cfg.margin_target
                             - proj.margin_balance)).quantize(_CENT, rounding=ROUND_CEILING)
@@ -120,7 +120,7 @@ class TransferPolicy:
     def excess(self, p: Portfolio, now: int) -> TransferRequest | None:
         """Futures → spot after a rebalance left utilisation below `return_below`: what the
         futures wallet holds beyond margining its positions at `margin_target`."""
-        if p.margin_utilisation >= self.cfg.return_below:
+        if p.usdm_utilisation >= self.cfg.return_below:
             return None
         return self._request(self._futures_spare(p, p.initial_margin), FUTURES_WALLET,
                              SPOT_WALLET, "futures wallet above its margin need", now)

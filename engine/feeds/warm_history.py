@@ -3,10 +3,11 @@ first event.
 
 From bar files (freqtrade feather, replay and paper) or from the venue's klines (ccxt
 `fetch_ohlcv`, live), the same shape: the closed bars of the run's interval that ended by the
-start, and the bar in progress at the start as far as it is known (`Seed`): in live the
-venue's current kline; from files, the closed bars of a finer file inside it (e.g. 23 hourly
-bars of today's daily bar). What lies between the seed's end and the first trade is unseen,
-and `Seed.known_until` says where that gap begins.
+start, and, from files, the bar in progress at the start as far as they know it (`Seed`): the
+closed bars of a finer file inside it (e.g. 23 hourly bars of today's daily bar). The venue's
+current kline is not used: fetched after the first trade, it holds trades the builder sees
+again; that first bar is dropped instead. What lies between a seed's end and the first trade
+is unseen, and `Seed.known_until` says where that gap begins.
 """
 
 from __future__ import annotations
@@ -61,16 +62,16 @@ def from_bars(bars: list[Bar], interval_ns: int, start_ns: int, keep: int,
 
 def from_files(paths: list[str], symbol: str, interval_ns: int, start_ns: int,
                keep: int) -> History:
-    """History of `symbol`'s base asset from freqtrade files: the file of the run's interval
-    for the closed bars, the finest file dividing it for the bar in progress."""
-    base = symbol.split("/")[0]
+    """History of `symbol` from freqtrade files of that market (a spot file for a spot symbol,
+    a futures file for a perp): the file of the run's interval for the closed bars, the one of
+    a finer interval reaching furthest for the bar in progress."""
     same: list[Bar] = []
     finer: list[tuple[int, list[Bar]]] = []
     used = []
     for p in paths:
         name = parse_name(p)
-        if name.symbol.split("/")[0] != base or name.kind in ("funding_rate", "mark"):
-            continue
+        if name.symbol != symbol or name.kind in ("funding_rate", "mark"):
+            continue  # another market's bars (a perp's for a spot symbol) are not this one's
         step = timeframe_ns(name.timeframe)
         if step == interval_ns:
             same += read_bars(p)
@@ -89,18 +90,12 @@ def from_files(paths: list[str], symbol: str, interval_ns: int, start_ns: int,
 
 def from_ohlcv(rows: list[list], symbol: str, exchange: str, timeframe: str, interval_ns: int,
                start_ns: int, keep: int) -> History:
-    """History from ccxt `fetch_ohlcv` rows `[ms, o, h, l, c, v]`: the closed ones, and the
-    venue's current kline as the seed (known up to `start_ns`)."""
+    """History from ccxt `fetch_ohlcv` rows `[ms, o, h, l, c, v]`: the closed ones."""
     ms = 1_000_000
     bars = [Bar(exchange=exchange, symbol=symbol, ts_event=r[0] * ms + interval_ns,
                 ts_recv=start_ns, timeframe=timeframe, ts_open=r[0] * ms, open=float(r[1]),
                 high=float(r[2]), low=float(r[3]), close=float(r[4]), volume=float(r[5]))
             for r in rows if None not in r[:6]]
-    h = from_bars(bars, interval_ns, start_ns, keep)
-    cur = start_ns - start_ns % interval_ns
-    live = [b for b in bars if b.ts_open == cur]
-    if live and cur < start_ns:
-        b = live[-1]
-        h.seed = Seed(ts_open=cur, open=b.open, high=b.high, low=b.low, close=b.close,
-                      volume=b.volume, known_until=start_ns)
-    return h
+    # closed klines only: the venue's current one, fetched after the first trade, holds
+    # trades the builder is about to see again (the bar in progress is dropped instead)
+    return from_bars(bars, interval_ns, start_ns, keep)

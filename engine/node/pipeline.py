@@ -80,6 +80,7 @@ class Pipeline:
         self.bar_builders: dict[str, tuple[str, BarBuilder]] = {}
         self.bars_built: deque[Bar] = deque(maxlen=10_000)  # the latest, oldest first
         self.bar_sink = None  # called with each bar built (the journal's recorder)
+        self.expired: set[str] = set()  # dated contracts past their expiry
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
@@ -130,9 +131,9 @@ class Pipeline:
                 got = self.trigger.on_update(PortfolioUpdate(
                     ts_event=bars[-1].ts_event, ts_recv=now, cause="bar", assets=(asset,),
                     nav=self.portfolio.nav))
-                if got is not None:
-                    self._decided(got)
-                    intent = intent or got
+                if got is not None:  # one decision at a time: the other builders close
+                    self._decided(got)  # on the next call
+                    return got
         return intent
 
     def take_funding(self) -> list[tuple[FundingRate, Decimal]]:
@@ -149,6 +150,8 @@ class Pipeline:
         """Apply one event; with `evaluate` off (a bar backtest, before the last event of a
         timestamp) the state is updated but no rule looks at it yet."""
         self.clock.advance_to(ev.ts_recv)
+        if self.expired and ev.symbol in self.expired:
+            return None  # a delivered contract's market is over
         t = type(ev)
         cause = "price"
         ts_event = ev.ts_event

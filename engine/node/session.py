@@ -109,9 +109,10 @@ class PaperSession:
             self._deliver_due(ev.ts_event, self.clock.now_ns())
         intent = self.pipeline.on_event(ev)
         now = self.clock.now_ns()
-        if self.pipeline.bar_builders and now >= self._next_bar_check:
+        if self.pipeline.bar_builders and now >= self._next_bar_check and intent is None:
+            # (with an intent from this event, the quiet bars close on the next one)
             self._next_bar_check = now + 1_000_000_000
-            intent = self.pipeline.close_bars(now) or intent
+            intent = self.pipeline.close_bars(now)
         t = type(ev)
         if t is Trade:
             q = self.trades.get(ev.symbol)
@@ -143,15 +144,17 @@ class PaperSession:
             for p in list(self.execution.parents.values()):
                 if p.symbol == sym and p.active:
                     self.execution.abort(p.parent_id, "contract delivered", now)
-            px = self.pipeline.prices.get(sym)
+            px = self.pipeline.prices.pop(sym, None)
+            # an expired contract is no longer priced, aged by the guard, nor required
+            self.pipeline.price_ts.pop(sym, None)
+            self.pipeline.required.discard(sym)
+            self.pipeline.expired.add(sym)
             qty = self.portfolio.perps[sym].qty
-            if not qty:
+            deliver = getattr(self.broker, "deliver", None)
+            if not qty or deliver is None:  # live: the venue delivers, and its streams say so
                 continue
             if not px:
                 raise RuntimeError(f"{sym} expired with {qty} open and no price to deliver at")
-            deliver = getattr(self.broker, "deliver", None)
-            if deliver is None:  # live: the venue delivers, and its streams say so
-                continue
             fill = deliver(sym, to_decimal(px), expiry, now)
             if fill is not None:
                 self.execution.on_broker_events([fill], now)

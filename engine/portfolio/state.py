@@ -52,11 +52,15 @@ _FEE_Q = Decimal("1e-8")
 
 
 def fee_in_quote(f: Fill, stables: frozenset[str] = STABLES) -> Decimal:
-    """A fill's fee in the quote currency: a fee paid in a coin (a spot buy's, an inverse
-    perp's) at the fill's price, which is that coin's price in quote."""
-    if not f.fee or (f.fee_currency or "USDT") in stables:
+    """A fill's fee in the quote currency: a fee paid in the fill's own coin (a spot buy's,
+    an inverse perp's) at the fill's price, which is that coin's price in quote. A fee in
+    another coin (BNB) has no price here and is left out (it stays in `fees_paid`)."""
+    ccy = f.fee_currency or "USDT"
+    if not f.fee or ccy in stables:
         return f.fee
-    return (f.fee * f.price).quantize(_FEE_Q)
+    if ccy == f.symbol.partition("/")[0]:
+        return (f.fee * f.price).quantize(_FEE_Q)
+    return Decimal(0)
 
 
 class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +98,7 @@ class PortfolioSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 class _Perp:
     __slots__ = ("inst", "asset", "qty", "entry", "qty_f", "entry_f", "cs_f", "mark", "notional",
+                 "exp",
                  "upnl", "im", "mm", "realized", "funding", "fees", "lev", "linear", "coinm",
                  "wallet")
 
@@ -107,6 +112,9 @@ class _Perp:
         self.cs_f = float(inst.contract_size)
         self.mark = 0.0
         self.notional = 0.0
+        # its share of the underlying's exposure: the notional, and for an inverse contract
+        # its coin PnL too (q × size × price / entry: the coin it is owed moves with the price)
+        self.exp = 0.0
         self.upnl = 0.0  # quote currency
         self.im = 0.0
         self.mm = 0.0
@@ -166,6 +174,7 @@ class Portfolio:
         self.assets: list[str] = []
         self.px: dict[str, float] = {}  # coin -> price in quote
         self._has_spot_px: set[str] = set()
+        self._has_perpetual_px: set[str] = set()  # coins a perpetual prices (no spot)
         self._mark_from_mark_price: set[str] = set()
         self.ts = 0
         for inst in instruments:
@@ -283,7 +292,10 @@ class Portfolio:
         elif symbol in self._mark_from_mark_price:
             return None
         self._mark_perp(p, price)
-        if p.asset not in self._has_spot_px:
+        if p.asset not in self._has_spot_px and (
+                not p.inst.is_dated or p.asset not in self._has_perpetual_px):
+            if not p.inst.is_dated:
+                self._has_perpetual_px.add(p.asset)
             self._set_coin_price(p.asset, price)
         return p.asset
 
@@ -324,7 +336,8 @@ class Portfolio:
             upnl = q * p.cs_f * (1.0 / p.entry_f - 1.0 / p.mark) * coin_px if p.mark else 0.0
         an = abs(notional)
         mm = p.inst.maintenance_margin(notional)
-        self._perp_exp[p.asset] += notional - p.notional
+        exp = notional if p.linear else notional + upnl
+        self._perp_exp[p.asset] += exp - p.exp
         self._sum_abs_perp += an - abs(p.notional)
         self._sum_upnl += upnl - p.upnl
         self._sum_im += im - p.im
@@ -337,7 +350,7 @@ class Portfolio:
         else:
             self._lin_upnl += upnl - p.upnl
             self._lin_im += im - p.im
-        p.notional, p.upnl, p.im, p.mm = notional, upnl, im, mm
+        p.notional, p.exp, p.upnl, p.im, p.mm = notional, exp, upnl, im, mm
 
     # -- ledger -------------------------------------------------------------------------------
     def apply(self, ev: Fill | FundingPayment | Transfer) -> str | None:
@@ -493,7 +506,7 @@ class Portfolio:
         self._sum_abs_perp = self._sum_upnl = self._sum_im = self._sum_mm = 0.0
         self._lin_upnl = self._lin_im = 0.0
         for p in self.perps.values():
-            p.notional = p.upnl = p.im = p.mm = 0.0
+            p.notional = p.exp = p.upnl = p.im = p.mm = 0.0
             if p.qty_f and p.mark:
                 self._remark_perp(p)
 
@@ -564,6 +577,11 @@ class Portfolio:
         coins = set(self._cm_im) | set(self._cm_f)
         return {a: (self._cm_im.get(a, 0.0), self._cm_val.get(a, 0.0) + self._cm_upnl.get(a, 0.0))
                 for a in coins}
+
+    @property
+    def usdm_utilisation(self) -> float:
+        """The USD-M account's (what transfers between spot and futures can change)."""
+        return _utilisation(self._lin_im, self.margin_balance)
 
     @property
     def margin_utilisation(self) -> float:

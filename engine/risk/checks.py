@@ -39,6 +39,7 @@ class Projection(msgspec.Struct, frozen=True, kw_only=True):
     initial_margin: float  # the USD-M account's
     margin_balance: float  # the USD-M account's
     utilisation: float  # the highest of every margin account (USD-M, each COIN-M coin)
+    usdm_utilisation: float  # the USD-M account's alone (what a stablecoin transfer changes)
     gross_leverage: float
     exposure: dict[str, float]
     position: dict[str, float]  # projected signed amount per symbol
@@ -72,6 +73,8 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         q = p.qty_f + add
         position[sym] = q
         notional, perp_im = portfolio.perp_margin(sym, q, p.mark or px)
+        if not p.linear and p.entry_f and p.mark:  # held contracts' coin PnL is exposure too
+            notional = p.qty_f * p.cs_f * p.mark / p.entry_f + add * p.cs_f
         if p.coinm:
             cm_im[inst.base] = cm_im.get(inst.base, 0.0) + perp_im
         else:
@@ -93,10 +96,11 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         exposure[coin] = exposure.get(coin, 0.0) + v
     mb = margin_cash + portfolio.usdm_unrealized_pnl + portfolio.collateral_haircut * spot_total
     nav = cash + spot_total + cm_total + upnl
-    util = _utilisation(im, mb)
+    util = usdm = _utilisation(im, mb)
     for coin, coin_im in cm_im.items():
         util = max(util, _utilisation(coin_im, coinm.get(coin, (0.0, 0.0))[1]))
     return Projection(initial_margin=im, margin_balance=mb, utilisation=util,
+                      usdm_utilisation=usdm,
                       gross_leverage=gross / nav if nav > 0 else float("inf"),
                       exposure=exposure, position=position)
 

@@ -19,11 +19,12 @@ from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
 from engine.triggers.regime import Regime, RegimeMatrix
 from engine.triggers.rules import DriftBand, Schedule, Signal
-from strategies.base import Strategy
+from strategies.base import Strategy, coinm_value, dated_notional
 
 log = logging.getLogger("engine.triggers")
 
 _SLOW_CAUSES = frozenset({"bar", "funding", "fill", "sample"})
+_ROLL_RETRY_NS = 300_000_000_000  # a roll not done five minutes on is decided again
 
 
 class TriggerActor:
@@ -48,7 +49,9 @@ class TriggerActor:
             else None
         self.roll_into = roll_into
         self._next_roll_check = 0
-        self.rolled: set[str] = set()
+        # dated contract -> when its roll was decided; decided again if it is still held
+        # `_ROLL_RETRY_NS` later (refused, aborted, partly filled)
+        self.rolled: dict[str, int] = {}
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
@@ -125,10 +128,10 @@ class TriggerActor:
         p = self.portfolio
         for sym, d in p.perps.items():
             inst = d.inst
-            if not inst.is_dated or not d.qty or sym in self.rolled \
-                    or market_ns < inst.expiry_ns - self.roll_ns:
+            if not inst.is_dated or not d.qty or market_ns < inst.expiry_ns - self.roll_ns \
+                    or now - self.rolled.get(sym, now - _ROLL_RETRY_NS) < _ROLL_RETRY_NS:
                 continue
-            self.rolled.add(sym)
+            self.rolled[sym] = now
             legs = {sym: 0.0}
             into = self._roll_target(inst)
             if into is not None:
@@ -157,7 +160,7 @@ class TriggerActor:
         alloc = self.strategy.allocate(snap, self.stats, weights)
         legs = dict(alloc.legs)
         if self.regimes is not None:
-            legs = self._apply_regime(self.regimes.current, alloc.weights, snap.nav, legs)
+            legs = self._apply_regime(self.regimes.current, alloc.weights, snap, legs)
             # a regime's hedge (net short included) stays within the strategy's leverage cap
             gross, cap = sum(abs(v) for v in legs.values()), \
                 self.strategy.max_gross_leverage * snap.nav
@@ -182,13 +185,14 @@ class TriggerActor:
             self.sink(intent)
         return intent
 
-    def _apply_regime(self, regime: Regime, weights: dict[str, float], nav: float,
+    def _apply_regime(self, regime: Regime, weights: dict[str, float], snap,
                       legs: dict[str, float]) -> dict[str, float]:
         out = dict(legs)
         for asset, l in self.strategy.universe.items():
             if l.spot is None or l.perp is None:
                 continue
-            spot, perp = self.regimes.legs(regime, weights.get(asset, 0.0) * nav)
+            held = coinm_value(snap, asset) + dated_notional(snap, asset)
+            spot, perp = self.regimes.legs(regime, weights.get(asset, 0.0) * snap.nav - held)
             out[l.spot], out[l.perp] = spot, perp
         return out
 

@@ -77,8 +77,9 @@ class AtrSpike(EntryExit):
         atrs = [stats.atr(self.asset, self.period, k) for k in range(self.median_bars)]
         if any(a is None for a in atrs):
             return None
-        self.value = atrs[0] / statistics.median(atrs)
-        return atrs[0] <= statistics.median(atrs)
+        med = statistics.median(atrs)
+        self.value = atrs[0] / med if med > 0 else None  # flat bars: no range at all
+        return atrs[0] <= med
 
 
 class SmaTrend(EntryExit):

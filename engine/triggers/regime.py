@@ -73,7 +73,6 @@ class RegimeMatrix:
         self.current = baseline
         self.min_hold_ns = min_hold_ns
         self.since: int | None = None  # when the current regime was entered
-        self.held: dict[str, int] = {}  # regime -> time spent in it (ns), as updates pass
 
     def select(self, active: set[str]) -> Regime:
         for r in self.regimes:

@@ -102,6 +102,11 @@ def test_a_quarterly_held_to_expiry_is_delivered_at_its_last_price():
     assert s.portfolio.wallets["futures"]["USDT"] == Decimal(10000) + Decimal("0.2") * 1000
     fill, level = s.broker.fill_log[-1]
     assert fill.liquidity == "delivery" and fill.fee == 0 and level is None
+    # the expired contract is no longer priced nor aged: the guard is not left stale on it
+    s.process(quote(expiry + 10_000_000_000, 70000.0))
+    assert "BTC/USDT:USDT-250627" not in s.pipeline.price_ts
+    s.guard.update(expiry + 60_000_000_000, list(s.pipeline.price_ts))
+    assert "stale_feed" not in s.guard.conditions
 
 
 def _spec():
@@ -136,7 +141,10 @@ def test_roll_into_the_next_quarterly_keeps_the_notional():
     assert intent.rule == "roll" and "rolled into BTC/USDT:USDT-250926" in intent.reason
     assert {t.symbol: t.notional for t in intent.targets} == {
         "BTC/USDT:USDT-250627": 0.0, "BTC/USDT:USDT-250926": pytest.approx(0.2 * 60000)}
-    assert trigger.on_update(upd(expiry - 86400 * 10**9)) is None  # once
+    t = expiry - 2 * 86400 * 10**9
+    assert trigger.on_update(upd(t + 60 * 10**9)) is None  # once while it may be working
+    again = trigger.on_update(upd(t + 360 * 10**9))  # still held 6 minutes on: decided again
+    assert again is not None and again.rule == "roll"
 
 
 def test_the_portfolio_reports_each_dated_contracts_annualised_basis():

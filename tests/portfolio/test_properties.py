@@ -62,9 +62,18 @@ def test_nav_and_exposure_identities_hold_after_any_fills_and_moves(seq):
         scale = max(1.0, abs(snap.nav), sum(abs(v) for v in snap.exposure.values()))
         # NAV = cash + holdings × price + unrealized PnL, from the ledger alone.
         assert snap.nav == pytest.approx(_independent_nav(p), rel=1e-9, abs=1e-6 * scale)
-        # Exposure of an underlying = its spot value + its COIN-M coins + its perps' notional.
+        # Exposure of an underlying = its spot value + its COIN-M coins + its perps' notional
+        # (an inverse perp's with its coin PnL: the coin it is owed moves with the price).
         for a in snap.exposure:
-            perps = sum(v for s, v in snap.perp_notional.items() if s.startswith(a + "/"))
+            perps = 0.0
+            for s, v in snap.perp_notional.items():
+                if not s.startswith(a + "/"):
+                    continue
+                perps += v
+                d = p.perps[s]
+                if not d.linear and d.qty and d.mark:
+                    perps += float(d.qty) * float(d.inst.contract_size) * (
+                        1 / float(d.entry) - 1 / d.mark) * p.px.get(a, d.mark)
             coinm = snap.coinm.get(a, 0.0) * snap.prices.get(a, 0.0)
             assert snap.exposure[a] == pytest.approx(snap.spot_value.get(a, 0.0) + coinm + perps,
                                                      abs=1e-6 * scale)

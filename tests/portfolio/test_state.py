@@ -98,6 +98,8 @@ def test_coinm_wallet_short_its_own_value_is_flat_and_margins_only_itself():
         p.on_price("BTC/USD:BTC", px)
         assert p.nav == pytest.approx(100 + 50000 - 0.0001 * px, rel=1e-12)
         assert p.coinm_accounts()["BTC"][0] == pytest.approx(5000.0)
+        # and so does the exposure: the coin the short is owed moves with the price
+        assert p.exposure("BTC") == pytest.approx(-0.0001 * px, abs=1e-6)
     # a linear perp's margin is the USD-M wallet's: the higher utilisation is the portfolio's
     p.on_fill(fill("BTC/USDT:USDT", "buy", "0.01", "62500"))
     assert p.initial_margin == pytest.approx(62.5)
