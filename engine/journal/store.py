@@ -203,6 +203,7 @@ class Journal:
     async def _write_loop(self) -> None:
         db = self.db
         q = self.queue
+        waiters: list = []
         try:
             while True:
                 item = await q.get()
@@ -236,6 +237,9 @@ class Journal:
         except Exception as exc:  # the journal is broken: make every later call fail loudly
             self.error = exc
             log.error("journal writer failed: %s", exc)
+            for w in waiters:  # flushes taken into the batch that failed: answered too
+                if not w.done():
+                    w.set_exception(JournalError(f"journal writer failed: {exc}"))
             while not q.empty():
                 sql, params = q.get_nowait()
                 if sql is _FLUSH and not params.done():
