@@ -63,7 +63,9 @@ def _agrees_with_venue(r, report, spot, fut, pos, ex):
     assert {sym: q for sym, q in pos.items() if sym in s.portfolio.perps} == \
         {sym: p.qty for sym, p in s.portfolio.perps.items()}
     assert report["journal_submissions_unique"] and report["client_order_ids_unique"]
-    assert len(ex.orders) == report["children"]  # no client id reached the venue twice
+    # no client id reached the venue twice (a child may not have reached it at all: one in
+    # flight when the run stopped, or refused before booking)
+    assert len(ex.orders) <= report["children"]
     assert report["journal_fills"] == report["fills"] > 0
 
 
