@@ -9,6 +9,7 @@ from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
 from engine.node import config as c
 from engine.triggers.actor import TriggerActor
+from engine.triggers.dated import CarryChooser, MovesPending, RollRule
 from engine.triggers.bar_rules import AtrSpike, SigmaBand, SmaCross, SmaTrend, SupportBreach
 from engine.triggers.market_rules import BasisRich, FundingRich, OpenInterestSurge
 from engine.triggers.regime import RegimeMatrix
@@ -125,10 +126,23 @@ def build_trigger(cfg: c.EngineConfig, portfolio: Portfolio, strategy: Strategy,
                                    assets=set(cfg.universe))
         except ConfigError as exc:
             raise ConfigError(f"$.triggers.regimes: {exc}") from None
+    roll_ns = None if t.hold_to_delivery else int(t.roll_days_before * 86400e9)
+    pending = MovesPending()
+    roll = carry = None
+    if roll_ns is not None and any(p.inst.is_dated for p in portfolio.perps.values()):
+        roll = RollRule(portfolio, roll_ns, t.roll_into, pending)
+    if t.carry is not None:
+        unknown = sorted(s for s in t.carry.expected_funding
+                         if s not in portfolio.perps or portfolio.perps[s].inst.is_dated)
+        if unknown:
+            raise ConfigError(f"$.triggers.carry.expected_funding: {unknown} are not declared "
+                              "perpetuals")
+        carry = CarryChooser(portfolio, stats, horizon_ns=int(t.carry.horizon_days * 86400e9),
+                             switch_cost=t.carry.switch_cost_bps / 1e4,
+                             interval_hours=t.carry.interval_hours, roll_ns=roll_ns,
+                             expected_funding=dict(t.carry.expected_funding), pending=pending)
     return TriggerActor(portfolio, strategy, stats, clock, drift=drift, schedule=schedule,
-                        signals=signals, regimes=regimes, sink=sink,
-                        roll_ns=None if t.hold_to_delivery else int(t.roll_days_before * 86400e9),
-                        roll_into=t.roll_into)
+                        signals=signals, regimes=regimes, sink=sink, roll=roll, carry=carry)
 
 
 def build(cfg: c.EngineConfig, clock: Clock, sink=None, pooled: bool = False):

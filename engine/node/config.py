@@ -302,6 +302,17 @@ class RegimesCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     min_hold_hours: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
+class CarryCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The futures hedge of each underlying held in whichever of its perpetual and declared
+    dated contracts earns the most carry (funding against basis), moved as a calendar spread
+    once the gain over `horizon_days` exceeds `switch_cost_bps` (engine/triggers/dated.py)."""
+    horizon_days: Pos = 30.0
+    switch_cost_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    interval_hours: Pos = 8.0  # the perpetuals' funding interval
+    # perp -> funding rate per interval assumed until the venue's own rate is seen
+    expected_funding: dict[str, Annotated[float, msgspec.Meta(ge=-0.05, le=0.05)]] = {}
+
+
 class TriggersCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     drift: DriftCfg | None = None
     schedule: ScheduleCfg | None = None
@@ -314,6 +325,7 @@ class TriggersCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     roll_days_before: Annotated[float, msgspec.Meta(gt=0)] = 3.0
     roll_into: Literal["perp", "next"] = "perp"
     hold_to_delivery: bool = False
+    carry: CarryCfg | None = None
 
 
 class StatsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

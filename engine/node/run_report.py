@@ -101,11 +101,11 @@ def _utilisation(im: float, balance: float) -> float:
 
 
 def rolls(s, reports) -> list[dict]:
-    """Each roll: its legs (filled, average price, shortfall against the arrival mid) and
+    """Each calendar spread (a roll before expiry, a carry move): its legs (filled, average price, shortfall against the arrival mid) and
     the spread cost, Σ shortfall × filled notional, in quote."""
     out = []
     for intent in s.pipeline.intents:
-        if intent.rule != "roll":
+        if intent.rule not in ("roll", "carry"):
             continue
         legs, cost = {}, 0.0
         for r in reports:
@@ -117,7 +117,8 @@ def rolls(s, reports) -> list[dict]:
             legs[r.symbol] = {"side": r.side, "filled": str(r.filled_qty),
                               "avg_price": str(r.avg_price) if r.avg_price is not None else None,
                               "shortfall_bps": r.shortfall_bps, "state": r.state}
-        out.append({"intent": intent.intent_id, "reason": intent.reason, "legs": legs,
+        out.append({"intent": intent.intent_id, "rule": intent.rule, "reason": intent.reason,
+                    "legs": legs,
                     "spread_cost": round(cost, 6)})
     return out
 
@@ -188,8 +189,8 @@ async def run_summary(run) -> dict:
         "dead_books": dead_books(s.pipeline),
         # replay: per symbol, book tops compared with the venue's bookTicker and agreeing
         "books_verified": s.pipeline.books_verified(),
-        # dated contracts rolled into their perp (each leg's fills and the spread it cost)
-        # and delivered at expiry
+        # calendar spreads, rolls before expiry and carry moves (each leg's fills and the
+        # spread it cost), and dated contracts delivered at expiry
         "rolls": rolls(s, reports),
         "deliveries": list(s.deliveries),
         # [bars]: per asset, the history it started from and the bars built from trades

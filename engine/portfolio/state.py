@@ -585,10 +585,13 @@ class Portfolio:
 
     @property
     def margin_utilisation(self) -> float:
-        """The highest utilisation of any margin account (USD-M, each COIN-M coin)."""
+        """The highest utilisation of any margin account (USD-M, each COIN-M coin). A coin
+        not priced yet has no utilisation to tell (not an infinite one: its balance is
+        unknown, not zero); nothing trades on it before it is priced."""
         util = _utilisation(self._lin_im, self.margin_balance)
-        for im, mb in self.coinm_accounts().values():
-            util = max(util, _utilisation(im, mb))
+        for coin, (im, mb) in self.coinm_accounts().items():
+            if self.px.get(coin):
+                util = max(util, _utilisation(im, mb))
         return util
 
     def dated_basis(self) -> dict[str, float]:

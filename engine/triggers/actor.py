@@ -13,10 +13,11 @@ import asyncio
 import logging
 from typing import Callable, Iterable
 
-from engine.core.clock import Clock, utc_text
+from engine.core.clock import Clock
 from engine.model.events import LegTarget, PortfolioUpdate, RebalanceIntent
 from engine.portfolio.state import Portfolio
 from engine.portfolio.stats import MarketStats
+from engine.triggers.dated import CarryChooser, RollRule
 from engine.triggers.regime import Regime, RegimeMatrix
 from engine.triggers.rules import DriftBand, Schedule, Signal
 from strategies.base import Strategy, coinm_value, dated_notional
@@ -24,7 +25,6 @@ from strategies.base import Strategy, coinm_value, dated_notional
 log = logging.getLogger("engine.triggers")
 
 _SLOW_CAUSES = frozenset({"bar", "funding", "fill", "sample"})
-_ROLL_RETRY_NS = 300_000_000_000  # a roll not done five minutes on is decided again
 
 
 class TriggerActor:
@@ -32,7 +32,7 @@ class TriggerActor:
                  *, drift: DriftBand | None = None, schedule: Schedule | None = None,
                  signals: Iterable[Signal] = (), regimes: RegimeMatrix | None = None,
                  sink: Callable[[RebalanceIntent], None] | None = None,
-                 roll_ns: int | None = None, roll_into: str = "perp") -> None:
+                 roll: RollRule | None = None, carry: CarryChooser | None = None) -> None:
         self.portfolio, self.strategy, self.stats, self.clock = portfolio, strategy, stats, clock
         self.drift, self.schedule = drift, schedule
         self.signals = list(signals)
@@ -44,21 +44,18 @@ class TriggerActor:
         self._seq = 0
         # (ts, signal, "entry" | "exit", value): every edge of every signal rule
         self.signal_log: list[tuple[int, str, str, float | None]] = []
-        # dated contracts: rolled into their perpetual this long before expiry
-        self.roll_ns = roll_ns if any(p.inst.is_dated for p in portfolio.perps.values()) \
-            else None
-        self.roll_into = roll_into
-        self._next_roll_check = 0
-        # dated contract -> when its roll was decided; decided again if it is still held
-        # `_ROLL_RETRY_NS` later (refused, aborted, partly filled)
-        self.rolled: dict[str, int] = {}
+        # dated contracts rolled before expiry; the hedge moved between perpetual and dated
+        # contracts by carry (engine/triggers/dated.py): checked once a second
+        self.roll, self.carry = roll, carry
+        self._next_calendar_check = 0
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
-        if self.roll_ns is not None and now >= self._next_roll_check:
-            self._next_roll_check = now + 1_000_000_000
-            intent = self._roll(upd, now, upd.ts_event)
+        if (self.roll is not None or self.carry is not None) \
+                and now >= self._next_calendar_check:
+            self._next_calendar_check = now + 1_000_000_000
+            intent = self._calendar(upd, now)
             if intent is not None:
                 return intent
         if upd.cause in _SLOW_CAUSES:
@@ -121,37 +118,14 @@ class TriggerActor:
                               upd, now)
         return None
 
-    def _roll(self, upd: PortfolioUpdate, now: int, market_ns: int) -> RebalanceIntent | None:
-        """A dated position near expiry (by exchange time, `market_ns`) moves to the contract
-        it rolls into: the dated leg to zero, the other by its notional (net exposure
-        unchanged)."""
-        p = self.portfolio
-        for sym, d in p.perps.items():
-            inst = d.inst
-            if not inst.is_dated or not d.qty or market_ns < inst.expiry_ns - self.roll_ns \
-                    or now - self.rolled.get(sym, now - _ROLL_RETRY_NS) < _ROLL_RETRY_NS:
-                continue
-            self.rolled[sym] = now
-            legs = {sym: 0.0}
-            into = self._roll_target(inst)
-            if into is not None:
-                legs[into] = p.perps[into].notional + d.notional
-            snap = p.snapshot()
-            return self._emit("roll", f"{sym} expires {utc_text(inst.expiry_ns)}: rolled into "
-                              f"{into or 'nothing (no contract to roll into is declared)'}",
-                              legs, dict(self.targets or {}), snap, upd, now)
+    def _calendar(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
+        """A roll due, else a carry move (exchange time says how near an expiry is)."""
+        for rule in (self.roll, self.carry):
+            spread = rule.decide(upd.ts_event, now) if rule is not None else None
+            if spread is not None:
+                return self._emit(spread.rule, spread.reason, spread.legs,
+                                  dict(self.targets or {}), self.portfolio.snapshot(), upd, now)
         return None
-
-    def _roll_target(self, inst) -> str | None:
-        """The contract a dated position rolls into: its perpetual, or the next dated contract
-        of the same underlying (the nearest later expiry), where declared."""
-        perps = self.portfolio.perps
-        if self.roll_into == "perp":
-            return inst.perpetual if inst.perpetual in perps else None
-        later = sorted((p.inst.expiry_ns, s) for s, p in perps.items()
-                       if p.inst.is_dated and p.inst.perpetual == inst.perpetual
-                       and p.inst.expiry_ns > inst.expiry_ns)
-        return later[0][1] if later else None
 
     # -- decisions ------------------------------------------------------------------------
     def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,

@@ -1,10 +1,12 @@
 """Dated contracts: rolled into the perpetual before expiry (replay of the recorded COIN-M
-minute, `configs/roll_link.toml`), and delivered at expiry when held (no recording reaches a
+minute, `configs/roll_link.toml`), the hedge moved between perpetual and quarterly by carry
+(`configs/carry_link.toml`), their basis annualised, and delivered at expiry when held (no recording reaches a
 quarterly's expiry, so delivery is checked on small hand-written cases)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import subprocess
 import sys
 from decimal import Decimal
@@ -39,6 +41,35 @@ def test_a_quarterly_is_rolled_into_the_perp_with_both_legs_paced_together(tmp_p
     # LINK's net exposure never left its start -> end path by more than one slice
     assert 0 < r["max_transient_deviation"] <= r["max_transient_limit"]
     assert r["deliveries"] == [] and r["unfinished_parents"] == []
+
+
+def test_the_hedge_moves_into_the_quarterly_and_back_as_carry_turns(tmp_path):
+    """configs/carry_link.toml: the recorded COIN-M minute with a hand-made funding path for
+    LINKUSD_PERP (none was recorded): −0.01% per 8 h, then +0.03% from 01:13:42 UTC. The short
+    hedge moves into LINKUSD_211231 (its recorded basis earns more), then back."""
+    shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    p = subprocess.run([sys.executable, "-m", "engine", "--log-level", "error", "run",
+                        "--config", str(ROOT / "configs" / "carry_link.toml"), "--mode",
+                        "replay", "--journal", str(tmp_path / "j.db"), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    into, back = r["rolls"]
+    assert (into["rule"], back["rule"]) == ("carry", "carry")
+    assert "LINK/USD:LINK-211231 earns +3.94%/yr against LINK/USD:LINK's -10.95%/yr" \
+        in into["reason"]
+    assert "LINK/USD:LINK earns +32.85%/yr" in back["reason"]
+    # decided on the rate that changed, not before
+    assert int(back["intent"].split("-")[1]) >= 1626916422 * 10**9
+    for move, (sold, bought) in ((into, ("LINK/USD:LINK-211231", "LINK/USD:LINK")),
+                                 (back, ("LINK/USD:LINK", "LINK/USD:LINK-211231"))):
+        assert {s: (leg["side"], leg["filled"], leg["state"]) for s, leg in move["legs"].items()
+                } == {sold: ("sell", "500.0", "done"), bought: ("buy", "500.0", "done")}
+        assert move["spread_cost"] > 0
+    assert r["positions"] == {"LINK/USD:LINK": "-500.0", "LINK/USD:LINK-211231": "0.0"}
+    # LINK's net exposure stayed within one slice of its path throughout both moves
+    assert 0 < r["max_transient_deviation"] <= r["max_transient_limit"]
+    assert r["unfinished_parents"] == []
 
 
 def test_delivery_settles_inverse_and_linear_quarterlies_at_the_delivery_price():
@@ -147,18 +178,44 @@ def test_roll_into_the_next_quarterly_keeps_the_notional():
     assert again is not None and again.rule == "roll"
 
 
+BASIS_CFG = """
+[account.coinm]
+LINK = "1"
+BCH = "1"
+[universe.LINK]
+perp = "LINK/USD:LINK"
+[universe.BCH]
+perp = "BCH/USD:BCH"
+[strategy]
+kind = "fixed_weights"
+weights = { LINK = 0.5, BCH = 0.5 }
+leg = "perp"
+""" + "".join(f'[[instruments]]\nsymbol = "{s}"\nleverage = 5\n' for s in (
+    "LINK/USD:LINK", "LINK/USD:LINK-211231", "BCH/USD:BCH", "BCH/USD:BCH-210924"))
+
+
 def test_the_portfolio_reports_each_dated_contracts_annualised_basis():
+    """BCH's and LINK's quarterly against their perpetual (no spot book in the recording:
+    each perpetual prices its coin) at the end of the recorded minute."""
     from engine.feeds.capture import merge_captures
-    from engine.node.config import load_config
 
     path = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
-    cfg = load_config(str(ROOT / "configs" / "roll_link.toml"))
-    s = PaperSession(cfg)
+    s = PaperSession(parse_config(BASIS_CFG, "basis.toml"))
     for ev in merge_captures([str(path)]):
         s.pipeline.on_event(ev)
     snap = s.portfolio.snapshot()
-    f = s.portfolio.perps["LINK/USD:LINK-211231"].mark
-    spot = s.portfolio.perps["LINK/USD:LINK"].mark  # no spot book: the perp prices LINK
-    days = (s.portfolio.instruments["LINK/USD:LINK-211231"].expiry_ns - snap.ts) / 86400e9
-    assert snap.basis == {"LINK/USD:LINK-211231": pytest.approx((f / spot - 1) * 365 / days)}
-    assert 0.0 < snap.basis["LINK/USD:LINK-211231"] < 0.2
+    # the venue's own last bookTicker of each contract, read straight from the recording
+    mids = {}
+    for line in path.read_text().splitlines()[1:]:
+        frame = json.loads(line.partition(" ")[2])
+        if frame["stream"].endswith("@bookTicker"):
+            d = frame["data"]
+            mids[d["s"]] = (float(d["b"]) + float(d["a"])) / 2
+    expiry = {"LINK/USD:LINK-211231": "2021-12-31", "BCH/USD:BCH-210924": "2021-09-24"}
+    for dated, f, spot in (("LINK/USD:LINK-211231", "LINKUSD_211231", "LINKUSD_PERP"),
+                           ("BCH/USD:BCH-210924", "BCHUSD_210924", "BCHUSD_PERP")):
+        days = (datetime.fromisoformat(expiry[dated] + "T08:00:00+00:00").timestamp() * 1e9
+                - snap.ts) / 86400e9
+        assert snap.basis[dated] == pytest.approx((mids[f] / mids[spot] - 1) * 365 / days,
+                                                  rel=1e-9), dated
+    assert set(snap.basis) == set(expiry)
