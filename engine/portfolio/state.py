@@ -594,14 +594,18 @@ class Portfolio:
                 util = max(util, _utilisation(im, mb))
         return util
 
-    def dated_basis(self) -> dict[str, float]:
+    def dated_basis(self, at_ns: int | None = None) -> dict[str, float]:
+        """Each dated contract's basis over its coin's price, annualised by the days to its
+        expiry from `at_ns` (default: the last update's receive time; the exchange's time
+        where it differs, as for a recording played to a paper run)."""
+        now = self.ts if at_ns is None else at_ns
         out = {}
         for sym, p in self.perps.items():
             exp = p.inst.expiry_ns
             spot = self.px.get(p.asset)
-            if exp is None or not p.mark or not spot or self.ts >= exp or p.mark == spot:
+            if exp is None or not p.mark or not spot or now >= exp or p.mark == spot:
                 continue  # p.mark == spot: the coin is priced by this contract itself
-            days = (exp - self.ts) / 86_400e9
+            days = (exp - now) / 86_400e9
             out[sym] = (p.mark / spot - 1.0) * 365.0 / days
         return out
 

@@ -126,7 +126,7 @@ class CarryChooser:
 
     def decide(self, market_ns: int, now: int) -> Spread | None:
         p = self.portfolio
-        basis = p.dated_basis()
+        basis = p.dated_basis(market_ns)
         for perp, pp in p.perps.items():
             if pp.inst.is_dated:
                 continue

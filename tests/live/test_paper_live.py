@@ -245,3 +245,46 @@ async def test_paper_roll_of_a_coinm_quarterly_into_its_perp(tmp_path):
     assert {leg["state"] for leg in roll["legs"].values()} == {"done"}
     assert 0 < report["max_transient_deviation"] <= report["max_transient_limit"]
     assert r.feed.exchange_id("LINK/USD:LINK-211231") == "binancecoinm"
+
+
+async def test_paper_carry_moves_a_coinm_hedge_into_the_quarterly_and_back(tmp_path):
+    """configs/carry_link.toml in paper mode: the local exchange plays the recorded COIN-M
+    minute and makes LINKUSD_PERP's mark price stream, its funding rate −0.01% per 8 h; the
+    engine (a real ccxt.pro binancecoinm client) moves the short hedge into LINKUSD_211231.
+    Once it is there the venue's rate turns to +0.03% and the hedge moves back."""
+    from tests.conftest import shared
+
+    capture = shared("cryptofeed", "sample_data", "BINANCE_DELIVERY.ws.1.0")
+    perp, quarterly = "LINK/USD:LINK", "LINK/USD:LINK-211231"
+    ex = LocalExchange([capture], speed=1, funding_rates={"coinm:linkusd_perp": "-0.00010000"})
+    port = await ex.start()
+    path = str(ROOT / "configs" / "carry_link.toml")
+    cfg = at_local_exchange(load_config(path), port, duration_s=2.0, slices=4, retry_s=0.2)
+    r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+
+    def settled_in(sym):
+        s = r.session
+        return (s is not None and not s.execution.busy
+                and s.portfolio.perps[sym].qty == -500 and s.portfolio.perps[
+                    quarterly if sym == perp else perp].qty == 0)
+
+    async def drive():
+        await wait_until(lambda: settled_in(quarterly), "the hedge in the quarterly")
+        ex.funding_rates["coinm:linkusd_perp"] = "0.00030000"
+        await wait_until(lambda: settled_in(perp), "the hedge back on the perp")
+        r.request_stop("done")
+
+    driver = asyncio.create_task(drive())
+    try:
+        report = await asyncio.wait_for(r.run(), 90)
+    finally:
+        driver.cancel()
+        await ex.stop()
+    assert driver.done() and not driver.cancelled() and driver.exception() is None
+    into, back = report["rolls"]
+    assert "funding -0.0100%" in into["reason"] and "funding +0.0300%" in back["reason"]
+    for move in (into, back):
+        assert move["rule"] == "carry"
+        assert {leg["state"] for leg in move["legs"].values()} == {"done"}
+    assert report["positions"] == {perp: "-500.0", quarterly: "0.0"}
+    assert 0 < report["max_transient_deviation"] <= report["max_transient_limit"]
