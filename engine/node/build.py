@@ -11,7 +11,8 @@ from engine.node import config as c
 from engine.triggers.actor import TriggerActor
 from engine.triggers.dated import CarryChooser, MovesPending, RollRule
 from engine.triggers.bar_rules import AtrSpike, SigmaBand, SmaCross, SmaTrend, SupportBreach
-from engine.triggers.market_rules import BasisRich, FundingRich, OpenInterestSurge
+from engine.triggers.market_rules import (BasisRich, DatedBasisRich, FundingRich,
+                                          OpenInterestSurge)
 from engine.triggers.regime import RegimeMatrix
 from engine.triggers.rules import (
     AtrExpansion,
@@ -78,6 +79,8 @@ def build_signals(cfg: c.EngineConfig) -> list:
             out.append(FundingStreak(s.symbol, s.threshold, s.k, s.name))
         elif isinstance(s, c.BasisCfg):
             out.append(BasisRich(s.symbol, s.threshold, s.exit_below, s.interval_hours, s.name))
+        elif isinstance(s, c.DatedBasisCfg):
+            out.append(DatedBasisRich(s.symbol, s.threshold, s.exit_below, s.name))
         elif isinstance(s, c.SmaCfg):
             out.append(SmaBreak(s.asset, s.period, s.above, s.margin, s.name))
         elif isinstance(s, c.CorrelationCfg):

@@ -7,6 +7,7 @@ was expected. No secrets live here: API keys come from the environment only.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from typing import Annotated, Literal, Union
 
@@ -192,6 +193,19 @@ class BasisCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_
     name: str = "basis"
 
 
+_DATED = re.compile(r":[A-Z0-9]+-\d{6}$")
+
+
+class DatedBasisCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                    tag_field="kind", tag="dated_basis"):
+    """A dated contract's basis annualised by its days to expiry above threshold (a
+    cash-and-carry: long spot, short the contract); exit below exit_below."""
+    symbol: str
+    threshold: float = 0.15
+    exit_below: float | None = None  # default: half the threshold
+    name: str = "dated_basis"
+
+
 class SmaCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="sma_break"):
     asset: str
     period: Annotated[int, msgspec.Meta(ge=1)]
@@ -289,7 +303,7 @@ class OpenInterestCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     name: str = "open_interest"
 
 
-SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, SmaCfg, CorrelationCfg, AtrSpikeCfg,
+SignalCfg = Union[AtrCfg, FundingStreakCfg, BasisCfg, DatedBasisCfg, SmaCfg, CorrelationCfg, AtrSpikeCfg,
                   FundingRichCfg, SmaTrendCfg, SmaCrossCfg, SigmaBandCfg, SupportBreachCfg,
                   OpenInterestCfg]
 
@@ -638,6 +652,10 @@ def check_config(cfg: EngineConfig, path: str) -> None:
         if isinstance(s, (FundingStreakCfg, FundingRichCfg, BasisCfg, OpenInterestCfg)) \
                 and (s.symbol not in symbols or ":" not in s.symbol):
             fail(f"$.triggers.signals[{i}].symbol", f"{s.symbol!r} is not a declared perp")
+        if isinstance(s, DatedBasisCfg) and (s.symbol not in symbols
+                                            or not _DATED.search(s.symbol)):
+            fail(f"$.triggers.signals[{i}].symbol",
+                 f"{s.symbol!r} is not a declared dated contract (e.g. BTC/USDT:USDT-250627)")
     if cfg.bars is not None:
         from engine.feeds.bars import parse_name, timeframe_ns
 

@@ -84,6 +84,7 @@ class Pipeline:
         spot = {s: i.base for s, i in portfolio.instruments.items() if i.kind == "spot"}
         perp = {s: i.base for s, i in portfolio.instruments.items() if i.kind != "spot"}
         self._spot, self._perp = spot, perp
+        self._has_dated = any(i.is_dated for i in portfolio.instruments.values())
 
     def _warm(self) -> bool:
         """Every traded instrument has a price, and every book that is being kept is synced."""
@@ -253,6 +254,8 @@ class Pipeline:
             self.ready = self._warm()
             if not self.ready:
                 return None
+        if self._has_dated and cause != "price":  # the rules read it (dated_basis)
+            self.stats.dated_basis = self.portfolio.dated_basis(ts_event)
         intent = self.trigger.on_update(PortfolioUpdate(
             ts_event=ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
             nav=self.portfolio.nav))

@@ -68,6 +68,9 @@ class MarketStats:
         # symbol -> the funding rate the venue predicts for the current interval (mark price
         # stream), and -> (ts, open interest, price) samples polled from the venue
         self.predicted_funding: dict[str, float] = {}
+        # dated contract -> its basis annualised by days to expiry, refreshed before the rules
+        # are evaluated (Portfolio.dated_basis, by exchange time)
+        self.dated_basis: dict[str, float] = {}
         self.open_interest: dict[str, deque[tuple[int, float, float]]] = {}
 
     # -- inputs ---------------------------------------------------------------------------

@@ -134,7 +134,8 @@ class TriggerActor:
         alloc = self.strategy.allocate(snap, self.stats, weights)
         legs = dict(alloc.legs)
         if self.regimes is not None:
-            legs = self._apply_regime(self.regimes.current, alloc.weights, snap, legs)
+            legs = self._apply_regime(self.regimes.current, alloc.weights, snap, legs,
+                                      upd.ts_event)
             # a regime's hedge (net short included) stays within the strategy's leverage cap
             gross, cap = sum(abs(v) for v in legs.values()), \
                 self.strategy.max_gross_leverage * snap.nav
@@ -160,15 +161,43 @@ class TriggerActor:
         return intent
 
     def _apply_regime(self, regime: Regime, weights: dict[str, float], snap,
-                      legs: dict[str, float]) -> dict[str, float]:
+                      legs: dict[str, float], market_ns: int) -> dict[str, float]:
+        """Each asset's target exposure split into its spot and futures legs by `regime`.
+        Where any regime holds futures on dated contracts, the regimes own the asset's dated
+        contracts: the chosen one takes the futures leg, the others (and the perp) go to zero;
+        otherwise dated contracts are the rolls' and count as held."""
         out = dict(legs)
+        dated_owned = self.regimes.uses_dated
         for asset, l in self.strategy.universe.items():
             if l.spot is None or l.perp is None:
                 continue
-            held = coinm_value(snap, asset) + dated_notional(snap, asset)
-            spot, perp = self.regimes.legs(regime, weights.get(asset, 0.0) * snap.nav - held)
-            out[l.spot], out[l.perp] = spot, perp
+            held = coinm_value(snap, asset)
+            if not dated_owned:
+                held += dated_notional(snap, asset)
+            spot, fut = self.regimes.legs(regime, weights.get(asset, 0.0) * snap.nav - held)
+            out[l.spot], out[l.perp] = spot, fut
+            if dated_owned:
+                dated = [s for s, p in self.portfolio.perps.items()
+                         if p.inst.is_dated and p.inst.perpetual == l.perp]
+                for sym in dated:
+                    out[sym] = 0.0
+                chosen = self._dated_for(dated, market_ns) if regime.futures_on == "dated" \
+                    else None
+                if chosen is not None:
+                    out[l.perp], out[chosen] = 0.0, fut
+                for sym in dated:  # nothing to trade on a contract neither held nor chosen
+                    if sym != chosen and not snap.perp_notional.get(sym):
+                        del out[sym]
         return out
+
+    def _dated_for(self, dated: list[str], market_ns: int) -> str | None:
+        """The nearest-expiry contract of `dated` outside its roll window (None: none is, and
+        the futures leg stays on the perp)."""
+        roll_ns = self.roll.roll_ns if self.roll is not None else 0
+        live = sorted((self.portfolio.perps[s].inst.expiry_ns, s) for s in dated
+                      if market_ns < self.portfolio.perps[s].inst.expiry_ns - roll_ns
+                      and self.portfolio.perps[s].mark)
+        return live[0][1] if live else None
 
     # -- queue-fed actor ------------------------------------------------------------------
     async def run(self, inbox: asyncio.Queue, outbox: asyncio.Queue) -> None:

@@ -96,6 +96,29 @@ class BasisRich(EntryExit):
         return None if a is None else a < self.exit_below
 
 
+class DatedBasisRich(EntryExit):
+    """A dated contract's basis over its coin, annualised by its days to expiry
+    (`MarketStats.dated_basis`), above `threshold` (the seeds' 15%): long spot + short dated
+    pays that basis at expiry (a cash-and-carry). Exits below `exit_below` (default: half the
+    threshold), or when the contract is no longer quoted (expired, unpriced)."""
+
+    def __init__(self, symbol: str, threshold: float = 0.15, exit_below: float | None = None,
+                 name: str = "dated_basis") -> None:
+        self.symbol, self.threshold = symbol, threshold
+        self.exit_below = threshold / 2 if exit_below is None else exit_below
+        if self.exit_below > threshold:
+            raise ConfigError("dated_basis exit_below must not exceed its threshold")
+        self.name = name
+
+    def entry(self, stats: MarketStats) -> bool | None:
+        self.value = stats.dated_basis.get(self.symbol)
+        return None if self.value is None else self.value > self.threshold
+
+    def exit(self, stats: MarketStats) -> bool | None:
+        self.value = stats.dated_basis.get(self.symbol)
+        return True if self.value is None else self.value < self.exit_below
+
+
 class OpenInterestSurge(EntryExit):
     """Open interest up ≥ `rise` (0.15: 15%) over the last `window` samples while the price
     stayed flat (within ±`flat`): leverage building up. Exits once the rise over the window

@@ -15,6 +15,8 @@ top), is still read: spot share 1 − perp_share, futures perp_share − hedge_r
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from engine.core.errors import ConfigError
@@ -28,6 +30,9 @@ class Regime(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     perp_share: float = 0.0  # older form: fraction held on the perp
     hedge_ratio: float = 0.0  # older form: fraction shorted on the perp on top
     weights: dict[str, float] | None = None  # target weights while in this regime
+    # where the futures exposure is held: the asset's perpetual, or its nearest dated contract
+    # outside its roll window (a cash-and-carry: long spot, short the quarterly)
+    futures_on: Literal["perp", "dated"] = "perp"
 
     def mix(self) -> tuple[float, float]:
         """(spot share, net futures) of the target exposure."""
@@ -70,6 +75,7 @@ class RegimeMatrix:
         if min_hold_ns < 0:
             raise ConfigError(f"regime min_hold must not be negative, got {min_hold_ns}")
         self.regimes, self.baseline = regimes, baseline
+        self.uses_dated = any(r.futures_on == "dated" for r in [*regimes, baseline])
         self.current = baseline
         self.min_hold_ns = min_hold_ns
         self.since: int | None = None  # when the current regime was entered
