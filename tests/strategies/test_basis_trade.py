@@ -126,7 +126,8 @@ def test_a_rich_quarterly_is_sold_against_spot_and_unwound_when_its_basis_falls(
 def test_the_basis_rule_must_name_a_declared_dated_contract():
     from engine.core.errors import ConfigError
 
-    bad = CFG.replace('symbol = "BTC/USDT:USDT-210924"\nthreshold', 'symbol = "BTC/USDT:USDT"\nthreshold')
+    bad = CFG.replace('symbol = "BTC/USDT:USDT-210924"\nthreshold',
+                      'symbol = "BTC/USDT:USDT"\nthreshold')
     with pytest.raises(ConfigError, match=r"signals\[0\]\.symbol`: 'BTC/USDT:USDT' is not a "
                                           r"declared dated contract"):
         parse_config(bad, "basis_trade.toml")
