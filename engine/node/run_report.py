@@ -102,8 +102,8 @@ def _utilisation(im: float, balance: float) -> float:
 
 def rolls(s, reports) -> list[dict]:
     """Each calendar spread (a roll before expiry, a carry move): its legs (filled, average
-    price, shortfall against the arrival mid) and
-    the spread cost, Σ shortfall × filled notional, in quote."""
+    price, shortfall against the arrival mid) and the spread cost, Σ shortfall × filled
+    notional, in quote."""
     out = []
     for intent in s.pipeline.intents:
         if intent.rule not in ("roll", "carry"):
