@@ -52,6 +52,7 @@ from engine.feeds.cryptofeed_capture import (connection, depth_lines, frame_line
                                              is_cryptofeed, rest_companion, seconds_to_ns)
 from engine.node.http import serve  # noqa: E402
 from engine.model import BookSnapshot  # noqa: E402
+from local_coinm import COINM_LISTEN_KEY, COINM_SIGNED, CoinmVenue  # noqa: E402
 from local_spot import SPOT_SIGNED, SpotVenue, json_messages, send_all  # noqa: E402
 
 log = logging.getLogger("local_exchange")
@@ -149,7 +150,7 @@ def load_frames(paths: list[str]) -> tuple[list[Frame], dict[str, BookSync]]:
     return frames[start:], books
 
 
-class LocalExchange(SpotVenue):
+class LocalExchange(SpotVenue, CoinmVenue):
     def __init__(self, captures=None, speed: float = 1.0, host: str = "127.0.0.1",
                  port: int = 0, exchange_info: Path = EXCHANGE_INFO,
                  account: dict | None = None, funding_interval_ms: int = 8 * 3600_000,
@@ -234,7 +235,8 @@ class LocalExchange(SpotVenue):
         self.account = Portfolio([instrument_from_symbol(s, leverage=float(
             account.get("leverage", {}).get(s, 5))) for s in syms], cash={},
             futures_cash=account.get("cash", {}), spot_cash=stables,
-            holdings={a: q for a, q in spot.items() if a not in stables})
+            holdings={a: q for a, q in spot.items() if a not in stables},
+            coinm=account.get("coinm", {}))
         for sym, (qty, entry) in account.get("positions", {}).items():
             self.account.seed_position(sym, Decimal(qty), Decimal(entry))
         self.matcher = PaperBroker(self.book_manager, self.markets, self.account, FeeSchedule(),
@@ -255,6 +257,7 @@ class LocalExchange(SpotVenue):
         # test hook: called with the client id once an order is booked, before the reply
         self.before_reply = None
         self._setup_spot()
+        self._setup_coinm()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:
@@ -287,6 +290,7 @@ class LocalExchange(SpotVenue):
         app.router.add_get("/api/v3/time", self.time)
         app.router.add_get("/api/v3/ping", self.ping)
         self.add_spot_routes(app)
+        self.add_coinm_routes(app)
         app.router.add_get("/{tail:.*}", self.ws)
         self._runner, self.port = await serve(app, self.host, self.port)
         return self.port
@@ -302,7 +306,7 @@ class LocalExchange(SpotVenue):
     async def drop_connections(self) -> int:
         """Close every WebSocket (as an exchange restart or a network cut would)."""
         n = 0
-        for ws in list(self.subs) + list(self.user_streams):
+        for ws in list(self.subs) + list(self.user_streams) + list(self.coinm_user_streams):
             if not ws.closed:
                 await ws.close()
                 n += 1
@@ -362,8 +366,8 @@ class LocalExchange(SpotVenue):
         names the key; SIGNED ones end their parameters (query, or the form body of a POST)
         with `signature=` the hex HMAC-SHA256 of everything before it."""
         path = request.path
-        signed = path in SIGNED_PATHS or path in SPOT_SIGNED
-        if path.startswith(("/fapi/v1/listenKey",)) or signed:
+        signed = path in SIGNED_PATHS or path in SPOT_SIGNED or path in COINM_SIGNED
+        if path.startswith(("/fapi/v1/listenKey", "/dapi/v1/listenKey")) or signed:
             if request.headers.get("X-MBX-APIKEY") != self.api_key:
                 self.bad_signatures += 1
                 return web.json_response({"code": -2015, "msg": "Invalid API-key, IP, or "
@@ -495,7 +499,8 @@ class LocalExchange(SpotVenue):
             return web.json_response({"code": code, "msg": msg}, status=400)
         mid = q.get("symbol", "")
         symbol = self._symbol_of(mid, spot=False)
-        if symbol is None:
+        coinm = request.path.startswith("/dapi/")  # COIN-M's own endpoint: its contracts only
+        if symbol is None or self.is_coinm(symbol) != coinm:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         cid = q.get("newClientOrderId") or f"x-{self._order_seq}"
         if cid in self.orders:
@@ -520,6 +525,9 @@ class LocalExchange(SpotVenue):
             "type": q.get("type", "LIMIT"), "side": q.get("side"),
             "reduceOnly": order.reduce_only, "positionSide": "BOTH",
             "updateTime": now // 1_000_000}
+        if coinm:  # COIN-M counts the filled value in the coin (cumBase), not in quote
+            self.orders[cid].update({"cumBase": "0", "pair": mid.partition("_")[0],
+                                     "_coinm": True})
         await self._apply(events, now, new=cid)
         if self.before_reply is not None:
             self.before_reply(cid)
@@ -555,6 +563,9 @@ class LocalExchange(SpotVenue):
                 cost = Decimal(o["cumQuote"]) + ev.qty * ev.price
                 o["executedQty"], o["cumQuote"] = str(cum), str(cost)
                 o["avgPrice"] = str(cost / cum)
+                if o.get("_coinm"):  # contracts x contract size / price, in the coin
+                    cs = self.markets[ev.symbol].contract_size
+                    o["cumBase"] = str(Decimal(o["cumBase"]) + ev.qty * cs / ev.price)
                 o["status"] = "FILLED" if cum >= Decimal(o["origQty"]) else "PARTIALLY_FILLED"
                 o["updateTime"] = now // 1_000_000
                 tid = len(self.trades) + 1
@@ -578,15 +589,19 @@ class LocalExchange(SpotVenue):
                     continue
                 o["updateTime"] = now // 1_000_000
                 await self._push_order(o, ev.status.upper(), now)
-        if touched:
-            await self._push_account("ORDER", touched, None)
+        usdm = [sym for sym in touched if not self.is_coinm(sym)]
+        coinm = [sym for sym in touched if self.is_coinm(sym)]
+        if usdm:
+            await self._push_account("ORDER", usdm, None)
+        if coinm:
+            await self._push_account("ORDER", coinm, None, coinm=True)
         if spot_assets:
             await self.push_spot_balances(spot_assets)
 
     async def _push_order(self, o: dict, execution: str, now: int, fill=None,
                           trade_id: int = 0) -> None:
         ms = now // 1_000_000
-        await self._push_user({
+        await self._push_user(coinm=bool(o.get("_coinm")), payload={
             "e": "ORDER_TRADE_UPDATE", "E": ms, "T": ms,
             "o": {"s": o["symbol"], "c": o["clientOrderId"], "S": o["side"],
                   "o": o["type"], "f": o["timeInForce"], "q": o["origQty"], "p": o["price"],
@@ -599,11 +614,14 @@ class LocalExchange(SpotVenue):
                   "R": o["reduceOnly"], "wt": "CONTRACT_PRICE", "ot": o["type"],
                   "ps": "BOTH", "cp": False, "rp": "0"}})
 
-    async def _push_account(self, reason: str, symbols: list[str], change) -> None:
-        """ACCOUNT_UPDATE: the wallet balance and the positions of `symbols`."""
+    async def _push_account(self, reason: str, symbols: list[str], change,
+                            coinm: bool = False) -> None:
+        """ACCOUNT_UPDATE: the wallet balance and the positions of `symbols` (`coinm`: on the
+        COIN-M stream, its wallets in coins)."""
         ms = self._now() // 1_000_000
-        bal = [{"a": a, "wb": str(q), "cw": str(q), "bc": str(change or 0)}
-               for a, q in self.account.wallets["futures"].items()]
+        bal = self.coinm_balances() if coinm else [
+            {"a": a, "wb": str(q), "cw": str(q), "bc": str(change or 0)}
+            for a, q in self.account.wallets["futures"].items()]
         pos = []
         for sym in symbols:
             p = self.account.perps[sym]
@@ -611,25 +629,27 @@ class LocalExchange(SpotVenue):
                         "bep": str(p.entry), "cr": "0", "up": repr(p.upnl), "mt": "cross",
                         "iw": "0", "ps": "BOTH"})
         await self._push_user({"e": "ACCOUNT_UPDATE", "E": ms, "T": ms,
-                               "a": {"m": reason, "B": bal, "P": pos}})
+                               "a": {"m": reason, "B": bal, "P": pos}}, coinm=coinm)
 
-    async def cancel_order(self, request, spot: bool = False):
-        """DELETE /fapi/v1/order (or, `spot`, /api/v3/order) by client id."""
+    async def cancel_order(self, request, spot: bool = False, coinm: bool = False):
+        """DELETE /fapi/v1/order (or, `spot`, /api/v3/order; `coinm`, /dapi/v1/order) by
+        client id."""
         cid = request.query.get("origClientOrderId")
         now = self._now()
         self.matcher.cancel(cid, now)
         events = self.matcher.on_time(now)
         o = self.orders.get(cid)
         if any(getattr(ev, "status", "") == "canceled" for ev in events) and o is not None \
-                and bool(o.get("_spot")) == spot:
+                and bool(o.get("_spot")) == spot and bool(o.get("_coinm")) == coinm:
             await self._apply(events, now)
             return web.json_response(self._order_json(o))
         return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
 
-    async def get_order(self, request, spot: bool = False):
-        """GET /fapi/v1/order (or, `spot`, /api/v3/order) by client id."""
+    async def get_order(self, request, spot: bool = False, coinm: bool = False):
+        """GET /fapi/v1/order (or, `spot`, /api/v3/order; `coinm`, /dapi/v1/order) by
+        client id."""
         o = self.orders.get(request.query.get("origClientOrderId"))
-        if o is None or bool(o.get("_spot")) != spot:
+        if o is None or bool(o.get("_spot")) != spot or bool(o.get("_coinm")) != coinm:
             return web.json_response({"code": -2013, "msg": "Order does not exist."},
                                      status=400)
         return web.json_response(self._order_json(o))
@@ -645,14 +665,19 @@ class LocalExchange(SpotVenue):
         q = request.query
         start = int(q.get("startTime", "0"))
         self.kline_starts.append(start)
+        coinm = request.path.startswith("/dapi/")  # each market's income on its own API
         rows = [r for r in self.income if r["time"] >= start
+                and r["symbol"].endswith("_PERP") == coinm
                 and q.get("symbol") in (None, r["symbol"])
                 and q.get("incomeType") in (None, r["incomeType"])]
         return web.json_response(rows[: int(q.get("limit", "1000"))])
 
-    async def position_risk(self, request):
+    async def position_risk(self, request, coinm: bool = False):
+        """The positions of USD-M's contracts (or, `coinm`, COIN-M's), as GET positionRisk."""
         out = []
         for sym, p in self.account.perps.items():
+            if p.coinm != coinm:
+                continue
             mid = self._mid(sym)
             out.append({"symbol": mid, "positionAmt": str(p.qty), "entryPrice": str(p.entry),
                         "markPrice": repr(p.mark), "unRealizedProfit": repr(p.upnl),
@@ -678,15 +703,16 @@ class LocalExchange(SpotVenue):
                       "isolatedMargin": "0", "notional": repr(x.notional), "isolatedWallet": "0",
                       "initialMargin": "0", "maintMargin": "0",
                       "updateTime": self._now() // 1_000_000}
-                     for sym, x in p.perps.items() if x.qty != 0]
+                     for sym, x in p.perps.items() if x.qty != 0 and not x.coinm]
         return web.json_response({"totalWalletBalance": str(sum(p.wallets["futures"].values())),
                                   "assets": assets, "positions": positions})
 
     async def listen_key(self, request):
         return web.json_response({"listenKey": "local-listen-key"})
 
-    async def _push_user(self, payload: dict) -> None:
-        await send_all(self.user_streams, orjson.dumps(payload))
+    async def _push_user(self, payload: dict, coinm: bool = False) -> None:
+        await send_all(self.coinm_user_streams if coinm else self.user_streams,
+                       orjson.dumps(payload))
 
     async def api_restrictions(self, request):
         return web.json_response({"ipRestrict": False, "enableReading": True,
@@ -696,11 +722,12 @@ class LocalExchange(SpotVenue):
                                   "enableInternalTransfer": False, "permitsUniversalTransfer":
                                   self.transfers_enabled, "createTime": 1700000000000})
 
-    async def leverage_bracket(self, request):
+    async def leverage_bracket(self, request, coinm: bool = False):
         return web.json_response([
             {"symbol": self._mid(sym), "brackets": [
                 {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
-                 "maintMarginRatio": 0.004, "cum": 0.0}]} for sym in self.account.perps])
+                 "qtyCap": 50000, "qtyFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0}]}
+            for sym, p in self.account.perps.items() if p.coinm == coinm])
 
     # -- WebSocket ------------------------------------------------------------------------
     async def ws(self, request):
@@ -709,13 +736,15 @@ class LocalExchange(SpotVenue):
         if "ws-api" in request.path:  # the spot WebSocket API: the spot user-data stream
             await self.ws_api(ws)
             return ws
-        if request.path.startswith("/private"):  # the user-data stream (listenKey in query)
-            self.user_streams.add(ws)
+        coinm_user = request.path.endswith("/" + COINM_LISTEN_KEY)  # <ws_inverse>/<listenKey>
+        if request.path.startswith("/private") or coinm_user:  # a user-data stream
+            streams = self.coinm_user_streams if coinm_user else self.user_streams
+            streams.add(ws)
             try:
                 async for _ in ws:
                     pass
             finally:
-                self.user_streams.discard(ws)
+                streams.discard(ws)
             return ws
         # spot streams are dialled under /spot (the [live] ws_spot URL), COIN-M's under /coinm
         # ([live] ws_inverse), USD-M's anywhere else
@@ -820,15 +849,17 @@ class LocalExchange(SpotVenue):
                 exchange="binanceusdm", symbol=symbol, ts_event=due[0] * 1_000_000,
                 ts_recv=f.ts, rate=float(due[1]), mark_price=mark))
             if amount is not None:
+                coinm = self.is_coinm(symbol)  # its funding is in the coin, on its own stream
                 self.funding_paid.append((symbol, due[0], str(amount)))
-                self.income.append({"symbol": f.market_id.upper(), "incomeType": "FUNDING_FEE",
-                                    "income": str(amount), "asset": "USDT",
+                self.income.append({"symbol": f.market_id.removeprefix(COINM).upper(),
+                                    "incomeType": "FUNDING_FEE", "income": str(amount),
+                                    "asset": self.markets[symbol].settle if coinm else "USDT",
                                     "time": self._now() // 1_000_000,  # charged now, as live
                                     "info": "FUNDING_FEE", "tranId": str(len(self.income) + 1),
                                     "tradeId": ""})
                 # crossed positions: Binance pushes the wallet only, no positions
                 asyncio.get_running_loop().create_task(
-                    self._push_account("FUNDING_FEE", [], Decimal(amount)))
+                    self._push_account("FUNDING_FEE", [], Decimal(amount), coinm=coinm))
         nxt = (e_ms // self.funding_interval_ms + 1) * self.funding_interval_ms
         rate = self.funding_rates[f.market_id]
         self._funding_due[f.market_id] = (nxt, rate)
@@ -960,6 +991,7 @@ def account_from_config(path: str) -> dict:
     spot_cash, coins, futures = cfg.account.by_wallet(has_perps)
     return {"cash": {a: str(q) for a, q in futures.items()},
             "spot": {a: str(q) for a, q in {**spot_cash, **coins}.items()},
+            "coinm": {a: str(q) for a, q in cfg.account.coinm.items()},
             "positions": {sym: (str(p.qty), str(p.entry_price))
                           for sym, p in cfg.account.positions.items()}}
 

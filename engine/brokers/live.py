@@ -15,6 +15,10 @@ Every request first waits in the broker's `PriorityThrottle` for room in the ven
 (weights and limits from `engine.venues`); ccxt's own limiter is off, since it queues all
 requests in one line and lets an account lookup hold a child order back.
 
+COIN-M contracts (BTC/USD:BTC, BTC/USD:BTC-250627) go through a third, `coinm_exchange`
+(binancecoinm), with COIN-M's budget, its own user-data stream (fills, order ends, positions,
+the wallets in coins) and income history.
+
 Spot symbols (BTC/USDT) go through a second ccxt client, `spot_exchange` (binance spot), with
 its own budget; its user data (fills, order ends, the spot wallet) comes from the spot
 WebSocket API stream. Transfers between the spot and the futures wallet are Binance's universal
@@ -38,7 +42,7 @@ from decimal import Decimal
 from engine.brokers.throttle import PriorityThrottle
 from engine.core.errors import OrderRejected, VenueAuthError, VenueUnavailable
 from engine.core.ratelimit import RateBudget, RequestCost
-from engine.execution.markets import MarketSpec
+from engine.execution.markets import MarketSpec, market_kind
 from engine.model.events import Fill, Transfer
 from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
 from engine.brokers.order_tracker import OrderTracker
@@ -53,9 +57,17 @@ class LiveBroker:
     def __init__(self, exchange, markets: dict[str, MarketSpec], clock, retries: int = 4,
                  backoff_s: float = 0.2, throttle: PriorityThrottle | None = None,
                  costs: dict[str, RequestCost] | None = None, spot_exchange=None,
-                 spot_throttle: PriorityThrottle | None = None) -> None:
+                 spot_throttle: PriorityThrottle | None = None, coinm_exchange=None,
+                 coinm_throttle: PriorityThrottle | None = None) -> None:
         self.ex, self.markets, self.clock = exchange, markets, clock
         self.spot_ex = spot_exchange
+        self.coinm_ex = coinm_exchange
+        if coinm_exchange is not None and coinm_throttle is None:
+            from engine.execution.markets import BUNDLED_COINM
+            from engine.venues.binance.rate_limits import load_windows
+
+            coinm_throttle = PriorityThrottle(RateBudget(load_windows(BUNDLED_COINM)), clock)
+        self.coinm_throttle = coinm_throttle
         if spot_exchange is not None and spot_throttle is None:
             from engine.execution.markets import BUNDLED_SPOT
             from engine.venues.binance.rate_limits import load_windows
@@ -86,6 +98,7 @@ class LiveBroker:
         self.venue_positions_seen: dict[str, Decimal] = {}  # from watch_positions
         self.venue_cash: dict[str, Decimal] = {}  # wallet balance, from watch_balance
         self.venue_spot: dict[str, Decimal] = {}  # the spot wallet, from the spot stream
+        self.venue_coinm: dict[str, Decimal] = {}  # the COIN-M wallets, from their stream
         self._claimed_transfers: set[str] = set()  # venue tranIds matched to ours
         self.stream_updates = 0
         self._placing: dict[str, asyncio.Task] = {}  # client id -> its create_order task
@@ -139,23 +152,26 @@ class LiveBroker:
         """The sustained order rate the venue's budget allows (the executor plans with it)."""
         return self.throttle.budget.orders_per_s()
 
-    def _spot(self, symbol: str | None) -> bool:
-        return symbol is not None and ":" not in symbol
+    def _venue(self, symbol: str) -> str:
+        """The market a symbol trades on, and so the client its requests go through:
+        `spot`, `usdm` or `coinm`."""
+        return market_kind(symbol)
 
     async def _call(self, what: str, method: str, *args, released_ns: int | None = None,
-                    spot: bool = False, retries: int | None = None, **kw):
-        """`method` of the ccxt client (the spot one with `spot`), inside that market's
+                    venue: str = "usdm", retries: int | None = None, **kw):
+        """`method` of `venue`'s ccxt client (spot, usdm, coinm), inside that market's
         budget, retried while transient (`retries`, default the broker's); `released_ns`:
         when the engine released this request (its send delay is measured)."""
         import ccxt
 
-        if spot and self.spot_ex is None:
-            raise OrderRejected(f"{what}: no spot client (live spot needs [live] spot access)",
-                                0, "no spot client")
-        client, throttle = (self.spot_ex, self.spot_throttle) if spot else (self.ex,
-                                                                           self.throttle)
+        client, throttle = {"spot": (self.spot_ex, self.spot_throttle),
+                            "coinm": (self.coinm_ex, self.coinm_throttle)}.get(
+            venue, (self.ex, self.throttle))
+        if client is None:
+            raise OrderRejected(f"{what}: no {venue} client (live {venue} trading needs its "
+                                "client)", 0, f"no {venue} client")
         fn = getattr(client, method)
-        cost = (SPOT_COSTS if spot else self.costs)[method]
+        cost = (SPOT_COSTS if venue == "spot" else self.costs)[method]
         delay = self.backoff_s
         retries = self.retries if retries is None else retries
         for attempt in range(retries + 1):
@@ -175,7 +191,8 @@ class LiveBroker:
 
     async def _place(self, o: OrderRequest) -> None:
         params = {"newClientOrderId": o.client_order_id}
-        spot = self._spot(o.symbol)
+        venue = self._venue(o.symbol)
+        spot = venue == "spot"
         if o.price is not None:
             if spot and o.tif == "GTX":
                 params["postOnly"] = True  # spot's post-only is the LIMIT_MAKER type
@@ -190,7 +207,7 @@ class LiveBroker:
             res = await self._call(f"order {o.client_order_id}", "create_order", o.symbol,
                                    kind, o.side, float(o.qty),
                                    None if o.price is None else float(o.price), params,
-                                   released_ns=o.ts_created or now, spot=spot)
+                                   released_ns=o.ts_created or now, venue=venue)
         except VenueUnavailable as exc:
             # one of the attempts may have reached the venue with its answer lost: ask for the
             # order by its id before calling it rejected
@@ -213,7 +230,7 @@ class LiveBroker:
     async def _lookup(self, symbol: str, cid: str) -> dict:
         """The venue's view of an order, by our client id (unknown: OrderRejected -2013)."""
         return await self._call("fetch order", "fetch_order", None, symbol,
-                                {"origClientOrderId": cid}, spot=self._spot(symbol))
+                                {"origClientOrderId": cid}, venue=self._venue(symbol))
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
         """The venue's answer for an order (its own, a lookup's, a cancel's)."""
@@ -251,7 +268,7 @@ class LiveBroker:
         status = ud.order_status(res)
         if status == "accepted":
             res = await self._call(f"cancel {cid}", "cancel_order", None, symbol,
-                                   {"origClientOrderId": cid}, spot=self._spot(symbol))
+                                   {"origClientOrderId": cid}, venue=self._venue(symbol))
             await self._catch_up(cid, symbol, side, res)
             status = "canceled"
         self.inbox += self.orders.end(cid, symbol, status, ud.filled_of(res),
@@ -264,7 +281,7 @@ class LiveBroker:
             now = self.clock.now_ns()
             for t in await self._call("fetch trades", "fetch_my_trades", symbol,
                                       params={"orderId": res["id"]},
-                                      spot=self._spot(symbol)):
+                                      venue=self._venue(symbol)):
                 if self._take_fill(ud.fill_from_trade(t, cid, symbol, side, now)):
                     self.rest_fills += 1
 
@@ -279,6 +296,14 @@ class LiveBroker:
                       self._watch("spot orders", self.spot_ex.watch_orders, self._on_orders),
                       self._watch("spot balance", self.spot_ex.watch_balance,
                                   self._on_spot_balance)]
+        if self.coinm_ex is not None:
+            views += [self._watch("COIN-M trades", self.coinm_ex.watch_my_trades,
+                                  self._on_trades),
+                      self._watch("COIN-M orders", self.coinm_ex.watch_orders, self._on_orders),
+                      self._watch("COIN-M positions", self.coinm_ex.watch_positions,
+                                  self._on_positions),
+                      self._watch("COIN-M balance", self.coinm_ex.watch_balance,
+                                  self._on_coinm_balance)]
         await asyncio.gather(*views)
 
     async def _watch(self, name: str, fn, handle) -> None:
@@ -336,6 +361,14 @@ class LiveBroker:
     def _on_spot_balance(self, balance: dict) -> None:
         self.venue_spot.update(ud.spot_balances(balance))
 
+    def _on_coinm_balance(self, balance: dict) -> None:
+        wallet, funding = ud.wallet_update(balance)  # the same ACCOUNT_UPDATE, in coins
+        self.venue_coinm.update(wallet)
+        if funding:
+            self._funding_dirty = True
+            if self._funding_task is None or self._funding_task.done():
+                self._funding_task = self._spawn(self._funding_loop(), "funding lookup")
+
     # -- transfers between the wallets ----------------------------------------------------------
     def transfer(self, req: TransferRequest, now: int) -> None:
         self._spawn(self._transfer(req), f"transfer {req.transfer_id}")
@@ -347,7 +380,7 @@ class LiveBroker:
             # lost answer would move the money twice; the venue's history says what happened
             res = await self._call(f"transfer {req.transfer_id}", "transfer", req.asset,
                                    float(req.amount), ud.CCXT_ACCOUNT[req.from_wallet],
-                                   ud.CCXT_ACCOUNT[req.to_wallet], {"type": kind}, spot=True,
+                                   ud.CCXT_ACCOUNT[req.to_wallet], {"type": kind}, venue="spot",
                                    retries=0)
             venue_id = str(res.get("id"))
             self._claimed_transfers.add(venue_id)
@@ -378,7 +411,7 @@ class LiveBroker:
         kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
         since = req.ts_created // 1_000_000 - 60_000
         rows = await self._call("transfer history", "fetch_transfers", req.asset, since, 100,
-                                {"type": kind, "size": 100}, spot=True)
+                                {"type": kind, "size": 100}, venue="spot")
         for t in rows:
             tid, asset, amount, typ, confirmed = ud.transfer_row(t)
             if confirmed and (typ, asset, amount) == (kind, req.asset, req.amount) and \
@@ -390,7 +423,7 @@ class LiveBroker:
     async def venue_spot_wallet(self) -> dict[str, Decimal]:
         """The spot wallet as the venue holds it (GET /api/v3/account)."""
         return ud.spot_balances(await self._call("fetch spot balance", "fetch_balance",
-                                                 spot=True))
+                                                 venue="spot"))
 
     @property
     def funding_pending(self) -> bool:
@@ -409,9 +442,13 @@ class LiveBroker:
                 log.warning("funding history request failed: %s", exc)
 
     async def poll_funding(self, since_ms: int | None = None) -> int:
-        """New funding fees from the venue's income history (each once, by its id)."""
-        rows = await self._call("fetch funding", "fetch_funding_history", None,
-                                since_ms if since_ms is not None else self.funding_since_ms)
+        """New funding fees from the venue's income history (each once, by its id): USD-M's,
+        and COIN-M's (in coins) where COIN-M contracts are traded."""
+        since = since_ms if since_ms is not None else self.funding_since_ms
+        rows = await self._call("fetch funding", "fetch_funding_history", None, since)
+        if self.coinm_ex is not None:
+            rows = [*rows, *await self._call("fetch COIN-M funding", "fetch_funding_history",
+                                             None, since, venue="coinm")]
         n = 0
         for r in rows:
             fid, symbol, ms, amount = ud.funding_row(r)
@@ -429,7 +466,7 @@ class LiveBroker:
         symbol, from `GET /fapi/v3/account` and the position risk."""
         cash = ud.wallet_balances(await self._call("fetch balance", "fetch_balance"))
         positions = {s: (Decimal(0), Decimal(0)) for s in symbols}
-        for p in await self._call("fetch positions", "fetch_positions", symbols):
+        for p in await self._fetch_positions(symbols):
             got = ud.position_entry(p)
             if got is not None and got[0] in positions:
                 positions[got[0]] = got[1:]
@@ -438,11 +475,26 @@ class LiveBroker:
     async def venue_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         """Signed position per symbol as the venue reports it."""
         out = {s: Decimal(0) for s in symbols}
-        for p in await self._call("fetch positions", "fetch_positions", symbols):
+        for p in await self._fetch_positions(symbols):
             got = ud.position_entry(p)
             if got is not None and got[0] in out:
                 out[got[0]] = got[1]
         return out
+
+    async def _fetch_positions(self, symbols: list[str]) -> list[dict]:
+        """The venue's positions of `symbols`, each market's from its own client."""
+        out = []
+        for venue in ("usdm", "coinm"):
+            mine = [s for s in symbols if self._venue(s) == venue]
+            if mine:
+                out += await self._call(f"fetch {venue} positions", "fetch_positions", mine,
+                                        venue=venue)
+        return out
+
+    async def venue_coinm_wallet(self) -> dict[str, Decimal]:
+        """The COIN-M wallets (one per coin) as the venue holds them (GET /dapi/v1/account)."""
+        return ud.wallet_balances(await self._call("fetch COIN-M balance", "fetch_balance",
+                                                   venue="coinm"))
 
     async def _cancel(self, cid: str) -> None:
         placing = self._placing.get(cid)
@@ -457,7 +509,7 @@ class LiveBroker:
             return
         try:
             res = await self._call(f"cancel {cid}", "cancel_order", None, o.symbol,
-                                   {"origClientOrderId": cid}, spot=self._spot(o.symbol))
+                                   {"origClientOrderId": cid}, venue=self._venue(o.symbol))
             await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
             self.inbox += self.orders.end(cid, o.symbol, "canceled", ud.filled_of(res),
                                           self.clock.now_ns())

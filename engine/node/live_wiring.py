@@ -69,10 +69,6 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
 
     from engine.execution.markets import market_kind
 
-    inverse = [i.symbol for i in cfg.instruments if market_kind(i.symbol) == "coinm"]
-    if inverse:  # the live broker speaks spot and USD-M; COIN-M orders would go nowhere
-        raise ConfigError(f"{cfg_path}: at `$.instruments`: live trading of COIN-M contracts "
-                          f"({', '.join(inverse)}) is not supported; run them in replay or paper")
     live = cfg.live
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
@@ -98,7 +94,18 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
         spot_throttle = PriorityThrottle(RateBudget(spot_windows), clock)
         markets.update(load_markets_offline(cfg.markets.spot_exchange_info or BUNDLED_SPOT,
                                             "binance"))
+    # COIN-M contracts through a binancecoinm client with the same key, COIN-M's budget
+    coinm = coinm_throttle = None
+    if any(market_kind(i.symbol) == "coinm" for i in cfg.instruments):
+        from engine.execution.markets import BUNDLED_COINM
+
+        coinm = make_exchange(endpoints(cfg), "binancecoinm", rate_limit=False, coinm=True)
+        coinm.apiKey, coinm.secret = key, secret
+        coinm_info = cfg.markets.coinm_exchange_info or BUNDLED_COINM
+        coinm_throttle = PriorityThrottle(RateBudget(load_windows(coinm_info)), clock)
+        markets.update(load_markets_offline(coinm_info, "binancecoinm"))
     broker = LiveBroker(exchange, markets, clock,
                         throttle=PriorityThrottle(RateBudget(windows), clock),
-                        spot_exchange=spot, spot_throttle=spot_throttle)
+                        spot_exchange=spot, spot_throttle=spot_throttle,
+                        coinm_exchange=coinm, coinm_throttle=coinm_throttle)
     return exchange, broker

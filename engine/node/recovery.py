@@ -73,6 +73,8 @@ async def resume_outside(j: Journal, s, run_id: str, mode: str, rec, venue) -> d
         resumed["funding_booked"] = await venue.funding_while_down(j, run_id)
         if getattr(s.broker, "spot_ex", None) is not None:  # the spot stream tells changes
             s.broker.venue_spot.update(await s.broker.venue_spot_wallet())
+        if getattr(s.broker, "coinm_ex", None) is not None:
+            s.broker.venue_coinm.update(await s.broker.venue_coinm_wallet())
         theirs = await s.broker.venue_positions(sorted(s.portfolio.perps))
         diff = {k: (str(s.portfolio.perps[k].qty), str(q)) for k, q in theirs.items()
                 if s.portfolio.perps[k].qty != q}

@@ -489,7 +489,9 @@ class Runner:
         spot_ex = getattr(self.session.broker, "spot_ex", None) or \
             spot_market_data_exchange(self.cfg)
         self._spot_exchange = spot_ex
-        self._coinm_exchange = coinm_ex = coinm_market_data_exchange(self.cfg)
+        # live: the broker's COIN-M client (with the key) serves the COIN-M feed too
+        self._coinm_exchange = coinm_ex = getattr(self.session.broker, "coinm_ex", None) or \
+            coinm_market_data_exchange(self.cfg)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         # every declared instrument: the universe's legs and those held outside it (dated)

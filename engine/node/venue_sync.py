@@ -60,8 +60,19 @@ class VenueSync:
                 spot[a] = theirs
                 if abs(mine - theirs) > (tol if a in s.portfolio.stables else 0):
                     diffs.append(f"{a} spot wallet: config {mine}, venue {theirs}")
+        coinm = {}
+        if getattr(s.broker, "coinm_ex", None) is not None:
+            venue_coinm = await s.broker.venue_coinm_wallet()
+            s.broker.venue_coinm.update(venue_coinm)  # the stream tells only what changes
+            for coin in sorted(set(acct.coinm) | self.coinm_coins()):
+                mine, theirs = Decimal(acct.coinm.get(coin, 0)), venue_coinm.get(coin,
+                                                                                  Decimal(0))
+                coinm[coin] = theirs
+                if mine != theirs:  # coins to the last unit, as the spot wallet's
+                    diffs.append(f"{coin} COIN-M wallet: config {mine}, venue {theirs}")
         self.start = {"cash": {k: str(v) for k, v in cash.items()},
                       "spot": {k: str(v) for k, v in spot.items()},
+                      "coinm": {k: str(v) for k, v in coinm.items()},
                       "positions": {k: str(q) for k, (q, _) in positions.items()},
                       "differences": diffs}
         if diffs and not self.adopt:
@@ -78,8 +89,25 @@ class VenueSync:
                 s.portfolio.set_cash(a, amount, wallet="spot")
             else:
                 s.portfolio.set_holding(a, amount)
+        for coin, amount in coinm.items():
+            s.portfolio.set_coinm(coin, amount)
         for sym, (qty, entry) in positions.items():
             s.portfolio.seed_position(sym, qty, entry if qty else Decimal(0))
+
+    def coinm_coins(self) -> set[str]:
+        """The COIN-M wallets this run cares about: the coins of its inverse contracts."""
+        return {p.asset for p in self.session.portfolio.perps.values() if p.coinm}
+
+    def coinm_differences(self) -> dict[str, tuple[str, str]]:
+        """Our COIN-M wallets against the venue's, as its stream last told them."""
+        s = self.session
+        ours = self.coinm_coins()
+        out = {}
+        for coin, theirs in getattr(s.broker, "venue_coinm", {}).items():
+            mine = s.portfolio.wallets["coinm"].get(coin, Decimal(0))
+            if coin in ours and mine != theirs:
+                out[coin] = (str(mine), str(theirs))
+        return out
 
     def spot_assets(self) -> set[str]:
         """The spot wallet's assets this run cares about: the coins and quotes of its spot
@@ -141,6 +169,8 @@ class VenueSync:
                 if ours is not None and abs(ours - wb) > tol:
                     cash[ccy] = (str(ours), str(wb))
             cash.update({f"spot {a}": d for a, d in self.spot_differences(tol).items()})
+            if not s.broker.funding_pending:
+                cash.update({f"COIN-M {c}": d for c, d in self.coinm_differences().items()})
             if not diff and not cash:
                 strikes = 0
                 s.guard.hold("venue", None, now)  # trading may start (once)

@@ -253,6 +253,11 @@ class Portfolio:
             self.assets.append(coin)
         self._rebuild()
 
+    def set_coinm(self, coin: str, amount: Decimal) -> None:
+        """Start from this coin balance in the COIN-M wallet (live runs adopting the venue's)."""
+        self.wallets[COINM_WALLET][coin] = Decimal(amount)
+        self._rebuild()
+
     def set_sleeve(self, symbol: str, sleeve: str) -> None:
         """Funding on `symbol` accrues under `sleeve` from now on (default: the symbol)."""
         self.sleeve_of[symbol] = sleeve

@@ -38,8 +38,11 @@ def trade_client_id(t: dict) -> str | None:
 
 
 def exchange_of(symbol: str) -> str:
-    """The ccxt id of the market a unified symbol trades on (spot BTC/USDT: binance)."""
-    return EXCHANGE if ":" in symbol else SPOT_EXCHANGE
+    """The ccxt id of the market a unified symbol trades on (spot BTC/USDT: binance, COIN-M
+    BTC/USD:BTC: binancecoinm)."""
+    from engine.execution.markets import CCXT_ID, market_kind
+
+    return CCXT_ID[market_kind(symbol)]
 
 
 def fill_from_trade(t: dict, cid: str, symbol: str, side: str, now: int) -> Fill:
