@@ -559,6 +559,10 @@ class LocalExchange(SpotVenue, CoinmVenue):
             elif isinstance(ev, Fill):
                 o = self.orders[ev.order_id]
                 self.account.on_fill(ev)
+                if o.get("_coinm"):  # as Binance, the coin's wallet kept to 8 decimals
+                    coin = self.markets[ev.symbol].settle
+                    self.account.set_coinm(coin, self.account.wallets["coinm"][coin].quantize(
+                        Decimal("1e-8")))
                 cum = Decimal(o["executedQty"]) + ev.qty
                 cost = Decimal(o["cumQuote"]) + ev.qty * ev.price
                 o["executedQty"], o["cumQuote"] = str(cum), str(cost)
@@ -636,11 +640,13 @@ class LocalExchange(SpotVenue, CoinmVenue):
         client id."""
         cid = request.query.get("origClientOrderId")
         now = self._now()
+        o = self.orders.get(cid)
+        if o is None or bool(o.get("_spot")) != spot or bool(o.get("_coinm")) != coinm:
+            # not an order of this API: the other market's orders are not touched
+            return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
         self.matcher.cancel(cid, now)
         events = self.matcher.on_time(now)
-        o = self.orders.get(cid)
-        if any(getattr(ev, "status", "") == "canceled" for ev in events) and o is not None \
-                and bool(o.get("_spot")) == spot and bool(o.get("_coinm")) == coinm:
+        if any(getattr(ev, "status", "") == "canceled" for ev in events):
             await self._apply(events, now)
             return web.json_response(self._order_json(o))
         return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)

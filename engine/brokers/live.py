@@ -48,7 +48,7 @@ from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
 from engine.brokers.order_tracker import OrderTracker
 from engine.venues.binance import user_data as ud
 from engine.venues.binance.errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER, classify
-from engine.venues.binance.rate_limits import SPOT_COSTS
+from engine.venues.binance.rate_limits import COINM_COSTS, SPOT_COSTS
 
 log = logging.getLogger("engine.brokers.live")
 
@@ -104,10 +104,12 @@ class LiveBroker:
         self._placing: dict[str, asyncio.Task] = {}  # client id -> its create_order task
         # funding as the venue charged it (income history), for the runner to book
         self.funding_fees: list[tuple[str, int, Decimal, str]] = []  # symbol, ts ns, amount, id
-        self._seen_funding: set[str] = set()
+        self._seen_funding: set[tuple[str, str]] = set()  # (market, income id)
         self._funding_task: asyncio.Task | None = None
         self._funding_dirty = False
-        self.funding_since_ms = clock.now_ns() // 1_000_000  # none from before this run
+        # per market (usdm, coinm): none from before this run
+        start_ms = clock.now_ns() // 1_000_000
+        self.funding_since_ms = {"usdm": start_ms, "coinm": start_ms}
 
     # -- the broker interface ---------------------------------------------------------------
     def submit(self, order: OrderRequest, now: int) -> None:
@@ -171,7 +173,7 @@ class LiveBroker:
             raise OrderRejected(f"{what}: no {venue} client (live {venue} trading needs its "
                                 "client)", 0, f"no {venue} client")
         fn = getattr(client, method)
-        cost = (SPOT_COSTS if venue == "spot" else self.costs)[method]
+        cost = {"spot": SPOT_COSTS, "coinm": COINM_COSTS}.get(venue, self.costs)[method]
         delay = self.backoff_s
         retries = self.retries if retries is None else retries
         for attempt in range(retries + 1):
@@ -434,30 +436,42 @@ class LiveBroker:
     async def _funding_loop(self) -> None:
         # one income request at a time (it weighs 30 on Binance's limiter), however many
         # symbols' fees were announced meanwhile
+        failures = 0
         while self._funding_dirty:
             self._funding_dirty = False
             try:
                 await self.poll_funding()
-            except VenueUnavailable as exc:  # after retries: the next announcement retries
+            except VenueUnavailable as exc:  # after its retries: asked again a little later,
+                failures += 1  # twice, then on the next announcement (a drain must end)
                 log.warning("funding history request failed: %s", exc)
+                if failures <= 2:
+                    self._funding_dirty = True  # (the wallets are not compared meanwhile)
+                    await asyncio.sleep(2.0)  # back-off before the venue is asked again
 
     async def poll_funding(self, since_ms: int | None = None) -> int:
         """New funding fees from the venue's income history (each once, by its id): USD-M's,
         and COIN-M's (in coins) where COIN-M contracts are traded."""
-        since = since_ms if since_ms is not None else self.funding_since_ms
-        rows = await self._call("fetch funding", "fetch_funding_history", None, since)
-        if self.coinm_ex is not None:
-            rows = [*rows, *await self._call("fetch COIN-M funding", "fetch_funding_history",
-                                             None, since, venue="coinm")]
         n = 0
-        for r in rows:
-            fid, symbol, ms, amount = ud.funding_row(r)
-            if fid in self._seen_funding:
+        failed = None
+        for venue in ("usdm", "coinm") if self.coinm_ex is not None else ("usdm",):
+            # each market numbers its income and is read from its own cursor
+            since = since_ms if since_ms is not None else self.funding_since_ms[venue]
+            try:
+                rows = await self._call(f"fetch {venue} funding", "fetch_funding_history",
+                                        None, since, venue=venue)
+            except VenueUnavailable as exc:  # the other market's rows are still taken
+                failed = exc
                 continue
-            self._seen_funding.add(fid)
-            self.funding_fees.append((symbol, ms * 1_000_000, amount, fid))
-            self.funding_since_ms = max(self.funding_since_ms, ms)
-            n += 1
+            for r in rows:
+                fid, symbol, ms, amount = ud.funding_row(r)
+                if (venue, fid) in self._seen_funding:
+                    continue
+                self._seen_funding.add((venue, fid))
+                self.funding_fees.append((symbol, ms * 1_000_000, amount, fid))
+                self.funding_since_ms[venue] = max(self.funding_since_ms[venue], ms)
+                n += 1
+        if failed is not None:
+            raise failed
         return n
 
     async def venue_account(self, symbols: list[str]

@@ -427,6 +427,9 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reconcile_every_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # live: venue positions check
     # live: the venue's wallet balance may differ from ours by this much (its own rounding)
     cash_tolerance: Decimal = Decimal("0.01")
+    # COIN-M wallets (coins): the venue rounds each fill's PnL and fee to 8 decimals, the
+    # engine does not; a few units of the 8th decimal per check are rounding, not a mismatch
+    coin_tolerance: Decimal = Decimal("0.000001")
     mark_prices: bool = True  # perps: watch the mark price stream (mark, funding rate)
     # the venue's request budgets (default: the rateLimits of [markets].exchange_info)
     rate_limits: list[RateLimitCfg] = []
@@ -644,6 +647,11 @@ def check_config(cfg: EngineConfig, path: str) -> None:
         _check_period(sched.every, "$.triggers.schedule.every", fail)
     if drift is not None and drift.abs_band is not None and drift.rel_band is not None:
         fail("$.triggers.drift", "give abs_band or rel_band, not both")
+    rg = cfg.triggers.regimes
+    if cfg.triggers.carry is not None and rg is not None and any(
+            r.futures_on == "dated" for r in [*rg.regimes, rg.baseline]):
+        fail("$.triggers.carry", "carry moves the hedge between perp and dated contracts, "
+             "which regimes with futures_on = \"dated\" place themselves: use one of them")
     for i, s in enumerate(cfg.triggers.signals):
         for attr in ("asset", "a", "b"):
             a = getattr(s, attr, None)

@@ -118,6 +118,14 @@ class Pipeline:
             if self.bar_sink is not None:
                 self.bar_sink(b)
 
+    def _refresh_dated(self, market_ns: int) -> None:
+        """The dated contracts' annualised basis, for the rules (`dated_basis`), by exchange
+        time; a contract inside its roll window is left out (a basis trade leaves it)."""
+        if self._has_dated:
+            roll = self.trigger.roll
+            self.stats.dated_basis = self.portfolio.dated_basis(
+                market_ns, roll.roll_ns if roll is not None else 0)
+
     def close_bars(self, now: int, grace_ns: int = 2_000_000_000) -> RebalanceIntent | None:
         """Time passed (`now`, receive time): close the bars that ended more than `grace_ns`
         ago with no trade since (a quiet market; a late trade of them arrives within the
@@ -129,6 +137,7 @@ class Pipeline:
                 continue
             self._bars_closed(asset, bars)
             if self.ready:
+                self._refresh_dated(bars[-1].ts_event)
                 got = self.trigger.on_update(PortfolioUpdate(
                     ts_event=bars[-1].ts_event, ts_recv=now, cause="bar", assets=(asset,),
                     nav=self.portfolio.nav))
@@ -254,8 +263,8 @@ class Pipeline:
             self.ready = self._warm()
             if not self.ready:
                 return None
-        if self._has_dated and cause != "price":  # the rules read it (dated_basis)
-            self.stats.dated_basis = self.portfolio.dated_basis(ts_event)
+        if cause != "price":
+            self._refresh_dated(ts_event)
         intent = self.trigger.on_update(PortfolioUpdate(
             ts_event=ts_event, ts_recv=ev.ts_recv, cause=cause, assets=(asset,),
             nav=self.portfolio.nav))

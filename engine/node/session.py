@@ -78,6 +78,8 @@ class PaperSession:
                                          book_fill=self.pipeline.on_account,
                                          transfers=(TransferPolicy(cfg.accounts)
                                                     if cfg.accounts.enabled else None))
+        # rolls and carry moves wait for a working rebalance to end
+        trigger.busy = lambda: self.execution.busy
         self._keep_ns = int(cfg.execution.vwap_window_s * 1e9)
         self._next_guard_update = 0
         self.guard_every_ns = 50_000_000  # feed ages are judged in seconds: 50 ms is plenty

@@ -68,7 +68,7 @@ class VenueSync:
                 mine, theirs = Decimal(acct.coinm.get(coin, 0)), venue_coinm.get(coin,
                                                                                   Decimal(0))
                 coinm[coin] = theirs
-                if mine != theirs:  # coins to the last unit, as the spot wallet's
+                if abs(mine - theirs) > self.cfg.live.coin_tolerance:
                     diffs.append(f"{coin} COIN-M wallet: config {mine}, venue {theirs}")
         self.start = {"cash": {k: str(v) for k, v in cash.items()},
                       "spot": {k: str(v) for k, v in spot.items()},
@@ -103,9 +103,10 @@ class VenueSync:
         s = self.session
         ours = self.coinm_coins()
         out = {}
+        tol = self.cfg.live.coin_tolerance
         for coin, theirs in getattr(s.broker, "venue_coinm", {}).items():
             mine = s.portfolio.wallets["coinm"].get(coin, Decimal(0))
-            if coin in ours and mine != theirs:
+            if coin in ours and abs(mine - theirs) > tol:
                 out[coin] = (str(mine), str(theirs))
         return out
 

@@ -599,16 +599,18 @@ class Portfolio:
                 util = max(util, _utilisation(im, mb))
         return util
 
-    def dated_basis(self, at_ns: int | None = None) -> dict[str, float]:
+    def dated_basis(self, at_ns: int | None = None, min_left_ns: int = 0) -> dict[str, float]:
         """Each dated contract's basis over its coin's price, annualised by the days to its
         expiry from `at_ns` (default: the last update's receive time; the exchange's time
-        where it differs, as for a recording played to a paper run)."""
+        where it differs, as for a recording played to a paper run); contracts with no more
+        than `min_left_ns` left (inside their roll window) are left out."""
         now = self.ts if at_ns is None else at_ns
         out = {}
         for sym, p in self.perps.items():
             exp = p.inst.expiry_ns
             spot = self.px.get(p.asset)
-            if exp is None or not p.mark or not spot or now >= exp or p.mark == spot:
+            if exp is None or not p.mark or not spot or now >= exp - min_left_ns \
+                    or p.mark == spot:
                 continue  # p.mark == spot: the coin is priced by this contract itself
             days = (exp - now) / 86_400e9
             out[sym] = (p.mark / spot - 1.0) * 365.0 / days

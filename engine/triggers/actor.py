@@ -48,18 +48,21 @@ class TriggerActor:
         # contracts by carry (engine/triggers/dated.py): checked once a second
         self.roll, self.carry = roll, carry
         self._next_calendar_check = 0
+        # whether the executor is working a rebalance (the session wires its own in)
+        self.busy: Callable[[], bool] = lambda: False
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
+        if upd.cause in _SLOW_CAUSES:
+            self._stale = True
+        # rolls and carry moves wait while a rebalance works (a new intent would abort it)
         if (self.roll is not None or self.carry is not None) \
-                and now >= self._next_calendar_check:
+                and now >= self._next_calendar_check and not self.busy():
             self._next_calendar_check = now + 1_000_000_000
             intent = self._calendar(upd, now)
             if intent is not None:
                 return intent
-        if upd.cause in _SLOW_CAUSES:
-            self._stale = True
         if upd.cause in _SLOW_CAUSES and (self.signals or self.regimes):
             intent = self._signals(upd, now)
             if intent is not None:
@@ -172,17 +175,18 @@ class TriggerActor:
             if l.spot is None or l.perp is None:
                 continue
             held = coinm_value(snap, asset)
-            if not dated_owned:
-                held += dated_notional(snap, asset)
             spot, fut = self.regimes.legs(regime, weights.get(asset, 0.0) * snap.nav - held)
-            out[l.spot], out[l.perp] = spot, fut
+            # dated contracts not owned by the regimes (a roll's, a carry move's) carry part
+            # of the futures leg: the perp takes the rest
+            out[l.spot], out[l.perp] = spot, fut - (0.0 if dated_owned
+                                                    else dated_notional(snap, asset))
             if dated_owned:
                 dated = [s for s, p in self.portfolio.perps.items()
                          if p.inst.is_dated and p.inst.perpetual == l.perp]
                 for sym in dated:
                     out[sym] = 0.0
-                chosen = self._dated_for(dated, market_ns) if regime.futures_on == "dated" \
-                    else None
+                chosen = self._dated_for(dated, market_ns, regime) \
+                    if regime.futures_on == "dated" else None
                 if chosen is not None:
                     out[l.perp], out[chosen] = 0.0, fut
                 for sym in dated:  # nothing to trade on a contract neither held nor chosen
@@ -190,13 +194,18 @@ class TriggerActor:
                         del out[sym]
         return out
 
-    def _dated_for(self, dated: list[str], market_ns: int) -> str | None:
-        """The nearest-expiry contract of `dated` outside its roll window (None: none is, and
-        the futures leg stays on the perp)."""
+    def _dated_for(self, dated: list[str], market_ns: int, regime: Regime) -> str | None:
+        """The contract of `dated` a regime's futures leg sits on: the one its `dated_basis`
+        signal measures, else the nearest expiry; never one inside its roll window (None:
+        none is, and the futures leg stays on the perp)."""
         roll_ns = self.roll.roll_ns if self.roll is not None else 0
         live = sorted((self.portfolio.perps[s].inst.expiry_ns, s) for s in dated
                       if market_ns < self.portfolio.perps[s].inst.expiry_ns - roll_ns
                       and self.portfolio.perps[s].mark)
+        measured = {getattr(s, "symbol", None) for s in self.signals if s.name in regime.when}
+        for _, sym in live:
+            if sym in measured:
+                return sym
         return live[0][1] if live else None
 
     # -- queue-fed actor ------------------------------------------------------------------

@@ -116,3 +116,70 @@ def test_expected_funding_must_name_a_declared_perpetual():
     bad = CFG.replace('{ "BTC/USDT:USDT" = 0.0001 }', '{ "ETH/USDT:USDT" = 0.0001 }')
     with pytest.raises(ConfigError, match=r"expected_funding: \['ETH/USDT:USDT'\] are not"):
         build(parse_config(bad, "carry.toml"), ReplayClock())
+
+
+def test_no_carry_move_while_a_rebalance_is_working():
+    text = CFG.replace("0.0001 }", "0.00005 }")
+    _, _, trigger, update = _setup(text)
+    working = [True]
+    trigger.busy = lambda: working[0]
+    assert update() is None  # the executor is busy: a new intent would abort its rebalance
+    working[0] = False
+    assert update(2 * 10**9).rule == "carry"
+
+
+REGIME_CFG = """
+[account.spot]
+USDT = "100000"
+BTC = "1"
+[account.futures]
+USDT = "20000"
+[account.positions."BTC/USDT:USDT-250627"]
+qty = "-0.6"
+entry_price = "50000"
+[[instruments]]
+symbol = "BTC/USDT"
+[[instruments]]
+symbol = "BTC/USDT:USDT"
+leverage = 5
+[[instruments]]
+symbol = "BTC/USDT:USDT-250627"
+leverage = 5
+[universe.BTC]
+spot = "BTC/USDT"
+perp = "BTC/USDT:USDT"
+[strategy]
+kind = "fixed_weights"
+weights = { BTC = 0.3 }
+weights_sum = 0.3
+[triggers.regimes.baseline]
+name = "hedged"
+spot_share = 1.0
+futures = -1.0
+[triggers.carry]
+expected_funding = { "BTC/USDT:USDT" = -0.0001 }
+"""
+
+
+def test_a_regimes_futures_leg_counts_the_quarterly_carry_moved_it_into():
+    """The regime wants spot 30% of NAV and as much short; carry holds the short on the
+    quarterly: the regime's next decision keeps it there (the perp takes only the rest), it
+    does not double the hedge."""
+    clock = ReplayClock()
+    portfolio, _, _, trigger = build(parse_config(REGIME_CFG, "regime.toml"), clock)
+    now = portfolio.instruments[Q].expiry_ns - 91 * DAY
+    for sym, px in (("BTC/USDT", 50000.0), (PERP, 50000.0), (Q, 51000.0)):
+        portfolio.on_price(sym, px, now)
+    clock.advance_to(now)
+    intent = trigger.force("schedule", "calendar", now)
+    legs = {t.symbol: t.notional for t in intent.targets}
+    e = 0.3 * portfolio.nav
+    assert legs["BTC/USDT"] == pytest.approx(e)
+    # the futures leg is −e in all: the quarterly's −0.6 × 51,000 and the perp the rest
+    assert legs[PERP] + portfolio.perps[Q].notional == pytest.approx(-e)
+
+
+def test_carry_and_regimes_that_place_dated_contracts_are_refused_together():
+    bad = REGIME_CFG.replace('futures = -1.0\n', 'futures = -1.0\nfutures_on = "dated"\n')
+    with pytest.raises(ConfigError, match=r"\$\.triggers\.carry`: carry moves the hedge"):
+        parse_config(bad, "regime.toml")

@@ -42,6 +42,17 @@ SPOT_COSTS: dict[str, RequestCost] = {
     "fetch_balance": RequestCost(weight=20, lane=INFO_LANE),
 }
 
+# COIN-M's documented weights where they differ: a new order weighs 1, a trade list 20, the
+# account 5, a position list 1, the income history 20; its limits come from the COIN-M
+# exchangeInfo (2400 weight/min, 1200 orders/min)
+COINM_COSTS: dict[str, RequestCost] = {
+    **COSTS,
+    "create_order": RequestCost(weight=1, orders=1, lane=ORDER_LANE),
+    "fetch_my_trades": RequestCost(weight=20, lane=INFO_LANE),
+    "fetch_positions": RequestCost(weight=1, lane=INFO_LANE),
+    "fetch_funding_history": RequestCost(weight=20, lane=INFO_LANE),
+}
+
 _INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _COUNTS = {"REQUEST_WEIGHT": "weight", "ORDERS": "orders"}
 

@@ -38,6 +38,8 @@ def main() -> None:
     a = ap.parse_args()
     path = sorted((float(k), v) for k, _, v in
                   (r.rpartition(":") if ":" in r else ("0", "", r) for r in a.rate))
+    if path[0][0] > 0:
+        raise SystemExit("--rate: give the rate from the start (RATE, or 0:RATE) first")
     mids: list[tuple[int, float]] = []
     market = COINM if a.market_id.lower().endswith("_perp") else USDM
     want = unified_symbol(a.market_id, market)
