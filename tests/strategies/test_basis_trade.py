@@ -131,3 +131,17 @@ def test_the_basis_rule_must_name_a_declared_dated_contract():
     with pytest.raises(ConfigError, match=r"signals\[0\]\.symbol`: 'BTC/USDT:USDT' is not a "
                                           r"declared dated contract"):
         parse_config(bad, "basis_trade.toml")
+
+
+def test_the_trade_is_left_before_the_quarterlys_roll_window_however_rich():
+    """3 days before expiry (the default roll window) the quarterly is no longer measured: the
+    rule exits and the regime unwinds, though the basis is still 20% a year."""
+    s = PaperSession(parse_config(CFG, "basis_trade.toml"), whole_books=True)
+    p = s.portfolio
+    uid = _play(s, EXPIRY - 90 * 86400, 120, 0.20, 0)
+    assert p.perps[Q].qty < 0 and s.trigger.regimes.current.name == "cash_and_carry"
+    _play(s, EXPIRY - 2.5 * 86400, 180, 0.20, uid)
+    (exit_,) = [e for e in s.trigger.signal_log if e[2] == "exit"]
+    assert exit_[3] is None  # not measured inside its roll window
+    assert s.trigger.regimes.current.name == "flat"
+    assert p.perps[Q].qty == 0 and p.perps[PERP].qty == 0 and p.holdings["BTC"] == 0
