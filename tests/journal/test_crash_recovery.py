@@ -44,14 +44,13 @@ def baseline(tmp_path_factory) -> dict:
     return r
 
 
-# 20 crash points: 5 chains of 4 kills each, from the first child (the books sync ~0.3 s in)
-# to the end of the 120 s TWAP (~60k events); each restart resumes the same journal.
+# 12 crash points: 3 chains of 4 kills each, from the first child (the books sync ~0.3 s in)
+# to the end of the 120 s TWAP (~60k events), at events and just before dispatches; each
+# restart resumes the same journal. (More, at random moments: scripts/crash_soak.py.)
 CHAINS = [
-    [("event", 400), ("event", 2500), ("event", 9000), ("event", 30000)],
-    [("dispatch", 1), ("dispatch", 3), ("event", 20000), ("event", 45000)],
+    [("event", 400), ("dispatch", 1), ("event", 20000), ("event", 45000)],
     [("event", 1200), ("dispatch", 2), ("event", 15500), ("event", 58000)],
     [("event", 5000), ("event", 5001), ("dispatch", 4), ("event", 40000)],
-    [("dispatch", 5), ("event", 25000), ("dispatch", 3), ("event", 52000)],
 ]
 
 
