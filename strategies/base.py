@@ -37,6 +37,9 @@ class Strategy:
     """Base class. Subclasses implement `target_weights`; some override `legs`."""
 
     name = "strategy"
+    # whether `target_weights` or `legs` read the market statistics (a bar backtest may skip
+    # bars between decisions only for a strategy whose targets stay put without them)
+    reads_stats = True
 
     def __init__(self, universe: dict[str, AssetLegs], leg: str = "spot",
                  max_gross_leverage: float = 1.0, check_legs: bool = True) -> None:

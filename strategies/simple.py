@@ -12,6 +12,7 @@ class FixedWeights(Strategy):
     """Constant target net weights per underlying (e.g. 60/40 BTC/ETH)."""
 
     name = "fixed_weights"
+    reads_stats = False
 
     def __init__(self, universe: dict[str, AssetLegs], weights: dict[str, float],
                  leg: str = "spot", max_gross_leverage: float = 1.0,
@@ -33,6 +34,7 @@ class EqualNotional(Strategy):
     """The same notional in every underlying, `gross` × NAV in all."""
 
     name = "equal_notional"
+    reads_stats = False
 
     def __init__(self, universe: dict[str, AssetLegs], gross: float = 1.0, leg: str = "spot",
                  max_gross_leverage: float = 1.0) -> None:

@@ -1,7 +1,10 @@
 """Bars and funding for a backtest, grouped by time, with what is missing reported.
 
 Every instrument's bars come from one freqtrade feather file; perps may add their 8-hourly
-funding settlements (with the mark at settlement). Events are grouped by `ts_event` (the bar's
+funding settlements (with the mark at settlement). Bars are held as columns (`BarColumns`: one
+row per timestamp, one column per instrument, NaN where an instrument has no bar), read once
+from the files and shareable between worker processes as memory-mapped files (`share`). The
+event view, `groups`, is built from them on first use: events grouped by `ts_event` (the bar's
 close), so the portfolio sees all prices of one moment before any rule looks at them. Nothing is
 filled in: a missing bar leaves that instrument's last price standing and is counted in the
 coverage report, a funding gap is listed with its length, and time outside a file's span is
@@ -11,12 +14,17 @@ reported as uncovered.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from engine.core.errors import ConfigError, DecodeError
-from engine.feeds.bars import BarStats, parse_name, read_bars, read_funding, timeframe_ns
+from engine.feeds.bars import BarStats, parse_name, read_bar_arrays, read_funding, timeframe_ns
 from engine.model.events import Bar, FundingRate
 from engine.node.config import BacktestCfg, parse_utc
 
@@ -46,9 +54,31 @@ class FundingCoverage:
     covered_fraction: float = 0.0  # of the backtest window
 
 
+class BarColumns(msgspec.Struct, frozen=True, kw_only=True):
+    """The window's bars as arrays: `ts` [T] (int64 closes), `ohlcv` [5, T, N] (float64, NaN
+    where instrument `symbols[i]` has no bar at `ts[t]`)."""
+
+    symbols: tuple[str, ...]
+    exchanges: tuple[str, ...]
+    ts: Any
+    ohlcv: Any
+
+    @property
+    def close(self):
+        return self.ohlcv[3]
+
+    @property
+    def has(self):
+        import numpy as np
+
+        return ~np.isnan(self.ohlcv[3])
+
+
 @dataclass
 class BarData:
-    groups: list[tuple[int, list]]  # (ts, events at ts: bars, then funding)
+    columns: BarColumns
+    # group index -> funding settlements applied at that bar close (sorted by symbol)
+    funding_at: dict[int, list[FundingRate]]
     step_ns: int
     timeframe: str
     start_ns: int
@@ -58,15 +88,102 @@ class BarData:
     # symbol -> its bars before the window (the latest `warm_bars`), for the statistics only:
     # a 200-bar SMA is ready on the window's first bar, as a streaming run's warm history
     warm: dict[str, list[Bar]] = field(default_factory=dict)
+    _groups: list | None = field(default=None, repr=False)
 
     @property
     def bars(self) -> int:
-        return sum(1 for _, evs in self.groups for e in evs if type(e) is Bar)
+        return int(self.columns.has.sum())
+
+    @property
+    def timestamps(self) -> int:
+        return len(self.columns.ts)
+
+    def group(self, k: int) -> list:
+        """The events at the `k`-th timestamp: its bars by symbol, then its funding."""
+        c = self.columns
+        ts = int(c.ts[k])
+        o, h, lo, cl, v = (c.ohlcv[j][k] for j in range(5))
+        evs: list = []
+        for i in self._by_symbol:
+            px = float(cl[i])
+            if px == px:  # not NaN: the instrument has a bar here
+                evs.append(Bar(exchange=c.exchanges[i], symbol=c.symbols[i], ts_event=ts,
+                               ts_recv=ts, timeframe=self.timeframe, ts_open=ts - self.step_ns,
+                               open=float(o[i]), high=float(h[i]), low=float(lo[i]),
+                               close=px, volume=float(v[i])))
+        fund = self.funding_at.get(k)
+        if fund:
+            evs.extend(fund)
+        return evs
+
+    @functools.cached_property
+    def _by_symbol(self) -> list[int]:
+        syms = self.columns.symbols
+        return sorted(range(len(syms)), key=lambda i: syms[i])
+
+    @property
+    def groups(self) -> list[tuple[int, list]]:
+        """(ts, events at ts: bars, then funding), every timestamp (built once, on demand)."""
+        if self._groups is None:
+            c = self.columns
+            rows = [c.ohlcv[j].tolist() for j in range(5)]
+            step, tf = self.step_ns, self.timeframe
+            order = [(i, c.symbols[i], c.exchanges[i]) for i in self._by_symbol]
+            out = []
+            for k, ts in enumerate(c.ts.tolist()):
+                o, h, lo, cl, v = (r[k] for r in rows)
+                evs = [Bar(exchange=ex, symbol=sym, ts_event=ts, ts_recv=ts, timeframe=tf,
+                           ts_open=ts - step, open=o[i], high=h[i], low=lo[i], close=cl[i],
+                           volume=v[i])
+                       for i, sym, ex in order if cl[i] == cl[i]]  # NaN: no bar here
+                fund = self.funding_at.get(k)
+                if fund:
+                    evs.extend(fund)
+                out.append((ts, evs))
+            self._groups = out
+        return self._groups
+
+    def share(self, directory: str) -> "BarData":
+        """The same data with its columns written to `directory` and memory-mapped: pickled
+        to a worker process it carries the file's path, and every worker maps the one copy."""
+        import numpy as np
+
+        c = self.columns
+        os.makedirs(directory, exist_ok=True)
+        paths = (os.path.join(directory, "ts.npy"), os.path.join(directory, "ohlcv.npy"))
+        np.save(paths[0], c.ts)
+        np.save(paths[1], c.ohlcv)
+        cols = msgspec.structs.replace(c, ts=_Mapped(paths[0]), ohlcv=_Mapped(paths[1]))
+        return dataclasses.replace(self, columns=cols, _groups=None).mapped()
+
+    def mapped(self) -> "BarData":
+        """Columns that are files (`share`) opened as read-only memory maps."""
+        c = self.columns
+        if isinstance(c.ts, _Mapped):
+            c = msgspec.structs.replace(c, ts=c.ts.open(), ohlcv=c.ohlcv.open())
+        return dataclasses.replace(self, columns=c, _groups=None)
+
+    def __getstate__(self):
+        # a memory-mapped column travels as its path, never as its contents
+        state = dict(self.__dict__)
+        state["_groups"] = None
+        state.pop("_by_symbol", None)
+        c = self.columns
+        ts, ohlcv = getattr(c.ts, "filename", None), getattr(c.ohlcv, "filename", None)
+        if ts and ohlcv:
+            state["columns"] = msgspec.structs.replace(c, ts=_Mapped(ts), ohlcv=_Mapped(ohlcv))
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        c = self.columns
+        if isinstance(c.ts, _Mapped):
+            self.columns = msgspec.structs.replace(c, ts=c.ts.open(), ohlcv=c.ohlcv.open())
 
     def report(self) -> dict:
         return {
             "timeframe": self.timeframe, "start_ns": self.start_ns, "end_ns": self.end_ns,
-            "timestamps": len(self.groups), "bars": self.bars,
+            "timestamps": self.timestamps, "bars": self.bars,
             "instruments": {c.symbol: {"rows": c.rows, "first_ns": c.first_ns,
                                        "last_ns": c.last_ns, "missing_bars": c.missing_bars,
                                        "missing_sample_ns": c.missing_sample,
@@ -79,6 +196,18 @@ class BarData:
         }
 
 
+@dataclass(frozen=True)
+class _Mapped:
+    """A column kept in a `.npy` file, opened read-only and memory-mapped where used."""
+
+    path: str
+
+    def open(self):
+        import numpy as np
+
+        return np.load(self.path, mmap_mode="r")
+
+
 def _resolve(base: Path, p: str) -> str:
     path = (base / p).resolve() if not os.path.isabs(p) else Path(p)
     if not path.is_file():
@@ -87,30 +216,46 @@ def _resolve(base: Path, p: str) -> str:
 
 
 def load_bar_data(bt: BacktestCfg, cfg_path: str, warm_bars: int = 400) -> BarData:
+    import numpy as np
+
     base = Path(cfg_path).resolve().parent
     start = parse_utc(bt.start) if bt.start else None
     end = parse_utc(bt.end) if bt.end else None
-    per_symbol: dict[str, list[Bar]] = {}
+    per_symbol: dict[str, tuple] = {}  # symbol -> (closes, ohlcv rows) inside the window
     warm: dict[str, list[Bar]] = {}
     coverage: list[Coverage] = []
+    exchanges: list[str] = []
     tfs = set()
     for sym, rel in bt.bars.items():
         path = _resolve(base, rel)
         stats = BarStats(path)
         try:
-            tfs.add(parse_name(path).timeframe)
-            every = read_bars(path, symbol=sym, stats=stats)
-            bars = [b for b in every
-                    if (start is None or b.ts_open >= start) and (end is None or b.ts_open < end)]
-            if start is not None and warm_bars:
-                warm[sym] = [b for b in every if b.ts_event <= start][-warm_bars:]
+            name = parse_name(path)
+            tfs.add(name.timeframe)
+            step = timeframe_ns(name.timeframe)
+            d, o, h, lo, c, v = read_bar_arrays(path, stats)
         except DecodeError as exc:
             raise ConfigError(f"{cfg_path}: at `$.backtest.bars.{sym}`: "
                               f"{exc.detail or exc}") from None
-        per_symbol[sym] = bars
-        coverage.append(Coverage(sym, path, len(bars), bars[0].ts_event if bars else None,
-                                 bars[-1].ts_event if bars else None,
-                                 bad_rows=len(stats.bad_rows)))
+        inside = np.ones(len(d), dtype=bool)
+        if start is not None:
+            inside &= d >= start
+        if end is not None:
+            inside &= d < end
+        closes = d[inside] + step
+        per_symbol[sym] = (closes, np.stack([o[inside], h[inside], lo[inside], c[inside],
+                                             v[inside]]))
+        exchanges.append(name.exchange)
+        if start is not None and warm_bars:
+            before = np.flatnonzero(d + step <= start)[-warm_bars:]
+            warm[sym] = [Bar(exchange=name.exchange, symbol=sym, ts_event=int(d[i]) + step,
+                             ts_recv=int(d[i]) + step, timeframe=name.timeframe,
+                             ts_open=int(d[i]), open=float(o[i]), high=float(h[i]),
+                             low=float(lo[i]), close=float(c[i]), volume=float(v[i]))
+                         for i in before.tolist()]
+        n = len(closes)
+        coverage.append(Coverage(sym, path, n, int(closes[0]) if n else None,
+                                 int(closes[-1]) if n else None, bad_rows=len(stats.bad_rows)))
     if len(tfs) != 1:
         raise ConfigError(f"backtest bars must share one timeframe, got {sorted(tfs)}")
     tf = tfs.pop()
@@ -118,43 +263,48 @@ def load_bar_data(bt: BacktestCfg, cfg_path: str, warm_bars: int = 400) -> BarDa
     if empty:
         raise ConfigError(f"no bars inside the backtest window for {empty}")
     # the window is where every instrument has data; outside it nothing is traded
-    lo = max(c.first_ns for c in coverage)
-    hi = min(c.last_ns for c in coverage)
-    if lo > hi:
+    lo_ns = max(c.first_ns for c in coverage)
+    hi_ns = min(c.last_ns for c in coverage)
+    if lo_ns > hi_ns:
         raise ConfigError("the instruments' bar files do not overlap in time")
-    stamps: set[int] = set()
-    for bars in per_symbol.values():
-        stamps.update(b.ts_event for b in bars if lo <= b.ts_event <= hi)
-    for c in coverage:
-        have = {b.ts_event for b in per_symbol[c.symbol]}
-        missing = sorted(t for t in stamps if t not in have)
-        c.missing_bars = len(missing)
-        c.missing_sample = missing[:5]
-    groups: dict[int, list] = {t: [] for t in stamps}
-    for bars in per_symbol.values():
-        for b in bars:
-            if lo <= b.ts_event <= hi:
-                groups[b.ts_event].append(b)
+    stamps = np.unique(np.concatenate([
+        cl[(cl >= lo_ns) & (cl <= hi_ns)] for cl, _ in per_symbol.values()]))
+    syms = list(per_symbol)
+    ohlcv = np.full((5, len(stamps), len(syms)), np.nan)
+    for i, sym in enumerate(syms):
+        closes, rows = per_symbol[sym]
+        at = np.searchsorted(stamps, closes)
+        ok = (at < len(stamps)) & (closes >= lo_ns) & (closes <= hi_ns)
+        at, rows = at[ok], rows[:, ok]
+        ohlcv[:, at, i] = rows  # a timestamp twice in a file: its last row stands
+        have = np.zeros(len(stamps), dtype=bool)
+        have[at] = True
+        missing = stamps[~have]
+        coverage[i].missing_bars = len(missing)
+        coverage[i].missing_sample = missing[:5].tolist()
     funding_cov: list[FundingCoverage] = []
-    arr = sorted(stamps)
+    funding_at: dict[int, list[FundingRate]] = {}
+    arr = stamps.tolist()
     for sym, fcfg in bt.funding.items():
         rates = _resolve(base, fcfg.rates)
         mark = _resolve(base, fcfg.mark) if fcfg.mark else None
         try:
-            evs = [f for f in read_funding(rates, mark, symbol=sym) if lo <= f.ts_event <= hi]
+            evs = [f for f in read_funding(rates, mark, symbol=sym)
+                   if lo_ns <= f.ts_event <= hi_ns]
         except DecodeError as exc:
             raise ConfigError(f"{cfg_path}: at `$.backtest.funding.{sym}`: "
                               f"{exc.detail or exc}") from None
-        funding_cov.append(_funding_coverage(sym, evs, lo, hi))
+        funding_cov.append(_funding_coverage(sym, evs, lo_ns, hi_ns))
         for f in evs:
             # a settlement between bar closes is applied at the next close (when it is known)
             i = bisect.bisect_left(arr, f.ts_event)
             if i < len(arr):
-                groups[arr[i]].append(f)
-    ordered = sorted(groups.items())
-    for _, evs in ordered:
-        evs.sort(key=lambda e: (type(e) is FundingRate, e.symbol))
-    return BarData(ordered, timeframe_ns(tf), tf, lo, hi, coverage, funding_cov, warm)
+                funding_at.setdefault(i, []).append(f)
+    for evs in funding_at.values():
+        evs.sort(key=lambda e: e.symbol)
+    cols = BarColumns(symbols=tuple(syms), exchanges=tuple(exchanges), ts=stamps, ohlcv=ohlcv)
+    return BarData(cols, funding_at, timeframe_ns(tf), tf, lo_ns, hi_ns, coverage,
+                   funding_cov, warm)
 
 
 def _funding_coverage(sym: str, evs: list[FundingRate], lo: int, hi: int) -> FundingCoverage:

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import msgspec
+import numpy as np
 
 from engine.backtest import metrics as m
 from engine.backtest.data import BarData
 from engine.backtest.fills import BarFiller
+from engine.backtest.skip_ahead import SkipAhead, refusal
 from engine.core.clock import ReplayClock
 from engine.model.events import FundingRate
 from engine.node.build import build
@@ -56,6 +58,8 @@ class PolicyResult:
     # that marks the signals' entries and exits on it
     prices: dict[str, list[float]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # whether the bars between decisions were skipped (engine/backtest/skip_ahead.py)
+    skip_ahead: bool = False
 
 
 def policy_config(base: EngineConfig, pol: PolicyCfg, step_ns: int) -> EngineConfig:
@@ -75,7 +79,9 @@ def policy_config(base: EngineConfig, pol: PolicyCfg, step_ns: int) -> EngineCon
 
 
 def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCfg,
-               detail: bool = False) -> PolicyResult:
+               detail: bool = False, skip_ahead: bool = True) -> PolicyResult:
+    """`skip_ahead=False` takes every bar through the pipeline even where the bars between
+    decisions could be skipped (the reference the skipping path is tested against)."""
     t0 = time.perf_counter()
     cfg = policy_config(base, pol, data.step_ns)
     clock = ReplayClock()
@@ -98,13 +104,9 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         lambda t: bt.band_for_metrics)
     res = PolicyResult(pol.name, {})
     ts_l, nav_l = res.ts, res.nav
-    every = 1 if detail else max(1, len(data.groups) // 2000)  # weights kept every N bars
-    started = False
-    rebalances = 0
-    initial_traded = 0.0
-    te_sum, in_band, n_obs = 0.0, 0, 0
-    max_util = 0.0
-    funding = 0.0
+    n_groups = data.timestamps
+    every = 1 if detail else max(1, n_groups // 2000)  # weights kept every N bars
+    st = _Tally()
     symbols = sorted(pipe.required)
     for sym, bars in data.warm.items():  # history before the window: statistics only
         inst = portfolio.instruments.get(sym)
@@ -114,27 +116,33 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
     on_event = pipe.on_event
     regimes = trigger.regimes
     regime_bars: dict[str, int] = {}
-    for k, (ts, evs) in enumerate(data.groups):
+    ts_arr = data.columns.ts
+
+    def step(k: int, evs: list | None = None) -> None:
+        """Bar group `k` through the full pipeline, then its metrics."""
+        if evs is None:
+            evs = data.group(k)
+        ts = int(ts_arr[k])
         last = len(evs) - 1
         intent = None
         for i, ev in enumerate(evs):
             if type(ev) is FundingRate:
                 got = on_event(ev, i == last)
                 if ev.symbol in portfolio.perps:
-                    funding += float(sum((a for _, a in pipe.take_funding()), Decimal(0)))
+                    st.funding += float(sum((a for _, a in pipe.take_funding()), Decimal(0)))
                     res.funding_ts.append(ts)
-                    res.funding_cum.append(funding)
+                    res.funding_cum.append(st.funding)
             else:
                 got = on_event(ev, i == last)
             if got is not None:
                 intent = got
-        if not started:
+        if not st.started:
             if not pipe.ready:
-                continue
-            started = True
+                return
+            st.started = True
             guard.update(ts, symbols)
             filler.execute(pipe.force("initial", "initial allocation", ts), ts)
-            initial_traded = filler.traded  # every policy pays this alike: not turnover
+            st.initial_traded = filler.traded  # every policy pays this alike: not turnover
             # a rule that fired on the all-cash start (a drift band does) waits for its own
             # rebalance to re-arm: the initial allocation is that rebalance
             intent = None
@@ -143,7 +151,7 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
             guard.update(ts, symbols)
             res.decisions.append((ts, intent.rule, dict(intent.target_weights)))
             if filler.execute(intent, ts):
-                rebalances += 1
+                st.rebalances += 1
                 res.rebalance_ts.append(ts)
             trigger.rebalanced()
         nav = portfolio.nav
@@ -153,13 +161,13 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         tgt = trigger.targets or {}  # as last computed (a calendar policy: at its rebalance)
         dev = [abs(w.get(a, 0.0) - t) for a, t in tgt.items()]
         if dev:
-            te_sum += math.sqrt(sum(d * d for d in dev))
-            n_obs += 1
+            st.te_sum += math.sqrt(sum(d * d for d in dev))
+            st.n_obs += 1
             if all(d <= band_of(t) + 1e-12 for d, t in zip(dev, tgt.values())):
-                in_band += 1
+                st.in_band += 1
         u = portfolio.margin_utilisation
-        if u > max_util:
-            max_util = u
+        if u > st.max_util:
+            st.max_util = u
         if regimes is not None:
             name = regimes.current.name
             regime_bars[name] = regime_bars.get(name, 0) + 1
@@ -169,6 +177,40 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
             if trigger.signals:
                 for a, sym in pipe.bar_source.items():
                     res.prices.setdefault(a, []).append(pipe.prices.get(sym, float("nan")))
+
+    def tally(a: int, b: int, navs_weights, tgt: dict[str, float]) -> None:
+        """Metrics of the bars [a, b) skipped between decisions (arrays, as `step` would)."""
+        navs, wts = navs_weights
+        ts_l.extend(ts_arr[a:b].tolist())
+        nav_l.extend(navs.tolist())
+        if tgt:
+            col = {x: i for i, x in enumerate(ahead.assets)}
+            cur = np.stack([wts[:, col[x]] if x in col else np.zeros(b - a) for x in tgt],
+                           axis=1)
+            dev = np.abs(cur - np.array(list(tgt.values())))
+            st.te_sum += float(np.sqrt((dev * dev).sum(axis=1)).sum())
+            st.n_obs += b - a
+            bands = np.array([band_of(t) + 1e-12 for t in tgt.values()])
+            st.in_band += int((dev <= bands).all(axis=1).sum())
+        first = a + (-a) % every
+        for k in range(first, b, every):
+            res.weights_ts.append(int(ts_arr[k]))
+            res.weights.append(dict(zip(ahead.assets, wts[k - a].tolist())))
+
+    why_not = refusal(portfolio, trigger, data, detail) if skip_ahead else "not asked"
+    res.skip_ahead = why_not is None
+    if why_not is not None:
+        for k, (_, evs) in enumerate(data.groups):
+            step(k, evs)
+    else:
+        k = 0
+        while k < n_groups and not st.started:
+            step(k)
+            k += 1
+        ahead = SkipAhead(data, portfolio, pipe, trigger, feed_stats=strategy.reads_stats)
+        ahead.run(k, step, tally)
+    rebalances, initial_traded, funding = st.rebalances, st.initial_traded, st.funding
+    te_sum, in_band, n_obs, max_util = st.te_sum, st.in_band, st.n_obs, st.max_util
     if res_trades is not None:
         res.trades = res_trades
     res.signal_log = list(trigger.signal_log)
@@ -214,6 +256,18 @@ def run_policy(base: EngineConfig, pol: PolicyCfg, data: BarData, bt: BacktestCf
         "seconds": round(res.elapsed_s, 3),
     }
     return res
+
+
+@dataclass
+class _Tally:
+    started: bool = False
+    rebalances: int = 0
+    initial_traded: float = 0.0
+    funding: float = 0.0
+    te_sum: float = 0.0
+    in_band: int = 0
+    n_obs: int = 0
+    max_util: float = 0.0
 
 
 def signal_counts(log: list[tuple]) -> dict[str, dict[str, int]]:

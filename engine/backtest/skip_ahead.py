@@ -1,0 +1,190 @@
+"""Skipping the bars on which no rule can fire: a bar backtest at array speed, same decisions.
+
+Between two trades a spot portfolio's holdings are fixed, so over the bars until the next
+decision its NAV and weights are plain array arithmetic on the close columns:
+`nav[t] = K + Σ qᵢ·closeᵢ[t]`, `wᵢ[t] = qᵢ·closeᵢ[t] / nav[t]`. Only the bars where a rule's
+state can change go through the full pipeline (portfolio, strategy, trigger actor, risk guard,
+bar fills), exactly as every bar does without this path:
+
+- a calendar rule: the first bar at or after its next period start (`Schedule._next`);
+- a drift band: an armed band's first bar whose worst drift ratio reaches the band (found on
+  the arrays, with a small margin so float rounding can only add a bar to look at, never drop
+  one), a disarmed band's first bar back inside `band × (1 − hysteresis)`;
+- none (buy and hold): no bar at all after the initial allocation.
+
+At such a bar the portfolio is re-marked at every instrument's latest close (and the market
+statistics caught up bar by bar, when the strategy reads them), then the bar's own events run
+through the pipeline, and its rule decides. The metrics of the skipped bars (NAV, tracking error,
+time in band, sampled weights) come from the same arrays.
+
+Which runs qualify (`refusal` says why not): spot instruments only (no funding, margin or
+liquidation path), one instrument per underlying in one quote currency, no signal rules,
+regimes, rolls or carry moves (they look at every bar's statistics), and a drift band only with
+targets that do not move between decisions (`Strategy.reads_stats` false). Everything else runs
+every bar through the pipeline; `tests/backtest/test_skip_ahead.py` holds the two paths equal.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from engine.backtest.data import BarData
+from engine.node.pipeline import Pipeline
+from engine.portfolio.state import Portfolio
+from engine.triggers.actor import TriggerActor
+
+# a drift ratio this close to its limit is looked at through the pipeline (whose own float
+# sums decide); the arrays sum in another order and may differ in the last bits
+_MARGIN = 1e-9
+_FIRST_WINDOW = 256  # bars searched for a drift breach at once, doubled until one is found
+
+
+def refusal(portfolio: Portfolio, trigger: TriggerActor, data: BarData,
+            detail: bool) -> str | None:
+    """Why this run must take every bar through the pipeline, or None when it may skip."""
+    if detail:
+        return "an export records every bar"
+    if data.funding_at:
+        return "funding settlements"
+    if trigger.signals or trigger.regimes is not None or trigger.roll is not None \
+            or trigger.carry is not None:
+        return "signal rules, regimes, rolls or carry moves look at every bar"
+    insts = portfolio.instruments
+    if any(i.kind != "spot" for i in insts.values()):
+        return "futures (margin and funding move with every bar)"
+    cols = set(data.columns.symbols)
+    if not set(insts) <= cols:
+        return "an instrument without bars"
+    bases = [i.base for i in insts.values()]
+    if len(set(bases)) != len(bases) or set(bases) != set(portfolio.assets):
+        return "an underlying with more or fewer than one spot instrument"
+    if len({i.quote for i in insts.values()}) != 1:
+        return "more than one quote currency"
+    if trigger.drift is not None and trigger.strategy.reads_stats:
+        return "a drift band around targets that move with every bar"
+    return None
+
+
+class SkipAhead:
+    """Runs the bars after the start: `step(k)` is the full pipeline for bar group `k` (the
+    caller's, metrics included); `tally` takes the skipped bars' metrics."""
+
+    def __init__(self, data: BarData, portfolio: Portfolio, pipe: Pipeline,
+                 trigger: TriggerActor, feed_stats: bool) -> None:
+        self.data, self.portfolio, self.pipe, self.trigger = data, portfolio, pipe, trigger
+        c = data.columns
+        self.ts = np.asarray(c.ts)
+        insts = portfolio.instruments
+        # the traded instruments' columns, in the portfolio's asset order
+        by_base = {insts[s].base: i for i, s in enumerate(c.symbols) if s in insts}
+        self.assets = list(portfolio.assets)
+        self.cols = [by_base[a] for a in self.assets]
+        self.symbols = [c.symbols[i] for i in self.cols]
+        close = np.asarray(c.ohlcv[3])[:, self.cols]
+        has = ~np.isnan(close)
+        # each bar's latest close per instrument (a missing bar leaves the last one standing)
+        # and the close time it came with (the risk guard's price age)
+        t = len(self.ts)
+        last = np.where(has, np.arange(t)[:, None], -1)
+        np.maximum.accumulate(last, axis=0, out=last)
+        self.close = np.where(last >= 0, close[np.maximum(last, 0), np.arange(len(self.cols))],
+                              np.nan)
+        self.close_ts = np.where(last >= 0, self.ts[np.maximum(last, 0)], 0)
+        self.feed_stats = feed_stats
+        self._fed = 0  # bars whose statistics are in (every bar before the start is)
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self, k: int, step: Callable[[int], None], tally) -> None:
+        n = len(self.ts)
+        self._fed = k
+        sched, drift = self.trigger.schedule, self.trigger.drift
+        while k < n:
+            q = np.array([float(self.portfolio.holdings.get(a, 0)) for a in self.assets])
+            px = np.array([self.portfolio.px.get(a, 0.0) for a in self.assets])
+            base_nav = self.portfolio.nav - float(q @ px)
+            stop = n if sched is None else min(n, int(np.searchsorted(self.ts, sched._next)))
+            stop = max(stop, k)
+            hit = stop
+            tgt = self.trigger.targets or {}
+            if drift is not None and stop > k:
+                hit = self._drift_hit(k, stop, q, base_nav, drift,
+                                      self.trigger.current_targets())
+                tgt = self.trigger.targets or {}
+            if hit > k:
+                tally(k, hit, self._weights(k, hit, q, base_nav), tgt)
+            if hit >= n:
+                return
+            self._mark(hit)
+            step(hit)
+            k = hit + 1
+
+    def _weights(self, a: int, b: int, q: np.ndarray, base_nav: float):
+        value = self.close[a:b] * q
+        nav = base_nav + value.sum(axis=1)
+        return nav, value / nav[:, None]
+
+    def _drift_hit(self, k: int, stop: int, q, base_nav: float, drift, targets) -> int:
+        """The first bar in [k, stop) at which the band's state can change; `stop` if none."""
+        idx = [self.assets.index(a) if a in self.assets else -1 for a in targets]
+        tv = np.array(list(targets.values()))
+        bands = np.array([drift.band(t) for t in targets.values()])
+        armed = drift.armed
+        limit = 1.0 - _MARGIN if armed else 1.0 - drift.hysteresis + _MARGIN
+        w = _FIRST_WINDOW
+        a = k
+        while a < stop:
+            b = min(stop, a + w)
+            nav, wts = self._weights(a, b, q, base_nav)
+            cur = np.stack([wts[:, i] if i >= 0 else np.zeros(b - a) for i in idx], axis=1)
+            d = np.abs(cur - tv)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(d == 0, 0.0, np.where(bands > 0, d / bands, np.inf))
+            worst = ratio.max(axis=1) if ratio.shape[1] else np.zeros(b - a)
+            found = np.flatnonzero(worst > limit if armed else worst <= limit)
+            if len(found):
+                return a + int(found[0])
+            a = b
+            w *= 2
+        return stop
+
+    def _mark(self, j: int) -> None:
+        """The state the full path would hold just before bar group `j`: every instrument at
+        its latest close, the statistics fed every bar up to it."""
+        if self.feed_stats:
+            self._feed(self._fed, j)
+        self._fed = j + 1
+        if j == 0:
+            return
+        p, pipe = self.portfolio, self.pipe
+        row, row_ts = self.close[j - 1].tolist(), self.close_ts[j - 1].tolist()
+        for sym, px, ts in zip(self.symbols, row, row_ts):
+            if px == px:
+                p.on_price(sym, px, ts)
+                pipe.prices[sym] = px
+                pipe.price_ts[sym] = ts
+
+    def _feed(self, a: int, b: int) -> None:
+        """Bars [a, b) into the market statistics, as the pipeline feeds a bar: its bar
+        statistics (from its asset's bar source) and its close as a price sample."""
+        if b <= a:
+            return
+        c = self.data.columns
+        stats, src = self.pipe.stats, self.pipe.bar_source
+        insts = self.portfolio.instruments
+        order = [(i, sym, insts[sym].base) for i, sym in
+                 sorted(enumerate(c.symbols), key=lambda x: x[1]) if sym in insts]
+        rows = [np.asarray(c.ohlcv[j][a:b]).tolist() for j in range(4)]
+        ts_l = self.ts[a:b].tolist()
+        on_bar, on_price, spot_px = stats.on_bar, stats.on_price, stats.spot_px
+        for r, ts in enumerate(ts_l):
+            o, h, lo, cl = rows[0][r], rows[1][r], rows[2][r], rows[3][r]
+            for i, sym, asset in order:
+                px = cl[i]
+                if px != px:
+                    continue
+                if src.get(asset, sym) == sym:
+                    on_bar(asset, o[i], h[i], lo[i], px)
+                spot_px[asset] = px
+                on_price(asset, px, ts)
