@@ -157,13 +157,11 @@ class SkipAhead:
         self._fed = j + 1
         if j == 0:
             return
-        p, pipe = self.portfolio, self.pipe
+        remark = self.pipe.remark  # the portfolio's one writer
         row, row_ts = self.close[j - 1].tolist(), self.close_ts[j - 1].tolist()
         for sym, px, ts in zip(self.symbols, row, row_ts):
             if px == px:
-                p.on_price(sym, px, ts)
-                pipe.prices[sym] = px
-                pipe.price_ts[sym] = ts
+                remark(sym, px, ts)
 
     def _feed(self, a: int, b: int) -> None:
         """Bars [a, b) into the market statistics, as the pipeline feeds a bar: its bar

@@ -1,14 +1,17 @@
 """The policies of a backtest, run in parallel: local worker processes by default, a Ray cluster
 when one is configured (same job function; Ray is an optional dependency).
 
-A job is (config path, policy name): each worker reads the config and the bars itself (once per
-process, cached), so nothing large crosses a process boundary; only the result comes back.
+A job is (config path, policy name). The bars are read once, by the process that starts the
+sweep, and shared: local workers map one copy of the columns from files (`BarData.share`,
+read-only memory maps, nothing copied per worker), Ray workers read them from its object store.
+Only the results come back.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 from engine.core.errors import ConfigError
@@ -44,11 +47,25 @@ def _load(cfg_path: str):
                                                          expand_policies(cfg)}
 
 
-def run_job(cfg_path: str, name: str, detail: bool = False):
+# config path -> (config, bars, policies) handed to this worker process by the sweep
+_ADOPTED: dict[str, tuple] = {}
+
+
+def _adopt(cfg_path: str, data) -> None:
+    """A worker's start: the sweep's shared bars (memory-mapped) for `cfg_path`."""
+    cfg = load_config(cfg_path)
+    _ADOPTED[cfg_path] = (cfg, data, {p.name: p for p in expand_policies(cfg)})
+
+
+def run_job(cfg_path: str, name: str, detail: bool = False, data=None):
     """Run one policy of the config at `cfg_path` (in whatever process this is)."""
     from engine.backtest.run import run_policy
 
-    cfg, data, policies = _load(cfg_path)
+    if data is not None:  # handed over by Ray's object store
+        cfg = load_config(cfg_path)
+        policies = {p.name: p for p in expand_policies(cfg)}
+    else:
+        cfg, data, policies = _ADOPTED.get(cfg_path) or _load(cfg_path)
     return run_policy(cfg, policies[name], data, cfg.backtest, detail=detail)
 
 
@@ -65,14 +82,18 @@ def run_all(cfg_path: str, names: list[str], workers: int = 1,
             if progress:
                 progress(n)
         return out
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = {n: pool.submit(run_job, cfg_path, n, detail) for n in names}
-        out = {}
-        for n in names:
-            out[n] = futs[n].result()
-            if progress:
-                progress(n)
-        return out
+    _, data, _ = _load(cfg_path)
+    with tempfile.TemporaryDirectory(prefix="ballast-bars-") as tmp:
+        shared = data.share(tmp)
+        with ProcessPoolExecutor(max_workers=workers, initializer=_adopt,
+                                 initargs=(cfg_path, shared)) as pool:
+            futs = {n: pool.submit(run_job, cfg_path, n, detail) for n in names}
+            out = {}
+            for n in names:
+                out[n] = futs[n].result()
+                if progress:
+                    progress(n)
+            return out
 
 
 def _run_ray(cfg_path: str, names: list[str], address: str, detail: bool = False) -> dict:
@@ -82,6 +103,8 @@ def _run_ray(cfg_path: str, names: list[str], address: str, detail: bool = False
         raise ConfigError("backtest.ray_address is set but Ray is not installed "
                           "(pip install 'ballast[ray]')") from None
     ray.init(address=address, ignore_reinit_error=True)
+    _, data, _ = _load(cfg_path)
+    bars = ray.put(data)  # once in the object store; its arrays are read there, not copied
     job = ray.remote(run_job)
-    refs = [job.remote(cfg_path, n, detail) for n in names]
+    refs = [job.remote(cfg_path, n, detail, bars) for n in names]
     return dict(zip(names, ray.get(refs)))

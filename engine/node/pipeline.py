@@ -272,6 +272,13 @@ class Pipeline:
             self._decided(intent)
         return intent
 
+    def remark(self, symbol: str, price: float, ts: int) -> None:
+        """An instrument at a price it closed at earlier, no rule looking (a bar backtest
+        skipping bars: the state just before the next bar it runs)."""
+        self.portfolio.on_price(symbol, price, ts)
+        self.prices[symbol] = price
+        self.price_ts[symbol] = ts
+
     def force(self, rule: str, reason: str, ts: int) -> RebalanceIntent:
         """An intent to the current targets now (a backtest's initial allocation)."""
         intent = self.trigger.force(rule, reason, ts)

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     run_all(args.config, [p.name for p in policies], workers=args.workers)
     sweep_s = time.perf_counter() - t
-    table = Table(title=f"backtest: {data.bars:,} bars ({len(data.groups):,} timestamps, "
+    table = Table(title=f"backtest: {data.bars:,} bars ({data.timestamps:,} timestamps, "
                         f"{data.timeframe}), loaded in {load_s:.2f}s")
     table.add_column("policy")
     table.add_column("seconds (1 core)", justify="right")
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     con.print(table)
     rate = len(policies) / sweep_s * 60
     con.print(f"sweep: {len(policies)} backtests with {args.workers} workers in {sweep_s:.1f}s "
-              f"= {rate:.1f} backtests/min (each worker loads the bars once)")
+              f"= {rate:.1f} backtests/min (bars loaded once, memory-mapped by the workers)")
     if args.json:
         print(orjson.dumps({
             "bars": data.bars, "load_s": round(load_s, 3), "policies": per,
