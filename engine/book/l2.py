@@ -1,13 +1,13 @@
-"""An L2 price-level book: a dict per side plus a small sorted cache of its best prices.
+"""An L2 price-level book: a dict per side and its best price, kept as levels change.
 
-Each side is a dict (price -> size) holding every level, and a short sorted list holding the
-best prices (`_bid_top` descending by way of negated prices, `_ask_top` ascending) with the
-invariant that every live level better than or equal to the cache's worst price is in the
-cache. A diff level far from the top is one dict write and one float comparison; a level near
-the top is also a bisect into a list of ~64 floats. The best price is the cache's first entry,
-so losing it costs nothing; only when the cache runs empty (a sweep through dozens of levels)
-is it refilled from the dict. This keeps both the common case and the worst case small: a
-binary heap with lazy deletion must pop every stale entry a sweep uncovers, and spikes.
+Each side is a dict (price -> size) holding every level, plus the best price and an unsorted
+list of candidates for the next best (every live level at or better than a floor, plus some dead
+ones). A diff level is one dict write and a float comparison or two; a diff that removes the
+best level picks the next one among the candidates, and only when none is left scans the whole
+side (`max` over the dict, in C). Ordered views (`walk`, `depth`, `levels`, `cost_to_fill`)
+sort on demand, a few levels at a time where they stop early. An earlier design kept the best
+64 prices sorted and bisected every near-top level into them: dearer on every diff than the
+candidates list (scripts/bench/replay.py, scripts/bench/trigger_latency.py).
 
 Keys and sizes are floats that encode the exchange's decimals exactly (see `engine.core.numeric`);
 queries that add money up (`cost_to_fill`) do it in `Decimal`.
@@ -16,7 +16,6 @@ queries that add money up (`cost_to_fill`) do it in `Decimal`.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
 from decimal import Decimal
 from typing import Iterable
 
@@ -46,19 +45,26 @@ class FillEstimate(msgspec.Struct, frozen=True, kw_only=True):
 class L2Book:
     """Price levels of one instrument. Pure state: the sync rules live in `BookSync`."""
 
-    __slots__ = ("symbol", "bids", "asks", "_bid_top", "_ask_top", "_bid_edge", "_ask_edge",
-                 "update_id", "ts_event", "ts_recv", "cache_size", "refills")
+    __slots__ = ("symbol", "bids", "asks", "_bb", "_ba", "_bid_near", "_ask_near", "_bid_floor",
+                 "_ask_floor", "update_id", "ts_event", "ts_recv", "rescans", "full_rescans")
 
-    def __init__(self, symbol: str, cache_size: int = 64) -> None:
+    NEAR = 32  # prices a full rescan keeps as the next best candidates
+
+    def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
-        self._bid_top: list[float] = []  # negated best bid prices, ascending (best first)
-        self._ask_top: list[float] = []  # best ask prices, ascending (best first)
-        self._bid_edge = _INF  # -(worst cached bid); +inf when the cache holds the whole side
-        self._ask_edge = _INF  # worst cached ask; +inf when the cache holds the whole side
-        self.cache_size = cache_size
-        self.refills = 0
+        self._bb = -_INF  # best bid; -inf when the side is empty
+        self._ba = _INF  # best ask; +inf when the side is empty
+        # Candidates for the next best price, so losing the best rarely scans the whole side.
+        # Invariant: every live level at or better than the floor is in the list (which may
+        # also hold dead prices and repeats); the floor is at or worse than the best price.
+        self._bid_near: list[float] = []
+        self._ask_near: list[float] = []
+        self._bid_floor = -_INF
+        self._ask_floor = _INF
+        self.rescans = 0  # diffs that took the best level away (and looked for the next)
+        self.full_rescans = 0  # ... of which no candidate was left: the whole side was scanned
         self.update_id = 0
         self.ts_event = 0
         self.ts_recv = 0
@@ -72,104 +78,127 @@ class L2Book:
         """Replace the whole book (a snapshot); zero-size levels are ignored."""
         self.bids = {p: q for p, q in bids if q > 0.0}
         self.asks = {p: q for p, q in asks if q > 0.0}
-        self._refill_bids()
-        self._refill_asks()
+        self._bb = self._rebuild_bids()
+        self._ba = self._rebuild_asks()
         self.update_id = update_id
 
-    def _refill_bids(self) -> None:
-        k = self.cache_size
-        top = heapq.nlargest(k, self.bids)
-        self._bid_top = [-p for p in top]
-        self._bid_edge = -top[-1] if len(self.bids) > k else _INF
+    def _rebuild_bids(self) -> float:
+        """Scan the whole bid side: its best price and the next candidates (a heap over the
+        side costs about twice a plain `max`, in exchange for ~8x fewer scans on the captures)."""
+        side = self.bids
+        if len(side) <= self.NEAR:
+            self._bid_near, self._bid_floor = list(side), -_INF
+            return max(side) if side else -_INF
+        near = heapq.nlargest(self.NEAR, side)
+        self._bid_near, self._bid_floor = near, near[-1]
+        return near[0]
 
-    def _refill_asks(self) -> None:
-        k = self.cache_size
-        top = heapq.nsmallest(k, self.asks)
-        self._ask_top = top
-        self._ask_edge = top[-1] if len(self.asks) > k else _INF
+    def _compact_bids(self) -> None:
+        """Drop dead and repeated candidates; when many live ones remain, keep the best of them
+        and raise the floor to the worst one kept (still no live level above it is missed)."""
+        side = self.bids
+        live = [p for p in set(self._bid_near) if p in side]
+        if len(live) > 2 * self.NEAR:
+            live = heapq.nlargest(self.NEAR, live)
+            self._bid_floor = live[-1]
+        self._bid_near = live
+
+    def _compact_asks(self) -> None:
+        side = self.asks
+        live = [p for p in set(self._ask_near) if p in side]
+        if len(live) > 2 * self.NEAR:
+            live = heapq.nsmallest(self.NEAR, live)
+            self._ask_floor = live[-1]
+        self._ask_near = live
+
+    def _rebuild_asks(self) -> float:
+        side = self.asks
+        if len(side) <= self.NEAR:
+            self._ask_near, self._ask_floor = list(side), _INF
+            return min(side) if side else _INF
+        near = heapq.nsmallest(self.NEAR, side)
+        self._ask_near, self._ask_floor = near, near[-1]
+        return near[0]
 
     def apply(self, bids: Iterable[tuple[float, float]], asks: Iterable[tuple[float, float]],
               update_id: int) -> None:
         """Apply absolute level sizes (size 0 deletes the level)."""
         if bids:
             side = self.bids
-            top = self._bid_top
-            edge = self._bid_edge
+            best = self._bb
+            floor = self._bid_floor
+            near = self._bid_near
+            keep = near.append
+            lost = False  # the best level was deleted and nothing at or above it came back
             for p, q in bids:
-                n = -p
                 if q:
                     side[p] = q
-                    if n <= edge:
-                        i = bisect_left(top, n)
-                        if i == len(top) or top[i] != n:
-                            top.insert(i, n)
+                    if p >= floor:
+                        keep(p)
+                        if p >= best:
+                            best, lost = p, False
+                elif side.pop(p, None) is not None and p == best:
+                    lost = True
+            if lost:
+                self.rescans += 1
+                live = [p for p in near if p in side]
+                if live:
+                    best = max(live)
+                    self._bid_near = live
                 else:
-                    side.pop(p, None)
-                    if n <= edge:
-                        i = bisect_left(top, n)
-                        if i < len(top) and top[i] == n:
-                            del top[i]
-            k = self.cache_size
-            if not top:
-                if side:
-                    self.refills += 1
-                    self._refill_bids()
-                else:
-                    self._bid_edge = _INF
-            elif len(top) > 2 * k:
-                del top[k:]
-                self._bid_edge = top[-1]
+                    self.full_rescans += bool(side)
+                    best = self._rebuild_bids()
+            elif len(near) > 8 * self.NEAR:
+                self._compact_bids()
+            self._bb = best
         if asks:
             side = self.asks
-            top = self._ask_top
-            edge = self._ask_edge
+            best = self._ba
+            floor = self._ask_floor
+            near = self._ask_near
+            keep = near.append
+            lost = False
             for p, q in asks:
                 if q:
                     side[p] = q
-                    if p <= edge:
-                        i = bisect_left(top, p)
-                        if i == len(top) or top[i] != p:
-                            top.insert(i, p)
+                    if p <= floor:
+                        keep(p)
+                        if p <= best:
+                            best, lost = p, False
+                elif side.pop(p, None) is not None and p == best:
+                    lost = True
+            if lost:
+                self.rescans += 1
+                live = [p for p in near if p in side]
+                if live:
+                    best = min(live)
+                    self._ask_near = live
                 else:
-                    side.pop(p, None)
-                    if p <= edge:
-                        i = bisect_left(top, p)
-                        if i < len(top) and top[i] == p:
-                            del top[i]
-            k = self.cache_size
-            if not top:
-                if side:
-                    self.refills += 1
-                    self._refill_asks()
-                else:
-                    self._ask_edge = _INF
-            elif len(top) > 2 * k:
-                del top[k:]
-                self._ask_edge = top[-1]
+                    self.full_rescans += bool(side)
+                    best = self._rebuild_asks()
+            elif len(near) > 8 * self.NEAR:
+                self._compact_asks()
+            self._ba = best
         self.update_id = update_id
 
     # -- queries ----------------------------------------------------------------------------
     def best_bid(self) -> tuple[float, float] | None:
-        top = self._bid_top
-        if not top:
+        p = self._bb
+        if p == -_INF:
             return None
-        p = -top[0]
         return p, self.bids[p]
 
     def best_ask(self) -> tuple[float, float] | None:
-        top = self._ask_top
-        if not top:
+        p = self._ba
+        if p == _INF:
             return None
-        p = top[0]
         return p, self.asks[p]
 
     def top(self) -> tuple[float, float, float, float] | None:
         """(bid price, bid size, ask price, ask size), or None when a side is empty."""
-        bt, at = self._bid_top, self._ask_top
-        if not bt or not at:
+        b, a = self._bb, self._ba
+        if b == -_INF or a == _INF:
             return None
-        b = -bt[0]
-        a = at[0]
         return b, self.bids[b], a, self.asks[a]
 
     def mid(self) -> Decimal | None:
@@ -185,25 +214,21 @@ class L2Book:
         return to_decimal(t[2]) - to_decimal(t[0])
 
     def walk(self, side: str):
-        """Levels of `side` best first, lazily: the cached top, then the rest sorted on demand
-        (a walk that stops within the top few levels never sorts the side)."""
+        """Levels of `side` best first, lazily: the best 16, then 64, ... sorted as needed
+        (a walk that stops within the top few levels never sorts the whole side)."""
         if side == "ask":
-            levels, top, edge = self.asks, list(self._ask_top), self._ask_edge
-            for p in top:
-                yield p, levels[p]
-            if edge != _INF:
-                for p in sorted(p for p, q in levels.items() if p > edge and q):
-                    yield p, levels[p]
+            levels, keys = self.asks, heapq.nsmallest
         elif side == "bid":
-            levels, top, edge = self.bids, list(self._bid_top), self._bid_edge
-            for n in top:
-                yield -n, levels[-n]
-            if edge != _INF:
-                for p in sorted((p for p, q in levels.items() if -p > edge and q),
-                                reverse=True):
-                    yield p, levels[p]
+            levels, keys = self.bids, heapq.nlargest
         else:
             raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
+        k, done = 16, 0
+        while done < len(levels):
+            prices = keys(k, levels)[done:]
+            for p in prices:
+                yield p, levels[p]
+            done += len(prices)
+            k *= 4
 
     def depth(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """The best `n` levels of each side, best first."""

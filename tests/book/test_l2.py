@@ -73,36 +73,49 @@ def test_removing_the_best_level_exposes_the_next(book, snapshot):
 
 prices = st.integers(min_value=1, max_value=400).map(lambda i: i / 4)
 sizes = st.sampled_from([0.0, 0.0, 0.001, 0.5, 3.0])
-updates = st.lists(st.tuples(st.booleans(), prices, sizes), max_size=400)
+# one diff = several levels of both sides, so a best level deleted and re-added (or bettered)
+# within the same diff is exercised as well as one level at a time
+diffs = st.lists(st.lists(st.tuples(st.booleans(), prices, sizes), max_size=6), max_size=150)
+
+
+class _FewCandidates(L2Book):
+    NEAR = 2  # so that candidates run out, get compacted and their floor moves within a test
 
 
 @settings(max_examples=300, deadline=None)
-@given(updates, st.sampled_from([1, 2, 4, 64]))
-def test_best_prices_match_a_full_scan_after_any_update_sequence(ops, cache_size):
-    book = L2Book("X", cache_size=cache_size)
+@given(diffs, st.sampled_from([L2Book, _FewCandidates]))
+def test_best_prices_match_a_full_scan_after_any_update_sequence(batches, kind):
+    book = kind("X")
     bids: dict[float, float] = {}
     asks: dict[float, float] = {}
-    for i, (is_bid, p, q) in enumerate(ops):
-        ref = bids if is_bid else asks
-        if q == 0.0:
-            ref.pop(p, None)
-        else:
-            ref[p] = q
-        book.apply([(p, q)] if is_bid else [], [] if is_bid else [(p, q)], i)
+    for i, ops in enumerate(batches):
+        for is_bid, p, q in ops:
+            ref = bids if is_bid else asks
+            if q == 0.0:
+                ref.pop(p, None)
+            else:
+                ref[p] = q
+        book.apply([(p, q) for b, p, q in ops if b], [(p, q) for b, p, q in ops if not b], i)
         bb, ba = book.best_bid(), book.best_ask()
         assert bb == ((max(bids), bids[max(bids)]) if bids else None)
         assert ba == ((min(asks), asks[min(asks)]) if asks else None)
-        assert len(book._bid_top) <= 2 * book.cache_size  # the cache stays bounded
     assert book.bids == bids and book.asks == asks
     assert book.levels("bid") == sorted(bids.items(), reverse=True)
     assert list(book.walk("bid")) == sorted(bids.items(), reverse=True)
     assert list(book.walk("ask")) == sorted(asks.items())
+    assert book.depth(3) == (sorted(bids.items(), reverse=True)[:3], sorted(asks.items())[:3])
+    assert len(book._bid_near) <= 8 * book.NEAR + 6 and len(book._ask_near) <= 8 * book.NEAR + 6
 
 
-def test_cache_stays_bounded_under_level_churn():
+def test_a_side_emptied_by_churn_has_no_best_and_rescans_only_when_the_best_goes():
     book = L2Book("X")
     for i in range(20_000):
         p = 100.0 + (i % 5000) / 100
         book.apply([(p, 1.0)], [], 2 * i)
         book.apply([(p, 0.0)], [], 2 * i + 1)
-    assert book.best_bid() is None and not book._bid_top
+    assert book.best_bid() is None and book.bids == {}
+    assert book.rescans == 20_000  # every delete took the only (best) level
+    assert book.full_rescans == 0  # ... and the candidates knew the side was empty
+    book.load([(10.0, 1.0), (9.0, 1.0)], [(11.0, 1.0)], 1)
+    book.apply([(9.0, 0.0), (8.0, 2.0)], [(12.0, 1.0)], 2)  # nothing at the top moved
+    assert book.rescans == 20_000 and book.top() == (10.0, 1.0, 11.0, 1.0)
