@@ -33,6 +33,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -1013,6 +1014,7 @@ async def _main(args) -> None:
                        if args.account_from else None)
     apply_order_faults(ex, args)
     ex.faults = parse_faults(args)
+    ex.record_sends = bool(args.record_sends)
     port = await ex.start()
     base = f"http://127.0.0.1:{port}"
     print(f"local exchange on {base} (WebSocket ws://127.0.0.1:{port}/ws), "
@@ -1020,7 +1022,16 @@ async def _main(args) -> None:
           f"[live]\nws_linear = \"ws://127.0.0.1:{port}/ws\"\nrest_base = \"{base}\"\n"
           f"account_base = \"{base}\"\nws_spot = \"ws://127.0.0.1:{port}/spot/ws\"\n"
           f"ws_api_spot = \"ws://127.0.0.1:{port}/spot/ws-api/v3\"", flush=True)
-    await asyncio.Event().wait()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if args.record_sends:
+        # when each bookTicker frame left, for a latency measurement in another process
+        with open(args.record_sends, "wb") as f:
+            f.write(orjson.dumps([[m, k, u, ns] for (m, k, u), ns in ex.sent_at.items()]))
+    await ex.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1051,6 +1062,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stall", action="append", metavar="MARKET@KIND:START:SECONDS")
     ap.add_argument("--drop-diff", action="append", metavar="MARKET[:N]")
     ap.add_argument("--reject", action="append", metavar="MARKET:CODE")
+    ap.add_argument("--record-sends", metavar="FILE", help="on SIGTERM, write when each "
+                    "bookTicker frame was sent (wall ns) to FILE as JSON")
     return ap
 
 

@@ -322,6 +322,34 @@ class BinanceDecoder:
 
 UNUSED_STREAM = "unused_stream"
 
+# `e` of a single-stream event payload -> the stream kind its combined-stream name carries
+_KIND_OF_EVENT = {b"bookTicker": b"bookTicker", b"trade": b"trade", b"aggTrade": b"aggTrade",
+                  b"depthUpdate": b"depth", b"markPriceUpdate": b"markPrice"}
+
+
+def stream_frame(payload: bytes) -> tuple[bytes, bytes] | None:
+    """(combined-stream frame, stream kind) of one WebSocket frame as Binance sends it.
+
+    A combined-stream frame (`/stream`, and the local exchange) is returned as it is; an event
+    payload of a raw stream (`/ws` with SUBSCRIBE, ccxt.pro's way) is wrapped into one, its
+    stream named from its `s` and `e`. None for anything else: subscription replies, user
+    data, spot bookTicker (which carries no `e`), a frame too short to tell.
+    """
+    if payload.startswith(_PREFIX):
+        name = payload[11:payload.find(b'"', 11)]
+        at = name.find(b"@")
+        if at < 0:
+            return None
+        return payload, name[at + 1:].partition(b"@")[0]
+    if payload.startswith(b'{"e":"'):
+        kind = _KIND_OF_EVENT.get(payload[6:payload.find(b'"', 6)])
+        i = payload.find(b'"s":"')
+        if kind is None or i < 0:
+            return None
+        market_id = payload[i + 5:payload.find(b'"', i + 5)].lower()
+        return b'{"stream":"' + market_id + b"@" + kind + b'","data":' + payload + b"}", kind
+    return None
+
 
 def market_of_stream_payload(payload: bytes) -> str | None:
     """Guess the market kind from one frame's shape (None when the frame cannot tell).

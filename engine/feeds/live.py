@@ -20,6 +20,7 @@ from typing import Callable
 import msgspec
 
 from engine.core.clock import Clock
+from engine.feeds.frame_tap import FrameTap
 from engine.feeds.funding import FundingSettler
 from engine.model.events import (BestBidAsk, BookSnapshot, MarketEvent, MarkPrice, OpenInterest,
                                  Trade)
@@ -101,9 +102,11 @@ class LiveFeed:
                  clock: Clock, depth: int = 50, books: bool = True, tickers: bool = True,
                  trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0,
                  spot_exchange=None, coinm_exchange=None,
-                 open_interest: dict[str, float] | None = None) -> None:
+                 open_interest: dict[str, float] | None = None,
+                 decode_frames: bool = False) -> None:
         """`exchange` serves the USD-M perps, `spot_exchange` the spot symbols (BTC/USDT),
-        `coinm_exchange` the COIN-M contracts (BTC/USD:BTC)."""
+        `coinm_exchange` the COIN-M contracts (BTC/USD:BTC). `decode_frames`: bookTicker and
+        trade frames are read through the engine's own decoders (`FrameTap`), not ccxt's."""
         from engine.execution.markets import CCXT_ID, market_kind
 
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
@@ -127,6 +130,22 @@ class LiveFeed:
         self.nonce_backwards = 0
         self._last_nonce: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
+        self.taps: dict[str, FrameTap] = {}
+        if decode_frames:
+            self._install_taps()
+
+    def _install_taps(self) -> None:
+        from engine.feeds.binance import BinanceDecoder, stream_frame
+
+        streams = {b"bookTicker": "ticker", b"trade": "trades", b"aggTrade": "trades"}
+        for kind, client in (("usdm", self.ex), ("spot", self.spot_ex), ("coinm", self.coinm_ex)):
+            mine = {sym for sym, k in self._kind.items() if k == kind}
+            if client is None or not mine:
+                continue
+            tap = FrameTap(stream_frame, BinanceDecoder(kind).decode_frame, streams, mine,
+                           self.emit, self.clock, self.age)
+            tap.install(client)
+            self.taps[kind] = tap
 
     def exchange_id(self, symbol: str = "") -> str:
         return self._venue.get(symbol, "binanceusdm")
@@ -142,6 +161,8 @@ class LiveFeed:
         self._tasks += [asyncio.create_task(self._loop(sym, "open_interest"),
                                             name=f"feed:{sym}:open_interest")
                         for sym in self.open_interest]
+        self._tasks += [asyncio.create_task(tap.watch(), name=f"feed:{kind}:frames")
+                        for kind, tap in self.taps.items()]
         try:
             await asyncio.gather(*self._tasks)
         finally:

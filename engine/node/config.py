@@ -431,6 +431,9 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # engine does not; a few units of the 8th decimal per check are rounding, not a mismatch
     coin_tolerance: Decimal = Decimal("0.000001")
     mark_prices: bool = True  # perps: watch the mark price stream (mark, funding rate)
+    # bookTicker and trade frames read by the engine's own decoders as they arrive, not
+    # parsed by ccxt.pro first (see engine/feeds/frame_tap.py); false: ccxt.pro's parsing
+    decode_frames: bool = True
     # the venue's request budgets (default: the rateLimits of [markets].exchange_info)
     rate_limits: list[RateLimitCfg] = []
 

@@ -32,6 +32,7 @@ from engine.model.events import Fill, Trade, Transfer
 from engine.model.orders import OrderUpdate
 from engine.node.config import EngineConfig
 from engine.node.journal_start import KillReplay, start_journaled_run
+from engine.node.heap import HeapSettler
 from engine.node.live_wiring import (
     live_exchange_and_broker,
     coinm_market_data_exchange,
@@ -297,6 +298,11 @@ class Runner:
         venue_funding = self.mode == "live"
         progress = Progress(self.progress)
         perf = time.perf_counter_ns
+        # live and paper: start-up's heap out of the collector's way (replay has no deadline)
+        settler = HeapSettler() if self.mode != "replay" else None
+        settle_until = settler.again_at if settler is not None else -1
+        if settler is not None:
+            settler.settle("start-up")
         i = -1
         last_ts = 0
         try:
@@ -305,6 +311,8 @@ class Runner:
                 i += 1
                 if self._stop is not None:
                     break
+                if i <= settle_until:
+                    settler.on_event(i)
                 if ev is None:  # live: no market event for a while; time still passes
                     s.idle(time.time_ns())
                     intent = None
@@ -391,6 +399,8 @@ class Runner:
         finally:
             progress.close()
             await events.aclose()  # the feeds stop here; the exchange stays open for cancels
+            if settler is not None:
+                settler.release()
         self.state.stopped = self._stop
         if self._stop is not None and self.cfg.run.on_shutdown == "cancel" and ex.busy:
             log.warning("stopping (%s): cancelling working orders", self._stop)
@@ -498,7 +508,8 @@ class Runner:
         symbols = sorted(self.session.pipeline.required | set(self.session.portfolio.instruments))
         self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
                              marks=live.mark_prices, spot_exchange=spot_ex,
-                             coinm_exchange=coinm_ex, open_interest=open_interest_polls(self.cfg))
+                             coinm_exchange=coinm_ex, open_interest=open_interest_polls(self.cfg),
+                             decode_frames=live.decode_frames)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):
@@ -509,12 +520,16 @@ class Runner:
         idle = live.idle_tick_ms / 1000.0
         end = None if self.duration_s is None else time.monotonic() + self.duration_s
         try:
+            get_now = queue.get_nowait
             while self._stop is None and (end is None or time.monotonic() < end):
                 try:
-                    ev = await asyncio.wait_for(queue.get(), idle)
-                except asyncio.TimeoutError:
-                    yield None  # an idle tick: slices and the guard move on wall time
-                    continue
+                    ev = get_now()  # most events are waiting already: no timer, no task
+                except asyncio.QueueEmpty:
+                    try:
+                        ev = await asyncio.wait_for(queue.get(), idle)
+                    except asyncio.TimeoutError:
+                        yield None  # an idle tick: slices and the guard move on wall time
+                        continue
                 yield ev
             if self._stop is None:  # the time given by --duration is up: a stop, not an end
                 self._stop = "duration"

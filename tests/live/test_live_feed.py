@@ -180,3 +180,28 @@ async def test_ccxt_pro_spot_books_via_the_local_exchange_match_our_spot_replay_
         assert (b.bids[0][0], b.bids[0][1], b.asks[0][0], b.asks[0][1]) == tops[b.update_id]
     assert any(type(e) is BestBidAsk for e in got) and any(type(e) is Trade for e in got)
     assert feed.invalid == 0 and feed.reconnects == 0
+
+
+async def test_frames_read_by_our_decoders_arrive_every_one_in_order():
+    """`decode_frames`: bookTicker and trade frames are taken from ccxt.pro's client before it
+    parses them and decoded by our own decoders. Every bookTicker frame the exchange sent
+    arrives, in the order sent (ccxt.pro's `watch_bids_asks` hands over only the latest when
+    several came in between), equal to what replay decodes; books still come through ccxt."""
+    ex = LocalExchange([USDM_BTC], speed=10)
+    ex.record_sends = True  # (market id, kind, update id) of every bookTicker frame sent
+    feed, got = await run_feed(ex, 1 / 6, depth=5, decode_frames=True)
+    _, tickers, trades = _replay_tops()
+    bbos = [e for e in got if type(e) is BestBidAsk]
+    trs = [e for e in got if type(e) is Trade]
+    sent = [u for (_, kind, u) in ex.sent_at if kind == "bookTicker"]
+    print(f"\n{len(bbos)} bookTickers (of {len(sent)} sent), {len(trs)} trades")
+    assert len(sent) > 100 and [e.update_id for e in bbos] == sent
+    for t in bbos:
+        assert tickers[t.update_id] == (t.bid_price, t.bid_size, t.ask_price, t.ask_size)
+        assert t.exchange == "binanceusdm" and t.symbol == SYM
+    assert trs and all(trades[t.trade_id] == (t.price, t.size, t.taker_side) for t in trs)
+    assert [t.trade_id for t in trs] == sorted({t.trade_id for t in trs})  # none twice
+    tap = feed.taps["usdm"]
+    assert tap.frames == len(bbos) + len(trs) and tap.invalid == tap.foreign == 0
+    assert any(type(e) is BookSnapshot for e in got) and feed.invalid == 0
+    assert {(SYM, "ticker"), (SYM, "trades")} <= set(feed.age)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from engine.brokers.live import LiveBroker
+from engine.feeds.frame_tap import FrameTap
 from engine.feeds.live import LiveFeed
 from engine.journal.recorder import Recorder
 from engine.node.session import PaperSession
@@ -45,7 +46,9 @@ def _bad_fill(original, armed: dict):
 
 
 CASES = {
-    "live-feed": (LiveFeed, "_ticker", _armed_async),
+    "live-feed": (LiveFeed, "_book", _armed_async),
+    # a frame read by the engine's decoders (inside ccxt.pro's receive callback) that raises
+    "live-feed-frames": (FrameTap, "on_frame", _armed),
     "user-data": (LiveBroker, "_on_orders", _armed),
     "reconcile": (LiveBroker, "venue_positions", _armed_async),
     "order": (LiveBroker, "_report", _armed_async),
@@ -70,7 +73,7 @@ async def test_an_exception_in_any_task_halts_with_nothing_left_resting(kind, tm
     r, report, positions, ex = await _live_run(tmp_path, monkeypatch, execution=PASSIVE,
                                                during=arm)
     assert r.failure is not None and report["failure"]
-    expected = {"order": "order ", "trader": "trader"}.get(kind, kind)
+    expected = {"order": "order ", "trader": "trader", "live-feed-frames": "live-feed"}.get(kind, kind)
     assert r.failure.task.startswith(expected), r.failure
     assert report["risk_state"] == "HALTED" and report["stopped"] == "failure"
     assert not ex.matcher.open_orders()  # cancelled at the venue before the exit
