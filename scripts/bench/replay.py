@@ -19,6 +19,7 @@ import gc
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,12 +158,33 @@ def _time(fn, runs: int) -> tuple[float, int, object]:
     return statistics.median(times), n, extra
 
 
+# A straightforward msgspec + dict book with the same sync rules, kept beside the project
+PLAIN_BOOK = ROOT.parent / "shared/bench/plain_book.py"
+
+
+def _plain_book(script: str, paths: list[str], runs: int) -> float | None:
+    """msgs/s of the plain book script on the same files (None when it is not there)."""
+    if not os.path.isfile(script):
+        print(f"note: {script} not found: no plain-book row", file=sys.stderr)
+        return None
+    out = subprocess.run([sys.executable, script, *paths, "--runs", str(runs), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, check=False)
+    try:
+        return float(orjson.loads(out.stdout.strip().splitlines()[-1])["plain_book_msgs_per_s"])
+    except (IndexError, KeyError, ValueError, orjson.JSONDecodeError):
+        print(f"note: {script} failed: {out.stderr.strip()[-200:]}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", help="captures (default: the bundled USD-M pair)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--ccxt-runs", type=int, default=3)
     ap.add_argument("--no-ccxt", action="store_true")
+    ap.add_argument("--plain", default=str(PLAIN_BOOK), metavar="SCRIPT",
+                    help="the plain msgspec + dict book run beside (same files, same runs); "
+                         "'' to skip")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     paths = [str(p) for p in (args.files or BUNDLED)]
@@ -189,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         ccxt_rate = n / t
         rows.append(("ccxt.pro binanceusdm handlers (json + handle_message)", n, t, ccxt_rate))
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    plain_rate = _plain_book(args.plain, paths, args.runs) if args.plain else None
+    if plain_rate:
+        rows.append(("plain msgspec + dict book (its own process)", total, total / plain_rate,
+                     plain_rate))
 
     console = Console(highlight=False, width=120)
     table = Table(title=f"replay throughput: {total:,} messages from {len(paths)} file(s), "
@@ -209,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             "book_msgs_per_s": round(book_rate, 1),
             "ccxt_msgs_per_s": round(ccxt_rate, 1) if ccxt_rate else None,
             "replay_verify_msgs_per_s": round(rows[2][3], 1),
+            "plain_book_msgs_per_s": round(plain_rate, 1) if plain_rate else None,
+            "book_vs_ccxt": round(book_rate / ccxt_rate, 1) if ccxt_rate else None,
+            "book_vs_plain": round(book_rate / plain_rate, 3) if plain_rate else None,
             "peak_rss_mb": round(peak_rss_mb, 1),
             "messages": total,
             "runs": args.runs,
