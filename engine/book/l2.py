@@ -26,6 +26,29 @@ from engine.core.numeric import to_decimal
 _INF = float("inf")
 
 
+def _scan(side: dict[float, float], k: int, best_k, none: float
+          ) -> tuple[list[float], float, float]:
+    """The whole side scanned: (next-best candidates, their floor, best price). `best_k` is
+    `heapq.nlargest` for bids, `nsmallest` for asks; `none` the empty side's best (and floor).
+    A heap over the side costs about twice a plain `max`, for ~8x fewer scans on the captures."""
+    if len(side) <= k:
+        near = list(side)
+        return near, none, (best_k(1, near)[0] if near else none)
+    near = best_k(k, side)
+    return near, near[-1], near[0]
+
+
+def _compact(side: dict[float, float], near: list[float], floor: float, k: int, best_k
+             ) -> tuple[list[float], float]:
+    """Dead and repeated candidates dropped; when many live ones remain, the best `k` of them
+    kept and the floor raised to the worst one kept (no live level above it is missed)."""
+    live = [p for p in set(near) if p in side]
+    if len(live) > 2 * k:
+        live = best_k(k, live)
+        floor = live[-1]
+    return live, floor
+
+
 class FillEstimate(msgspec.Struct, frozen=True, kw_only=True):
     """What taking `filled` of `requested` on one side would cost, walking the levels."""
 
@@ -83,42 +106,20 @@ class L2Book:
         self.update_id = update_id
 
     def _rebuild_bids(self) -> float:
-        """Scan the whole bid side: its best price and the next candidates (a heap over the
-        side costs about twice a plain `max`, in exchange for ~8x fewer scans on the captures)."""
-        side = self.bids
-        if len(side) <= self.NEAR:
-            self._bid_near, self._bid_floor = list(side), -_INF
-            return max(side) if side else -_INF
-        near = heapq.nlargest(self.NEAR, side)
-        self._bid_near, self._bid_floor = near, near[-1]
-        return near[0]
-
-    def _compact_bids(self) -> None:
-        """Drop dead and repeated candidates; when many live ones remain, keep the best of them
-        and raise the floor to the worst one kept (still no live level above it is missed)."""
-        side = self.bids
-        live = [p for p in set(self._bid_near) if p in side]
-        if len(live) > 2 * self.NEAR:
-            live = heapq.nlargest(self.NEAR, live)
-            self._bid_floor = live[-1]
-        self._bid_near = live
-
-    def _compact_asks(self) -> None:
-        side = self.asks
-        live = [p for p in set(self._ask_near) if p in side]
-        if len(live) > 2 * self.NEAR:
-            live = heapq.nsmallest(self.NEAR, live)
-            self._ask_floor = live[-1]
-        self._ask_near = live
+        self._bid_near, self._bid_floor, best = _scan(self.bids, self.NEAR, heapq.nlargest, -_INF)
+        return best
 
     def _rebuild_asks(self) -> float:
-        side = self.asks
-        if len(side) <= self.NEAR:
-            self._ask_near, self._ask_floor = list(side), _INF
-            return min(side) if side else _INF
-        near = heapq.nsmallest(self.NEAR, side)
-        self._ask_near, self._ask_floor = near, near[-1]
-        return near[0]
+        self._ask_near, self._ask_floor, best = _scan(self.asks, self.NEAR, heapq.nsmallest, _INF)
+        return best
+
+    def _compact_bids(self) -> None:
+        self._bid_near, self._bid_floor = _compact(self.bids, self._bid_near, self._bid_floor,
+                                                   self.NEAR, heapq.nlargest)
+
+    def _compact_asks(self) -> None:
+        self._ask_near, self._ask_floor = _compact(self.asks, self._ask_near, self._ask_floor,
+                                                   self.NEAR, heapq.nsmallest)
 
     def apply(self, bids: Iterable[tuple[float, float]], asks: Iterable[tuple[float, float]],
               update_id: int) -> None:
@@ -130,6 +131,8 @@ class L2Book:
             near = self._bid_near
             keep = near.append
             lost = False  # the best level was deleted and nothing at or above it came back
+            # (the two sides' loops differ only in the comparisons' direction: a flag tested
+            # per level would cost on the hottest path)
             for p, q in bids:
                 if q:
                     side[p] = q
@@ -140,14 +143,7 @@ class L2Book:
                 elif side.pop(p, None) is not None and p == best:
                     lost = True
             if lost:
-                self.rescans += 1
-                live = [p for p in near if p in side]
-                if live:
-                    best = max(live)
-                    self._bid_near = live
-                else:
-                    self.full_rescans += bool(side)
-                    best = self._rebuild_bids()
+                best = self._next_best(True)
             elif len(near) > 8 * self.NEAR:
                 self._compact_bids()
             self._bb = best
@@ -168,18 +164,25 @@ class L2Book:
                 elif side.pop(p, None) is not None and p == best:
                     lost = True
             if lost:
-                self.rescans += 1
-                live = [p for p in near if p in side]
-                if live:
-                    best = min(live)
-                    self._ask_near = live
-                else:
-                    self.full_rescans += bool(side)
-                    best = self._rebuild_asks()
+                best = self._next_best(False)
             elif len(near) > 8 * self.NEAR:
                 self._compact_asks()
             self._ba = best
         self.update_id = update_id
+
+    def _next_best(self, bids: bool) -> float:
+        """The best level was deleted: the next one among the candidates, else a side scan."""
+        self.rescans += 1
+        side, near = (self.bids, self._bid_near) if bids else (self.asks, self._ask_near)
+        live = [p for p in near if p in side]
+        if live:
+            if bids:
+                self._bid_near = live
+                return max(live)
+            self._ask_near = live
+            return min(live)
+        self.full_rescans += bool(side)
+        return self._rebuild_bids() if bids else self._rebuild_asks()
 
     # -- queries ----------------------------------------------------------------------------
     def best_bid(self) -> tuple[float, float] | None:
