@@ -173,7 +173,14 @@ class L2Book:
     def _next_best(self, bids: bool) -> float:
         """The best level was deleted: the next one among the candidates, else a side scan."""
         self.rescans += 1
-        side, near = (self.bids, self._bid_near) if bids else (self.asks, self._ask_near)
+        if bids:
+            if len(self._bid_near) > 8 * self.NEAR:  # dead and repeated ones out first
+                self._compact_bids()
+            side, near = self.bids, self._bid_near
+        else:
+            if len(self._ask_near) > 8 * self.NEAR:
+                self._compact_asks()
+            side, near = self.asks, self._ask_near
         live = [p for p in near if p in side]
         if live:
             if bids:

@@ -332,8 +332,9 @@ def stream_frame(payload: bytes) -> tuple[bytes, bytes] | None:
 
     A combined-stream frame (`/stream`, and the local exchange) is returned as it is; an event
     payload of a raw stream (`/ws` with SUBSCRIBE, ccxt.pro's way) is wrapped into one, its
-    stream named from its `s` and `e`. None for anything else: subscription replies, user
-    data, spot bookTicker (which carries no `e`), a frame too short to tell.
+    stream named from its `s` and its `e` (spot bookTicker, the one payload without an `e`,
+    from its leading `u`). None for anything else: subscription replies, user data, a frame
+    too short to tell.
     """
     if payload.startswith(_PREFIX):
         name = payload[11:payload.find(b'"', 11)]
@@ -341,14 +342,17 @@ def stream_frame(payload: bytes) -> tuple[bytes, bytes] | None:
         if at < 0:
             return None
         return payload, name[at + 1:].partition(b"@")[0]
-    if payload.startswith(b'{"e":"'):
+    if payload.startswith(b'{"u":'):
+        kind = b"bookTicker"
+    elif payload.startswith(b'{"e":"'):
         kind = _KIND_OF_EVENT.get(payload[6:payload.find(b'"', 6)])
-        i = payload.find(b'"s":"')
-        if kind is None or i < 0:
-            return None
-        market_id = payload[i + 5:payload.find(b'"', i + 5)].lower()
-        return b'{"stream":"' + market_id + b"@" + kind + b'","data":' + payload + b"}", kind
-    return None
+    else:
+        return None
+    i = payload.find(b'"s":"')
+    if kind is None or i < 0:
+        return None
+    market_id = payload[i + 5:payload.find(b'"', i + 5)].lower()
+    return b'{"stream":"' + market_id + b"@" + kind + b'","data":' + payload + b"}", kind
 
 
 def market_of_stream_payload(payload: bytes) -> str | None:

@@ -45,25 +45,48 @@ class FrameTap:
         self._failed: asyncio.Future | None = None
         self.frames = 0  # frames decoded here (ccxt never saw them)
         self.invalid = 0  # frames of a tapped kind that failed to decode: dropped, counted
-        self.foreign = 0  # well-formed frames for a symbol this feed does not trade
+        self.foreign = 0  # well-formed frames for a symbol this feed does not trade: to ccxt
+        self._tapped: list[tuple[object, Callable]] = []  # (client, its own handler)
+        self._exchange = None
 
     def install(self, exchange) -> None:
         """Tap every WebSocket client `exchange` makes from now on (ccxt.pro makes one per
-        URL, lazily, on the first `watch_*`)."""
+        URL, lazily, on the first `watch_*`; the ones it made already are tapped when next
+        asked for). `uninstall` puts everything back."""
         if getattr(exchange, "_frame_tap", None) is self:
             return
         make_client = exchange.client
+        tapped = self._tapped = []
+        self._exchange = exchange
+        self._prior_client = exchange.__dict__.get("client")  # another wrapper, if any
 
         def client(url):
             c = make_client(url)
             if getattr(c, "_frame_tap", None) is not self:
-                c.handle_text_or_binary_message = functools.partial(
-                    self._guarded, c.handle_text_or_binary_message)
+                original = c.handle_text_or_binary_message
+                c.handle_text_or_binary_message = functools.partial(self._guarded, original)
                 c._frame_tap = self
+                tapped.append((c, original))
             return c
 
         exchange.client = client
         exchange._frame_tap = self
+
+    def uninstall(self) -> None:
+        """The exchange and its clients as they were (a stopped feed decodes nothing more)."""
+        exchange = getattr(self, "_exchange", None)
+        if exchange is None:
+            return
+        for c, original in self._tapped:
+            c.handle_text_or_binary_message = original
+            c._frame_tap = None
+        self._tapped = []
+        if self._prior_client is None:
+            exchange.__dict__.pop("client", None)  # back to the class's method
+        else:
+            exchange.client = self._prior_client
+        exchange._frame_tap = None
+        self._exchange = None
 
     async def watch(self) -> None:
         """Returns never; raises the first unexpected exception met while reading a frame."""
@@ -74,35 +97,45 @@ class FrameTap:
 
     def _guarded(self, to_ccxt: Callable, data) -> None:
         try:
-            self.on_frame(to_ccxt, data)
+            handled = self.on_frame(data)
         except Exception as exc:  # noqa: BLE001 - handed to the feed's task, not swallowed
+            log.error("reading a frame failed: %r", exc)
             if self.failure is None:
                 self.failure = exc
                 if self._failed is not None and not self._failed.done():
                     self._failed.set_exception(exc)
+            return
+        if not handled:
+            to_ccxt(data)  # ccxt's own errors stay ccxt's, as without the tap
 
-    def on_frame(self, to_ccxt: Callable, data) -> None:
+    def on_frame(self, data) -> bool:
+        """Decode and emit one frame of a tapped kind; False: the frame is for ccxt."""
         raw = data.encode() if type(data) is str else data
         found = self.classify(raw) if type(raw) is bytes else None
         if found is None:
-            return to_ccxt(data)
+            return False
         frame, kind = found
         stream = self.streams.get(kind)
         if stream is None:
-            return to_ccxt(data)
+            return False
         now = self.clock.now_ns()
         try:
             ev = self.decode(frame, now)
-        except DecodeError as exc:  # also a stream of a symbol the decoder does not know
+        except DecodeError as exc:  # a malformed frame or an invalid value: never emitted
             self.invalid += 1
             if self.invalid <= 10 or self.invalid % 1000 == 0:
                 log.warning("undecodable %s frame dropped (%d so far): %s", stream,
                             self.invalid, exc)
-            return None
+            return True
         if ev.symbol not in self.symbols:
+            # a symbol named otherwise than ours, or another subscriber's stream on a shared
+            # client: ccxt handles it as it would without the tap
             self.foreign += 1
-            return None
+            if self.foreign == 1:
+                log.warning("%s frame for %s, not one of this feed's symbols %s: left to "
+                            "ccxt", stream, ev.symbol, sorted(self.symbols))
+            return False
         self.frames += 1
         self.age[(ev.symbol, stream)] = now
         self.emit(ev)
-        return None
+        return True

@@ -131,8 +131,7 @@ class LiveFeed:
         self._last_nonce: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
         self.taps: dict[str, FrameTap] = {}
-        if decode_frames:
-            self._install_taps()
+        self.decode_frames = decode_frames
 
     def _install_taps(self) -> None:
         from engine.feeds.binance import BinanceDecoder, stream_frame
@@ -155,6 +154,8 @@ class LiveFeed:
         return self.spot_ex if kind == "spot" else (self.coinm_ex if kind == "coinm" else self.ex)
 
     async def run(self) -> None:
+        if self.decode_frames:
+            self._install_taps()
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
                        for sym in self.symbols for st in self.streams
                        if st != "mark" or ":" in sym]  # mark prices exist for perps only
@@ -168,6 +169,8 @@ class LiveFeed:
         finally:
             for t in self._tasks:
                 t.cancel()
+            for tap in self.taps.values():
+                tap.uninstall()
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -184,10 +187,15 @@ class LiveFeed:
         step = {"book": self._book, "ticker": self._ticker, "trades": self._trades,
                 "mark": self._mark, "open_interest": self._open_interest}[stream]
         while True:
+            subscribed = self.clock.now_ns()
             try:
                 await step(symbol)
                 backoff = 0.25
             except ccxt.BaseError as exc:  # network, checksum, exchange errors: back off
+                if self.age.get((symbol, stream), 0) > subscribed:
+                    # data flowed since the last (re)subscription: a fresh failure, not the
+                    # same one again (a tapped stream's watch never returns to reset it)
+                    backoff = 0.25
                 err = classify(exc)
                 if isinstance(err, VenueAuthError):
                     raise err from exc

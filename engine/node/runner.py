@@ -301,6 +301,7 @@ class Runner:
         # live and paper: start-up's heap out of the collector's way (replay has no deadline)
         settler = HeapSettler() if self.mode != "replay" else None
         settle_until = settler.again_at if settler is not None else -1
+        yield_mask = 63 if self.mode != "replay" else 511
         if settler is not None:
             settler.settle("start-up")
         i = -1
@@ -380,7 +381,11 @@ class Runner:
                         rec.checkpoint(i, now, time.time_ns())
                 if i == crash_at:
                     os.kill(os.getpid(), signal.SIGKILL)
-                if i & 511 == 0:
+                if i & yield_mask == 0 and i & 511:
+                    # live: other tasks (user data, order acks, timers) wait at most this many
+                    # events while queued ones are taken without a pause
+                    await asyncio.sleep(0)
+                elif i & 511 == 0:
                     if self.journal is not None and self.journal.needs_flush:
                         await self.journal.flush()  # back-pressure: SQLite is behind
                     progress.update(i + 1)
@@ -398,9 +403,11 @@ class Runner:
             self.supervisor.fail("trader", exc)
         finally:
             progress.close()
-            await events.aclose()  # the feeds stop here; the exchange stays open for cancels
-            if settler is not None:
-                settler.release()
+            try:
+                await events.aclose()  # the feeds stop here; the exchange stays open for cancels
+            finally:
+                if settler is not None:
+                    settler.release()
         self.state.stopped = self._stop
         if self._stop is not None and self.cfg.run.on_shutdown == "cancel" and ex.busy:
             log.warning("stopping (%s): cancelling working orders", self._stop)

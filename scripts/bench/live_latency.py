@@ -62,25 +62,46 @@ class _OwnProcessExchange:
         self._proc: subprocess.Popen | None = None
 
     async def start(self) -> int:
+        self._log = open(os.path.join(self._dir.name, "exchange.log"), "w")
         self._proc = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts/local_exchange.py"), "--port", "0",
              "--speed", str(self.speed), "--record-sends", self._sends],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = await asyncio.to_thread(self._proc.stdout.readline)
+            stdout=subprocess.PIPE, stderr=self._log, text=True)
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self._proc.stdout.readline), 60)
+        except asyncio.TimeoutError:
+            line = ""
         if not line.startswith("local exchange on http://127.0.0.1:"):
             self._proc.kill()
-            err = self._proc.stderr.read()
-            raise SystemExit(f"local exchange did not start: {line.strip() or err.strip()}")
+            raise SystemExit(f"local exchange did not start: {line.strip() or self._tail()}")
+        self._proc.stdout.close()  # the rest of its stdout is not read: no pipe to fill
         return int(line.split("http://127.0.0.1:")[1].split()[0])
+
+    def _tail(self) -> str:
+        self._log.flush()
+        with open(self._log.name) as f:
+            return f.read()[-500:].strip()
 
     async def stop(self) -> None:
         if self._proc is None:
             return
-        self._proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(self._proc.wait, 30)
-        with open(self._sends, "rb") as f:
-            self.sent_at = {(m, k, u): ns for m, k, u, ns in orjson.loads(f.read())}
-        self._dir.cleanup()
+        try:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self._proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                raise SystemExit("local exchange did not stop within 30 s: killed") from None
+            if not os.path.exists(self._sends):
+                raise SystemExit(f"local exchange wrote no send times (exit "
+                                 f"{self._proc.returncode}): {self._tail()}")
+            with open(self._sends, "rb") as f:
+                self.sent_at = {(m, k, u): ns for m, k, u, ns in orjson.loads(f.read())}
+        finally:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._log.close()
+            self._dir.cleanup()
 
 
 async def run(speed: float, seconds: float, every: float, in_process: bool = False,

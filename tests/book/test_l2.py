@@ -119,3 +119,18 @@ def test_a_side_emptied_by_churn_has_no_best_and_rescans_only_when_the_best_goes
     book.load([(10.0, 1.0), (9.0, 1.0)], [(11.0, 1.0)], 1)
     book.apply([(9.0, 0.0), (8.0, 2.0)], [(12.0, 1.0)], 2)  # nothing at the top moved
     assert book.rescans == 20_000 and book.top() == (10.0, 1.0, 11.0, 1.0)
+
+
+def test_candidates_stay_bounded_when_every_diff_takes_the_best_away():
+    """Each diff deletes the best bid, adds one just below it and resizes the next three (all
+    above the candidates' floor, so each is appended again): the candidates are compacted on
+    that path too, and the best stays exact."""
+    book = L2Book("X")
+    book.load([(float(p), 1.0) for p in range(1, 101)], [(200.0, 1.0)], 0)
+    for i in range(4000):
+        best = book.best_bid()[0]
+        resized = [(p, 1.0 + i % 2) for p in sorted(book.bids, reverse=True)[1:4]]
+        book.apply([(best, 0.0), (best - 0.001, 1.0), *resized], [], i + 1)
+        assert book.best_bid()[0] == max(book.bids)
+        assert len(book._bid_near) <= 8 * book.NEAR + 2
+    assert book.rescans == 4000

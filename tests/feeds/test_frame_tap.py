@@ -22,8 +22,11 @@ SYM = "BTC/USDT:USDT"
 STREAMS = {b"bookTicker": "ticker", b"trade": "trades", b"aggTrade": "trades"}
 
 
-def _frames() -> list[bytes]:
-    return [line.partition(b" ")[2] for line in iter_lines(str(USDM_BTC))]
+SPOT_BTC = USDM_BTC.parents[1] / "spot/btcusdt_20240808.gz"
+
+
+def _frames(path=USDM_BTC) -> list[bytes]:
+    return [line.partition(b" ")[2] for line in iter_lines(str(path))]
 
 
 def _raw(frame: bytes) -> bytes:
@@ -31,10 +34,12 @@ def _raw(frame: bytes) -> bytes:
     return frame[frame.index(b',"data":') + 8:-1]
 
 
-def test_raw_stream_payloads_decode_as_their_combined_frames():
-    dec = BinanceDecoder("usdm")
+@pytest.mark.parametrize("market,path", [("usdm", USDM_BTC), ("spot", SPOT_BTC)])
+def test_raw_stream_payloads_decode_as_their_combined_frames(market, path):
+    """Spot bookTicker payloads carry no `e`: recognised by their leading `u`."""
+    dec = BinanceDecoder(market)
     kinds: dict[bytes, int] = {}
-    for frame in _frames():
+    for frame in _frames(path):
         if not frame.startswith(b'{"stream":"'):
             assert stream_frame(frame) is None  # the REST snapshots
             continue
@@ -46,7 +51,7 @@ def test_raw_stream_payloads_decode_as_their_combined_frames():
         kinds[kind] = kinds.get(kind, 0) + 1
     assert set(kinds) == {b"depth", b"bookTicker", b"trade"} and min(kinds.values()) > 100
     for other in (b'{"result":null,"id":1}', b'{"e":"ACCOUNT_UPDATE","E":1}', b"", b"pong",
-                  b'{"e":"bookTicker"}', b'{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2"}'):
+                  b'{"e":"bookTicker"}', b'{"u":1}', b'{"id":"x","status":200}'):
         assert stream_frame(other) is None, other
 
 
@@ -71,16 +76,17 @@ def test_tapped_kinds_become_events_and_the_rest_goes_on_to_ccxt():
     assert set(age) == {(SYM, "ticker"), (SYM, "trades")}
 
 
-def test_a_bad_frame_is_dropped_and_counted_and_a_foreign_symbol_is_not_emitted():
+def test_a_bad_frame_is_dropped_and_counted_and_a_foreign_symbol_is_left_to_ccxt():
     tap, out, to_ccxt, _ = _tap()
     nan = (b'{"e":"bookTicker","u":1,"s":"BTCUSDT","b":"NaN","B":"1","a":"2","A":"1",'
            b'"T":1,"E":1}')
     tap._guarded(to_ccxt.append, nan)
     tap._guarded(to_ccxt.append, b'{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":1,"p":"1"')
+    assert tap.invalid == 2 and not out and not to_ccxt  # never emitted, never passed on
     eth = (b'{"e":"bookTicker","u":1,"s":"ETHUSDT","b":"1","B":"1","a":"2","A":"1",'
            b'"T":1,"E":1}')
-    tap._guarded(to_ccxt.append, eth)
-    assert tap.invalid == 2 and tap.foreign == 1 and not out and not to_ccxt
+    tap._guarded(to_ccxt.append, eth)  # not this feed's symbol: ccxt handles it as before
+    assert tap.foreign == 1 and not out and to_ccxt == [eth]
 
 
 async def test_an_unexpected_exception_reading_a_frame_fails_the_watch():
@@ -94,3 +100,27 @@ async def test_an_unexpected_exception_reading_a_frame_fails_the_watch():
         await asyncio.wait_for(watch, 5)
     with pytest.raises(ZeroDivisionError):  # and a watch started later learns it too
         await tap.watch()
+    assert not to_ccxt  # a failed frame is not handed to ccxt as well
+
+
+def test_uninstall_puts_the_clients_back():
+    class Client:
+        def handle_text_or_binary_message(self, data):
+            return ("ccxt", data)
+
+    class Exchange:
+        def __init__(self):
+            self.clients = {}
+
+        def client(self, url):
+            return self.clients.setdefault(url, Client())
+
+    tap, out, _, _ = _tap()
+    ex = Exchange()
+    tap.install(ex)
+    c = ex.client("ws://x")
+    frame = next(f for f in _frames() if b"@bookTicker" in f[:40])
+    assert c.handle_text_or_binary_message(frame) is None and len(out) == 1
+    tap.uninstall()
+    assert ex.client("ws://x") is c and "client" not in ex.__dict__
+    assert c.handle_text_or_binary_message(frame) == ("ccxt", frame) and len(out) == 1

@@ -9,7 +9,7 @@ import sys
 
 from engine.core.clock import LiveClock
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
-from engine.model import BookSnapshot
+from engine.model import BestBidAsk, BookSnapshot
 from tests.conftest import ROOT, USDM_BTC
 from tests.helpers import wait_until
 from tests.live.test_live_feed import SYM, _replay_tops, run_feed
@@ -45,6 +45,30 @@ async def test_server_drops_the_websocket_and_the_feed_reconnects():
     assert feed.reconnects >= 1
     # ccxt.pro hands over the latest book when awaited: a loaded machine sees fewer of them
     assert len(books) > 20 and len(late) > 10, "books kept coming, true, after the cut"
+
+
+async def test_tickers_read_by_our_decoders_come_back_after_the_server_drops_the_websocket():
+    """`decode_frames`: the tapped ticker stream's watch never returns; a cut fails it, the
+    feed resubscribes through ccxt, and every ticker sent after the cut arrives, true."""
+    cut_at = {}
+
+    async def cut(ex):
+        cut_at["n"] = len([1 for (_, kind, _) in ex.sent_at if kind == "bookTicker"])
+        assert await ex.drop_connections() >= 1
+
+    ex = LocalExchange([USDM_BTC], speed=10)
+    ex.record_sends = True
+    feed, got = await run_feed(ex, 0.4, cut, depth=5, trades=False, decode_frames=True)
+    _, tickers, _ = _replay_tops()
+    bbos = [e for e in got if type(e) is BestBidAsk]
+    sent = [u for (_, kind, u) in ex.sent_at if kind == "bookTicker"]
+    after = sent[cut_at["n"]:]
+    assert feed.reconnects >= 1 and len(after) > 20
+    got_ids = [e.update_id for e in bbos]
+    assert got_ids[-len(after):] == after  # every one sent after the cut, in order
+    assert all(tickers[e.update_id] == (e.bid_price, e.bid_size, e.ask_price, e.ask_size)
+               for e in bbos)
+    assert feed.taps["usdm"].invalid == 0
 
 
 async def test_sequence_gap_makes_ccxt_resnapshot_and_books_stay_true():
