@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
 
 
-async def _session(fault, speed=10, until=0.4):
+async def _session(fault, speed=10, until=0.25):
     ex = LocalExchange([USDM_BTC], speed=speed)
     feed, got = await run_feed(ex, until, fault, depth=5, trades=False)
     return ex, feed, got
@@ -58,7 +58,7 @@ async def test_tickers_read_by_our_decoders_come_back_after_the_server_drops_the
 
     ex = LocalExchange([USDM_BTC], speed=10)
     ex.record_sends = True
-    feed, got = await run_feed(ex, 0.4, cut, depth=5, trades=False, decode_frames=True)
+    feed, got = await run_feed(ex, 0.25, cut, depth=5, trades=False, decode_frames=True)
     _, tickers, _ = _replay_tops()
     bbos = [e for e in got if type(e) is BestBidAsk]
     sent = [u for (_, kind, u) in ex.sent_at if kind == "bookTicker"]
