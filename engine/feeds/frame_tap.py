@@ -47,7 +47,8 @@ class FrameTap:
         self.invalid = 0  # frames of a tapped kind that failed to decode: dropped, counted
         self.foreign = 0  # well-formed frames for a symbol this feed does not trade: to ccxt
         self._tapped: list[tuple[object, Callable]] = []  # (client, its own handler)
-        self._exchange = None
+        self._exchange = None  # the exchange tapped, and its own `client` wrapper if it had one
+        self._prior_client = None
 
     def install(self, exchange) -> None:
         """Tap every WebSocket client `exchange` makes from now on (ccxt.pro makes one per
@@ -74,7 +75,7 @@ class FrameTap:
 
     def uninstall(self) -> None:
         """The exchange and its clients as they were (a stopped feed decodes nothing more)."""
-        exchange = getattr(self, "_exchange", None)
+        exchange = self._exchange
         if exchange is None:
             return
         for c, original in self._tapped:
