@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo backtest verify-books test bench install clean
 
-$(STAMP): pyproject.toml
+# The compiled cores (Cython, engine/**/*.pyx) are built by the install: a changed .pyx reinstalls.
+PYX := $(wildcard engine/*/*.pyx)
+
+$(STAMP): pyproject.toml setup.py $(PYX)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
