@@ -5,6 +5,8 @@ from setuptools import Extension, setup
 
 EXTENSIONS = [
     Extension("engine.book._side", ["engine/book/_side.pyx"], extra_compile_args=["-O2"]),
+    Extension("engine.feeds._binance_frames", ["engine/feeds/_binance_frames.pyx"],
+              extra_compile_args=["-O2"]),
 ]
 
 setup(ext_modules=cythonize(EXTENSIONS, language_level=3, quiet=True))

@@ -1,7 +1,9 @@
 """Typed decoders for Binance WebSocket payloads (spot, USD-M, COIN-M) into model events.
 
 Wire structs keep Binance's field names and live only here; what leaves this module is a model
-event. Values are validated by msgspec while decoding (prices > 0, sizes >= 0, both finite and
+event. The busiest streams (bookTicker, trade, depth) are read by compiled readers
+(`_binance_frames.pyx`) that build the same events from the bytes directly and hand any frame
+outside their fast layout to the msgspec handler below, which decodes it or raises. Values are validated by msgspec while decoding (prices > 0, sizes >= 0, both finite and
 below `MAX_VALUE`), so NaN, negative or infinite numbers never reach a book.
 
 One real USD-M depth payload, as recorded (combined stream):
@@ -20,6 +22,7 @@ import msgspec
 
 from engine.core.errors import DecodeError, UnknownStreamError
 from engine.core.numeric import MAX_VALUE
+from engine.feeds._binance_frames import BookTickerStream, DepthStream, FrameRouter, TradeStream
 from engine.feeds.binance_symbols import COINM, EXCHANGE_ID, SPOT, unified_symbol
 from engine.model.events import (
     BestBidAsk,
@@ -167,6 +170,10 @@ class BinanceDecoder:
         self._handlers: dict[bytes, Handler] = {}
         self._symbols: dict[str, str] = {}
         self._is_spot = market == SPOT
+        self._route = FrameRouter(self._handlers, self._resolve_name, self._other_frame,
+                                  _raise_decode_error, (msgspec.ValidationError,
+                                                        msgspec.DecodeError))
+        self.decode_frame = self._route  # the method's body, minus one Python call per frame
 
     # -- symbols ---------------------------------------------------------------------------
     def symbol(self, market_id: str) -> str:
@@ -177,20 +184,16 @@ class BinanceDecoder:
 
     # -- entry points ------------------------------------------------------------------------
     def decode_frame(self, payload: bytes, ts_recv: int) -> MarketEvent:
-        """Decode one raw frame: a combined-stream message or a REST depth snapshot."""
-        if payload.startswith(_PREFIX):
-            # Fast path: the stream name sits at a fixed offset in Binance's frames; it picks
-            # the typed decoder, and the frame is parsed once.
-            key = payload[11:payload.find(b'"', 11)]
-            handler = self._handlers.get(key)
-            if handler is None:
-                handler = self._handlers[key] = self._resolve(key.decode("utf-8", "replace"))
-            try:
-                return handler(payload, ts_recv)
-            except msgspec.ValidationError as exc:
-                raise DecodeError("invalid_value", f"{key.decode('utf-8', 'replace')}: {exc}") from None
-            except msgspec.DecodeError as exc:
-                raise DecodeError("malformed_json", f"{key.decode('utf-8', 'replace')}: {exc}") from None
+        """Decode one raw frame: a combined-stream message or a REST depth snapshot.
+
+        Combined-stream frames take the compiled fast path: the stream name sits at a fixed
+        offset in Binance's frames and picks the stream's handler (resolved once, cached), so
+        the frame is parsed once. Replaced per instance by that router (see __init__)."""
+        return self._route(payload, ts_recv)
+
+    def _other_frame(self, payload: bytes, ts_recv: int) -> MarketEvent:
+        """A frame without the combined-stream prefix: a REST snapshot, or the envelope laid out
+        differently (rebuilt and routed again), else an error naming what it is."""
         if payload.startswith(b'{"lastUpdateId"'):
             return self.decode_snapshot(payload, ts_recv)
         try:
@@ -207,6 +210,9 @@ class BinanceDecoder:
                     b'{"stream":"' + env.stream.encode() + b'","data":' + bytes(env.data) + b"}",
                     ts_recv)
         raise UnknownStreamError("unknown_message", payload[:80].decode("utf-8", "replace"))
+
+    def _resolve_name(self, name: bytes) -> Handler:
+        return self._resolve(name.decode("utf-8", "replace"))
 
     def decode_snapshot(self, payload: bytes, ts_recv: int, symbol: str | None = None) -> BookSnapshot:
         """A REST `depth` response. Spot snapshots carry no exchange time."""
@@ -275,7 +281,7 @@ class BinanceDecoder:
                                  ts_recv=ts_recv, first_update_id=w.U, final_update_id=w.u,
                                  prev_final_update_id=prev, bids=w.b, asks=w.a)
 
-            return depth
+            return DepthStream(mid, symbol, exchange, depth, spot)
 
         if kind == "bookTicker":
             decode = _TICKER.decode
@@ -290,7 +296,7 @@ class BinanceDecoder:
                                   update_id=w.u, bid_price=w.b, bid_size=w.B, ask_price=w.a,
                                   ask_size=w.A, has_exchange_time=ts is not None)
 
-            return book_ticker
+            return BookTickerStream(mid, symbol, exchange, book_ticker)
 
         if kind in ("trade", "aggTrade"):
             agg = kind == "aggTrade"
@@ -304,7 +310,7 @@ class BinanceDecoder:
                              ts_recv=ts_recv, trade_id=w.a if agg else w.t, price=w.p,
                              size=w.q, taker_side="sell" if w.m else "buy")
 
-            return trade
+            return trade if agg else TradeStream(mid, symbol, exchange, trade)
 
         decode = _MARK.decode
 
@@ -321,6 +327,14 @@ class BinanceDecoder:
 
 
 UNUSED_STREAM = "unused_stream"
+
+
+def _raise_decode_error(name: bytes, exc: Exception) -> None:
+    """A stream handler's msgspec error as the decoder's own, naming the stream."""
+    stream = name.decode("utf-8", "replace")
+    if isinstance(exc, msgspec.ValidationError):
+        raise DecodeError("invalid_value", f"{stream}: {exc}") from None
+    raise DecodeError("malformed_json", f"{stream}: {exc}") from None
 
 # `e` of a single-stream event payload -> the stream kind its combined-stream name carries
 _KIND_OF_EVENT = {b"bookTicker": b"bookTicker", b"trade": b"trade", b"aggTrade": b"aggTrade",
