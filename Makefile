@@ -48,4 +48,5 @@ bench: $(STAMP)
 	$(PY) scripts/bench/backtest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build
+	find engine \( -name '*.so' -o -name '*.c' \) -delete  # the compiled cores' build output

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     t, n, _ = _time(lambda: run_decode(files), args.runs)
     decode_rate = n / t
-    rows.append(("decode (msgspec → model events)", n, t, decode_rate))
+    rows.append(("decode (compiled readers → model events)", n, t, decode_rate))
     t, n, _ = _time(lambda: run_decode_book(files), args.runs)
     book_rate = n / t
     rows.append(("decode + book sync/maintenance", n, t, book_rate))
