@@ -39,6 +39,8 @@ from engine.triggers.actor import TriggerActor
 # sums decide); the arrays sum in another order and may differ in the last bits
 _MARGIN = 1e-9
 _FIRST_WINDOW = 256  # bars searched for a drift breach at once, doubled until one is found
+_SCALAR_BARS = 4  # bars looked at one by one before that (tight bands are crossed again soon)
+_INF = float("inf")
 
 
 def refusal(portfolio: Portfolio, trigger: TriggerActor, data: BarData,
@@ -128,12 +130,17 @@ class SkipAhead:
     def _drift_hit(self, k: int, stop: int, q, base_nav: float, drift, targets) -> int:
         """The first bar in [k, stop) at which the band's state can change; `stop` if none."""
         idx = [self.assets.index(a) if a in self.assets else -1 for a in targets]
-        tv = np.array(list(targets.values()))
-        bands = np.array([drift.band(t) for t in targets.values()])
+        tv_l = list(targets.values())
+        bands_l = [drift.band(t) for t in tv_l]
         armed = drift.armed
         limit = 1.0 - _MARGIN if armed else 1.0 - drift.hysteresis + _MARGIN
+        a = self._drift_scan(k, min(stop, k + _SCALAR_BARS), q.tolist(), base_nav, idx, tv_l,
+                             bands_l, armed, limit)
+        if a < 0:
+            return -a - 1
+        tv = np.array(tv_l)
+        bands = np.array(bands_l)
         w = _FIRST_WINDOW
-        a = k
         while a < stop:
             b = min(stop, a + w)
             nav, wts = self._weights(a, b, q, base_nav)
@@ -148,6 +155,31 @@ class SkipAhead:
             a = b
             w *= 2
         return stop
+
+    def _drift_scan(self, a: int, b: int, q: list[float], base_nav: float, idx: list[int],
+                    tv: list[float], bands: list[float], armed: bool, limit: float) -> int:
+        """Bars [a, b) one at a time, as floats: a tight band is usually crossed again within
+        a bar or two, where numpy's per-call cost over a window would dominate. Returns -(j+1)
+        for a bar j where the band's state can change, else the bar to go on from (a bar with
+        no price yet is left to the vectorised search, which treats NaN as numpy does)."""
+        close = self.close
+        for j in range(a, b):
+            row = close[j].tolist()
+            value = [c * x for c, x in zip(row, q)]
+            nav = base_nav + sum(value)
+            if nav != nav:
+                return j
+            worst = 0.0
+            for i, t, band in zip(idx, tv, bands):
+                d = abs((value[i] / nav if i >= 0 else 0.0) - t)
+                r = 0.0 if d == 0 else (d / band if band > 0 else _INF)
+                if r != r:
+                    return j
+                if r > worst:
+                    worst = r
+            if (worst > limit) if armed else (worst <= limit):
+                return -j - 1
+        return b
 
     def _mark(self, j: int) -> None:
         """The state the full path would hold just before bar group `j`: every instrument at

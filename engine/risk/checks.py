@@ -10,6 +10,8 @@ import msgspec
 
 from engine.portfolio.state import Portfolio
 
+_ZERO = Decimal(0)
+
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_margin_utilisation: float = 0.8
@@ -49,38 +51,99 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
             ) -> Projection:
     """The portfolio after `pending` signed amounts per symbol fill at `prices` (float maths:
     these are ratios for limits, not money that moves)."""
-    cash = portfolio.cash_value  # both wallets: NAV
-    margin_cash = portfolio.futures_cash_value  # the futures wallet: margin
-    upnl = portfolio.unrealized_pnl
-    im = 0.0  # USD-M
-    cm_im: dict[str, float] = {}  # COIN-M, per coin
-    gross = 0.0
-    exposure = {a: 0.0 for a in portfolio.assets}
-    position: dict[str, float] = {}
-    hold = portfolio.coin_amounts()
+    return _project(portfolio, pending, prices, None, None)[0]
+
+
+def project_order(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
+                  symbol: str, signed: Decimal) -> tuple[Projection, Projection]:
+    """`project` of `pending`, and of `pending` plus one more order of `signed` on `symbol`,
+    in one pass over the portfolio (a guard checks every order against both). Each side does
+    the float operations of its own `project` call in the same order: both are bit for bit
+    what two calls would give (tested)."""
+    return _project(portfolio, pending, prices, symbol, signed)
+
+
+def _project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
+             osym: str | None, osigned: Decimal | None) -> tuple[Projection, Projection | None]:
+    """Side b: `pending`; side a (when `osym` is given): `pending` plus the order. The sides
+    differ in the order's instrument only; the portfolio is read once for both."""
+    two = osym is not None
+    pooled = portfolio.pooled
+    cash_b = cash_a = portfolio.cash_value  # both wallets: NAV
+    mcash_b = mcash_a = portfolio.futures_cash_value  # the futures wallet: margin
+    im_b = im_a = 0.0  # USD-M
+    gross_b = gross_a = 0.0
+    cm_im_b: dict[str, float] = {}  # COIN-M, per coin
+    cm_im_a: dict[str, float] = {}
+    exp_b = {a: 0.0 for a in portfolio.assets}
+    exp_a = dict(exp_b)
+    pos_b: dict[str, float] = {}
+    pos_a: dict[str, float] = {}
+    hold_b = portfolio.coin_amounts()
+    hold_a = dict(hold_b)
     for sym, inst in portfolio.instruments.items():
         px = prices.get(sym) or 0.0
-        add = float(pending.get(sym, 0))
+        add_b = float(pending.get(sym, 0))
+        add_a = (float(pending.get(sym, _ZERO) + osigned) if two and sym == osym else add_b)
         if inst.kind == "spot":
-            if add:
-                hold[inst.base] = hold.get(inst.base, 0.0) + add
-                cash -= add * px
-                if portfolio.pooled:
-                    margin_cash -= add * px
-            position[sym] = hold.get(inst.base, 0.0)
+            base = inst.base
+            if add_b:
+                hold_b[base] = hold_b.get(base, 0.0) + add_b
+                cash_b -= add_b * px
+                if pooled:
+                    mcash_b -= add_b * px
+            pos_b[sym] = hold_b.get(base, 0.0)
+            if two:
+                if add_a:
+                    hold_a[base] = hold_a.get(base, 0.0) + add_a
+                    cash_a -= add_a * px
+                    if pooled:
+                        mcash_a -= add_a * px
+                pos_a[sym] = hold_a.get(base, 0.0)
             continue
         p = portfolio.perps[sym]
-        q = p.qty_f + add
-        position[sym] = q
-        notional, perp_im = portfolio.perp_margin(sym, q, p.mark or px)
-        if not p.linear and p.entry_f and p.mark:  # held contracts' coin PnL is exposure too
-            notional = p.qty_f * p.cs_f * p.mark / p.entry_f + add * p.cs_f
+        mark = p.mark or px
+        notional_b, perp_im_b = _perp(portfolio, sym, p, add_b, mark)
+        pos_b[sym] = p.qty_f + add_b
         if p.coinm:
-            cm_im[inst.base] = cm_im.get(inst.base, 0.0) + perp_im
+            cm_im_b[inst.base] = cm_im_b.get(inst.base, 0.0) + perp_im_b
         else:
-            im += perp_im
-        gross += abs(notional)
-        exposure[inst.base] = exposure.get(inst.base, 0.0) + notional
+            im_b += perp_im_b
+        gross_b += abs(notional_b)
+        exp_b[inst.base] = exp_b.get(inst.base, 0.0) + notional_b
+        if two:
+            notional_a, perp_im_a = ((notional_b, perp_im_b) if add_a is add_b
+                                     else _perp(portfolio, sym, p, add_a, mark))
+            pos_a[sym] = p.qty_f + add_a
+            if p.coinm:
+                cm_im_a[inst.base] = cm_im_a.get(inst.base, 0.0) + perp_im_a
+            else:
+                im_a += perp_im_a
+            gross_a += abs(notional_a)
+            exp_a[inst.base] = exp_a.get(inst.base, 0.0) + notional_a
+    coinm = portfolio.coinm_accounts()
+    cm_values = [(coin, q * portfolio.px.get(coin, 0.0))
+                 for coin, q in portfolio.coinm_amounts().items()]
+    before = _projection(portfolio, hold_b, cash_b, mcash_b, im_b, cm_im_b, gross_b, exp_b,
+                         pos_b, cm_values, coinm)
+    if not two:
+        return before, None
+    return before, _projection(portfolio, hold_a, cash_a, mcash_a, im_a, cm_im_a, gross_a,
+                               exp_a, pos_a, cm_values, coinm)
+
+
+def _perp(portfolio: Portfolio, sym: str, p, add: float, mark: float) -> tuple[float, float]:
+    """(notional, initial margin) of a perp with `add` more contracts."""
+    notional, im = portfolio.perp_margin(sym, p.qty_f + add, mark)
+    if not p.linear and p.entry_f and p.mark:  # held contracts' coin PnL is exposure too
+        notional = p.qty_f * p.cs_f * p.mark / p.entry_f + add * p.cs_f
+    return notional, im
+
+
+def _projection(portfolio: Portfolio, hold: dict[str, float], cash: float, margin_cash: float,
+                im: float, cm_im: dict[str, float], gross: float, exposure: dict[str, float],
+                position: dict[str, float], cm_values: list[tuple[str, float]],
+                coinm: dict[str, tuple[float, float]]) -> Projection:
     spot_total = 0.0
     for coin, q in hold.items():
         v = q * portfolio.px.get(coin, 0.0)
@@ -88,14 +151,12 @@ def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str,
         gross += abs(v)
         exposure[coin] = exposure.get(coin, 0.0) + v
     cm_total = 0.0
-    coinm = portfolio.coinm_accounts()
-    for coin, q in portfolio.coinm_amounts().items():
-        v = q * portfolio.px.get(coin, 0.0)
+    for coin, v in cm_values:
         cm_total += v
         gross += abs(v)
         exposure[coin] = exposure.get(coin, 0.0) + v
     mb = margin_cash + portfolio.usdm_unrealized_pnl + portfolio.collateral_haircut * spot_total
-    nav = cash + spot_total + cm_total + upnl
+    nav = cash + spot_total + cm_total + portfolio.unrealized_pnl
     util = usdm = _utilisation(im, mb)
     for coin, coin_im in cm_im.items():
         util = max(util, _utilisation(coin_im, coinm.get(coin, (0.0, 0.0))[1]))

@@ -16,7 +16,7 @@ from typing import Callable
 
 from engine.model.orders import OrderRequest, RiskStateChange
 from engine.portfolio.state import Portfolio
-from engine.risk.checks import RiskLimits, Verdict, check_limits, project, reduces_position
+from engine.risk.checks import RiskLimits, Verdict, check_limits, project_order, reduces_position
 
 log = logging.getLogger("engine.risk")
 
@@ -154,10 +154,7 @@ class RiskGuard:
         if inst is None:
             return Verdict(ok=False, rule="unknown_symbol", reason=f"{sym} is not tradable here")
         signed = order.qty if order.side == "buy" else -order.qty
-        before = project(self.portfolio, pending, self.prices)
-        with_order = dict(pending)
-        with_order[sym] = with_order.get(sym, Decimal(0)) + signed
-        after = project(self.portfolio, with_order, self.prices)
+        before, after = project_order(self.portfolio, pending, self.prices, sym, signed)
         reduces = reduces_position(before.position.get(sym, 0.0), after.position.get(sym, 0.0))
         if self.state == REDUCING and not reduces:
             return Verdict(ok=False, rule="reducing_only",

@@ -42,6 +42,10 @@ class TriggerActor:
         self._stale = True
         self.fired = 0
         self._seq = 0
+        # the portfolio's snapshot, taken at most once while one update is decided (the
+        # targets and the intent read the same state); None outside `on_update`
+        self._snap = None
+        self._deciding = False
         # (ts, signal, "entry" | "exit", value): every edge of every signal rule
         self.signal_log: list[tuple[int, str, str, float | None]] = []
         # dated contracts rolled before expiry; the hedge moved between perpetual and dated
@@ -53,6 +57,23 @@ class TriggerActor:
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
+        self._deciding = True
+        try:
+            return self._decide(upd)
+        finally:
+            self._deciding = False
+            self._snap = None
+
+    def _snapshot(self):
+        """The portfolio's snapshot; while an update is decided, one for the whole decision."""
+        snap = self._snap
+        if snap is None:
+            snap = self.portfolio.snapshot()
+            if self._deciding:
+                self._snap = snap
+        return snap
+
+    def _decide(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
         if upd.cause in _SLOW_CAUSES:
             self._stale = True
@@ -98,7 +119,7 @@ class TriggerActor:
     def refresh_targets(self) -> None:
         override = self.regimes.current.weights if self.regimes is not None else None
         self.targets = (dict(override) if override is not None else
-                        self.strategy.target_weights(self.portfolio.snapshot(), self.stats))
+                        self.strategy.target_weights(self._snapshot(), self.stats))
         self._stale = False
 
     def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
@@ -127,13 +148,13 @@ class TriggerActor:
             spread = rule.decide(upd.ts_event, now) if rule is not None else None
             if spread is not None:
                 return self._emit(spread.rule, spread.reason, spread.legs,
-                                  dict(self.targets or {}), self.portfolio.snapshot(), upd, now)
+                                  dict(self.targets or {}), self._snapshot(), upd, now)
         return None
 
     # -- decisions ------------------------------------------------------------------------
     def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,
               now: int) -> RebalanceIntent:
-        snap = self.portfolio.snapshot()
+        snap = self._snapshot()
         alloc = self.strategy.allocate(snap, self.stats, weights)
         legs = dict(alloc.legs)
         if self.regimes is not None:

@@ -150,3 +150,39 @@ def test_no_accepted_order_takes_projected_utilisation_above_the_cap(orders, btc
             _fill(p, o, prices[sym])
         after = project(p, pending, prices).utilisation
         assert after <= cap + 1e-9 or after <= before + 1e-9
+
+
+MIXED = ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(fills=st.lists(st.tuples(st.sampled_from(MIXED), st.sampled_from(["buy", "sell"]),
+                                st.integers(1, 3000).map(lambda i: D(i) / 1000)), max_size=12),
+       pending=st.dictionaries(st.sampled_from(MIXED),
+                               st.integers(-3000, 3000).map(lambda i: D(i) / 1000), max_size=4),
+       order=st.tuples(st.sampled_from(MIXED), st.integers(-3000, 3000).map(lambda i: D(i) / 100)),
+       btc=st.floats(20000, 120000), eth=st.floats(1000, 6000), pooled=st.booleans())
+def test_both_projections_of_one_pass_equal_two_separate_projections(fills, pending, order, btc,
+                                                                      eth, pooled):
+    """The guard's one-pass projection (without and with the order) is bit for bit what two
+    `project` calls give, on spot, USD-M and COIN-M instruments with pending amounts."""
+    from engine.risk.checks import project_order
+
+    p = Portfolio([ins(s, leverage=3, contract_size=D(100) if s.endswith(":BTC") else None)
+                   for s in MIXED], cash={"USDT": "200000"}, pooled=pooled)
+    px = {"BTC/USDT": btc, "ETH/USDT": eth, "BTC/USDT:USDT": btc * 1.001,
+          "ETH/USDT:USDT": eth * 0.999, "BTC/USD:BTC": btc * 1.002}
+    for s, v in px.items():
+        p.on_price(s, v)
+    for i, (sym, side, qty) in enumerate(fills):
+        try:
+            p.on_fill(Fill(exchange="x", symbol=sym, ts_event=0, ts_recv=0, order_id=f"o{i}",
+                           trade_id=f"t{i}", side=side, qty=qty, price=D(str(px[sym]))))
+        except ValueError:
+            continue  # a fill the wallet refuses is not the point here
+    sym, signed = order
+    with_order = dict(pending)
+    with_order[sym] = with_order.get(sym, D(0)) + signed
+    before, after = project_order(p, pending, px, sym, signed)
+    assert before == project(p, pending, px)
+    assert after == project(p, with_order, px)
