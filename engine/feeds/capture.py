@@ -20,11 +20,13 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from engine.core.errors import DecodeError
 from engine.feeds.binance import UNUSED_STREAM, BinanceDecoder, market_of_stream_payload
 from engine.feeds.cryptofeed_capture import connection, is_cryptofeed, read_cryptofeed
+from engine.venues.okx.recording import EXCHANGE as OKX
+from engine.venues.okx.recording import is_okx_recording, read_okx_recording
 from engine.feeds.binance_symbols import COINM, MARKETS, SPOT, USDM, unified_symbol
 from engine.model.events import MarketEvent
 
@@ -50,6 +52,9 @@ class CaptureStats:
     unused: int = 0  # frames of streams the engine reads nothing from (the venue's klines)
     truncated: bool = False
     backwards: int = 0  # lines whose receive time is earlier than the line before them
+    # symbol -> the venue's checks of its book where the venue sends a checksum (OKX): an
+    # object with `checksum_checked` and `checksum_ok`, kept up to date as the file is read
+    checksums: dict[str, Any] = field(default_factory=dict)
 
     @property
     def malformed(self) -> int:
@@ -157,6 +162,10 @@ def read_capture(path: str, market: str | None = None, stats: CaptureStats | Non
     """
     if stats is None:
         stats = CaptureStats(path=path, market="", symbol=None)
+    if is_okx_recording(path):
+        if market is not None and market != OKX:
+            raise ValueError(f"{path}: recorded from OKX, not {market}")
+        return read_okx_recording(path, stats)
     if is_cryptofeed(path):
         return read_cryptofeed(path, market, stats)
     market, symbol = sniff(path, market)

@@ -118,9 +118,13 @@ class ReplaySession:
     def summary(self, captures: list[CaptureStats] | None = None) -> dict[str, dict]:
         """Per-symbol figures, shaped for the `replay --json` output."""
         malformed: dict[str, int] = {}
+        checks: dict[str, tuple[int, int]] = {}  # symbol -> the venue's checksums (checked, ok)
         for c in captures or []:
             key = c.symbol or "?"
             malformed[key] = malformed.get(key, 0) + c.malformed
+            for sym, chk in c.checksums.items():
+                n, ok = checks.get(sym, (0, 0))
+                checks[sym] = (n + chk.checksum_checked, ok + chk.checksum_ok)
         out: dict[str, dict] = {}
         for sym in sorted(set(self.counters) | set(malformed) - {"?"}):
             c = self.counters.get(sym)
@@ -148,6 +152,8 @@ class ReplaySession:
                 "spread": format(spread, "f") if spread is not None else None,
                 "levels": len(sync.book) if sync else 0,
             }
+            if sym in checks:  # where the venue sends a checksum of its book (OKX)
+                out[sym]["checksum_checked"], out[sym]["checksum_ok"] = checks[sym]
         if malformed.get("?"):  # bad lines of a file that names no single symbol
             out["?"] = {"exchange": "", "messages": 0, "by_kind": {}, "malformed": malformed["?"],
                         "gaps": 0, "resyncs": 0, "stale_diffs": 0, "book_valid": False,

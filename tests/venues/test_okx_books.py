@@ -6,6 +6,9 @@ rule is tested on hand-written frames below."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import zlib
 
 import msgspec
@@ -16,7 +19,7 @@ from engine.feeds.cryptofeed_capture import frame_lines
 from engine.venues.okx.books import (APPLIED, BOOKS_FRAME, CHECKSUM_MISMATCH, GAP, SYNCED,
                                      WAITING, OkxBookSync, WireBook, checksum)
 from engine.venues.okx.symbols import read_instruments, unified_symbol
-from tests.conftest import shared
+from tests.conftest import ROOT, shared
 
 pytestmark = pytest.mark.shared_data
 
@@ -93,3 +96,51 @@ def test_recorded_instruments_give_ccxts_unified_symbols():
             "BTC-USD-220527": "BTC/USD:BTC-220527"}
     linear = next(i for i in insts.values() if i.instType == "SWAP" and i.ctType == "linear")
     assert unified_symbol(linear) == f"{linear.uly.split('-')[0]}/USDT:USDT"
+
+
+def _replay_json(*files: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "engine", "replay", *files, "--verify", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_replay_verify_reports_the_venues_checksums_per_symbol():
+    path = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    rep = _replay_json(str(path))
+    got = {s: (v["checksum_checked"], v["checksum_ok"], v["gaps"], v["book_valid"])
+           for s, v in rep["symbols"].items()}
+    assert got == {"BTC/USD:BTC-220527": (99, 99, 0, True), "BTC/USDT": (98, 98, 0, True),
+                   "UNI/USD:UNI": (93, 93, 0, True)}
+    assert rep["files"][0]["market"] == "okx" and rep["files"][0]["events"] == 290
+
+
+def test_a_corrupted_recorded_update_fails_its_checksum_and_invalidates_that_book(tmp_path):
+    """One size changed in one recorded update of BTC-USDT: its checksum disagrees, the
+    engine's book of that symbol goes invalid (a gap) and stays so (no later snapshot); the
+    other books are untouched."""
+    src = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    lines = src.read_bytes().split(b"\n")
+    i = next(k for k, x in enumerate(lines)
+             if b'"instId":"BTC-USDT"},"action":"update"' in x and b'"asks":[["' in x)
+    head, _, rest = lines[i].partition(b'"asks":[["')
+    price, _, after = rest.partition(b'","')
+    size, _, tail = after.partition(b'"')
+    lines[i] = head + b'"asks":[["' + price + b'","' + size + b'9"' + tail
+    (tmp_path / "OKX.ws.1.0").write_bytes(b"\n".join(lines))
+    (tmp_path / "OKX.0").write_bytes((src.parent / "OKX.0").read_bytes())
+    rep = _replay_json(str(tmp_path / "OKX.ws.1.0"))
+    btc = rep["symbols"]["BTC/USDT"]
+    assert (btc["checksum_ok"], btc["gaps"], btc["book_valid"]) == (btc["checksum_checked"] - 1,
+                                                                     1, False)
+    assert rep["symbols"]["UNI/USD:UNI"]["checksum_ok"] == 93
+    assert rep["symbols"]["UNI/USD:UNI"]["book_valid"]
+
+
+def test_a_recording_without_its_instrument_listing_is_refused_in_one_line(tmp_path):
+    src = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    (tmp_path / "OKX.ws.1.0").write_bytes(src.read_bytes())
+    out = subprocess.run([sys.executable, "-m", "engine", "replay", str(tmp_path / "OKX.ws.1.0")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no instrument listing" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,122 @@
+"""cryptofeed's raw recordings of OKX's public WebSocket (`OKX.ws.<N>.0`, instruments in `OKX.0`
+beside it) as the engine's book events, each message checked by the venue's own rules first.
+
+    wss://ws.okx.com:8443/ws/v5/public <-> 1652459224.5300605
+    1652459225.5073643: {"arg":{"channel":"books","instId":"BTC-USD-220527"},"action":"snapshot",...}
+
+`books` messages become `BookSnapshot` / `BookDelta` events. OKX's sequence (`seqId` and
+`prevSeqId`, not consecutive) and checksum are checked here by `OkxBookSync`; the events carry
+consecutive update ids of their own per instrument, so the engine's book applies them in order
+by its spot rule (`U == previous u + 1`) and a message the venue's rules refuse becomes a break
+in those ids: the engine's book goes invalid and waits for the next snapshot, as on any gap.
+Other channels (tickers, trades) are counted as unused for now.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import msgspec
+
+from engine.feeds.cryptofeed_capture import seconds_to_ns
+from engine.model.events import BookDelta, BookSnapshot, MarketEvent
+from engine.venues.okx.books import APPLIED, BOOKS_FRAME, SYNCED, WAITING, OkxBookSync, WireBook
+from engine.venues.okx.symbols import read_instruments, unified_symbol
+
+EXCHANGE = "okx"
+_HOSTS = (b"wss://ws.okx.com", b"wss://wsaws.okx.com")
+_MS = 1_000_000
+
+
+def is_okx_recording(path: str) -> bool:
+    """Whether `path` is a cryptofeed recording of OKX's WebSocket (by its connection line)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.read(40)
+    except OSError:
+        return False
+    return first.startswith(_HOSTS)
+
+
+def instruments_file(path: str) -> str:
+    """cryptofeed's REST file of the same run: `OKX.0` beside `OKX.ws.1.0`."""
+    d, name = os.path.split(path)
+    rest = os.path.join(d, name.split(".ws.", 1)[0] + ".0")
+    if not os.path.isfile(rest):
+        raise ValueError(f"{path}: no instrument listing beside it ({rest}): its instruments "
+                         "name the symbols")
+    return rest
+
+
+def read_okx_recording(path: str, stats) -> Iterator[MarketEvent]:
+    """Book events of one recording, in file order. Settles the instruments before iterating,
+    so a recording without its listing fails at once (`ValueError`)."""
+    from engine.feeds.capture import iter_lines
+
+    symbols = {i.instId: unified_symbol(i)
+               for i in read_instruments(iter_lines(instruments_file(path)))}
+    stats.market, stats.symbol = EXCHANGE, None
+    return _events(path, symbols, stats)
+
+
+def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
+    from engine.feeds.capture import iter_lines
+
+    syncs: dict[str, OkxBookSync] = {}
+    ids: dict[str, int] = {}  # the events' own consecutive update ids, per instrument
+    for lineno, line in enumerate(iter_lines(path), 1):
+        stats.lines += 1
+        if line.startswith(b"wss://"):
+            continue  # the connection line and the subscriptions sent
+        ts_txt, sep, payload = line.partition(b": ")
+        if not sep:
+            stats.skip("bad_line", lineno, f"{path}: no time")
+            continue
+        if not payload.startswith(b'{"arg":{"channel":"books"'):
+            stats.unused += 1  # subscription replies, tickers, trades: not read yet
+            continue
+        try:
+            ts = seconds_to_ns(ts_txt)
+            frame = BOOKS_FRAME.decode(payload)
+        except (ValueError, msgspec.DecodeError) as exc:  # ValidationError is a DecodeError
+            stats.skip("malformed", lineno, f"{path}: {exc}")
+            continue
+        inst = frame.arg.instId
+        symbol = symbols.get(inst)
+        if symbol is None:
+            stats.skip("unknown_instrument", lineno, f"{path}: {inst} is not in the listing")
+            continue
+        sync = syncs.get(inst)
+        if sync is None:
+            sync = syncs[inst] = OkxBookSync(symbol)
+            stats.checksums[symbol] = sync
+        for msg in frame.data:
+            out = sync.on_frame(frame.action, msg)
+            n = ids.get(inst, 0)
+            if out == SYNCED:
+                ids[inst] = n + 1
+                stats.events += 1
+                yield BookSnapshot(exchange=EXCHANGE, symbol=symbol, ts_event=int(msg.ts) * _MS,
+                                   ts_recv=ts, update_id=n + 1, bids=_levels(msg.bids),
+                                   asks=_levels(msg.asks))
+            elif out == APPLIED:
+                ids[inst] = n + 1
+                stats.events += 1
+                yield _delta(symbol, msg, ts, n + 1)
+            elif out != WAITING:  # dropped while the book waits for a snapshot
+                # refused by the venue's rules (a sequence break, a checksum that disagrees):
+                # the engine's book sees its ids break and waits for the next snapshot
+                ids[inst] = n + 2
+                stats.events += 1
+                yield _delta(symbol, msg, ts, n + 2)
+
+
+def _delta(symbol: str, msg: WireBook, ts: int, uid: int) -> BookDelta:
+    return BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=int(msg.ts) * _MS, ts_recv=ts,
+                     first_update_id=uid, final_update_id=uid, bids=_levels(msg.bids),
+                     asks=_levels(msg.asks))
+
+
+def _levels(levels) -> tuple[tuple[float, float], ...]:
+    return tuple((float(lv[0]), float(lv[1])) for lv in levels)
