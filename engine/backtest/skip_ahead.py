@@ -159,7 +159,9 @@ class SkipAhead:
     def _drift_scan(self, a: int, b: int, q: list[float], base_nav: float, idx: list[int],
                     tv: list[float], bands: list[float], armed: bool, limit: float) -> int:
         """Bars [a, b) one at a time, as floats: a tight band is usually crossed again within
-        a bar or two, where numpy's per-call cost over a window would dominate. Returns -(j+1)
+        a bar or two, where numpy's per-call cost over a window would dominate. The sums may
+        differ from numpy's in the last bit; both sit `_MARGIN` inside the rule's own edge,
+        so either reports a bar early rather than miss one. Returns -(j+1)
         for a bar j where the band's state can change, else the bar to go on from (a bar with
         no price yet is left to the vectorised search, which treats NaN as numpy does)."""
         close = self.close
@@ -167,7 +169,7 @@ class SkipAhead:
             row = close[j].tolist()
             value = [c * x for c, x in zip(row, q)]
             nav = base_nav + sum(value)
-            if nav != nav:
+            if not nav or nav != nav:  # no NAV, or a price missing: numpy's rules decide
                 return j
             worst = 0.0
             for i, t, band in zip(idx, tv, bands):

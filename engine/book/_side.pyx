@@ -196,27 +196,30 @@ cdef class BookSide:
         cdef PyObject *lv
         cdef PyObject *po
         cdef PyObject *qo
-        if PyTuple_CheckExact(<PyObject *>levels):
-            # the decoder's shape: a tuple of (float, float) tuples, read without conversions
-            n = PyTuple_GET_SIZE(levels)
-            for j in range(n):
-                lv = PyTuple_GET_ITEM(levels, j)
-                if PyTuple_CheckExact(lv) and PyTuple_GET_SIZE(<object>lv) == 2:
-                    po = PyTuple_GET_ITEM(<object>lv, 0)
-                    qo = PyTuple_GET_ITEM(<object>lv, 1)
-                    if PyFloat_CheckExact(po) and PyFloat_CheckExact(qo):
-                        lost = self._write(PyFloat_AS_DOUBLE(<object>po),
-                                           PyFloat_AS_DOUBLE(<object>qo), lost)
-                        continue
-                p, q = <object>lv
-                lost = self._write(float(p), float(q), lost)
-        else:
-            for p, q in levels:
-                lost = self._write(float(p), float(q), lost)
-        if lost:
-            self._best = self._scan_best()
-            return 1
-        return 0
+        try:
+            if PyTuple_CheckExact(<PyObject *>levels):
+                # the decoder's shape: a tuple of (float, float) tuples, read without conversions
+                n = PyTuple_GET_SIZE(levels)
+                for j in range(n):
+                    lv = PyTuple_GET_ITEM(levels, j)
+                    if PyTuple_CheckExact(lv) and PyTuple_GET_SIZE(<object>lv) == 2:
+                        po = PyTuple_GET_ITEM(<object>lv, 0)
+                        qo = PyTuple_GET_ITEM(<object>lv, 1)
+                        if PyFloat_CheckExact(po) and PyFloat_CheckExact(qo):
+                            lost = self._write(PyFloat_AS_DOUBLE(<object>po),
+                                               PyFloat_AS_DOUBLE(<object>qo), lost)
+                            continue
+                    p, q = <object>lv
+                    lost = self._write(float(p), float(q), lost)
+            else:
+                for p, q in levels:
+                    lost = self._write(float(p), float(q), lost)
+        finally:
+            # a level refused midway (raised) leaves the levels before it written: the best
+            # price must still be true of them
+            if lost:
+                self._best = self._scan_best()
+        return 1 if lost else 0
 
     cdef inline int _write(self, double p, double q, bint lost) except -1:
         """One level written; returns whether the best level is (still) gone. Once the best
@@ -229,11 +232,12 @@ cdef class BookSide:
         return lost
 
     def load(self, levels):
-        """Replace every level (a snapshot); zero sizes are skipped."""
+        """Replace every level (a snapshot), applied in order (a zero size deletes)."""
         self.clear()
         self.apply(levels)  # into an empty side: every new level improves the best, no scan
 
     def clear(self):
+        cdef Py_ssize_t j
         if self._cap > MIN_CAPACITY:
             self._alloc(MIN_CAPACITY)
         else:
@@ -259,7 +263,12 @@ cdef class BookSide:
             return None
         return self._best, self._sizes[self._find(self._best)]
 
-    def get(self, double p, default=None):
+    def get(self, price, default=None):
+        cdef double p
+        try:
+            p = float(price)
+        except (TypeError, ValueError):
+            return default
         if not p > 0.0:
             return default
         cdef Py_ssize_t i = self._find(p)
@@ -267,14 +276,14 @@ cdef class BookSide:
             return default
         return self._sizes[i]
 
-    def __getitem__(self, double p):
-        v = self.get(p)
+    def __getitem__(self, price):
+        v = self.get(price)
         if v is None:
-            raise KeyError(p)
+            raise KeyError(price)
         return v
 
     def __contains__(self, p):
-        return self.get(float(p)) is not None
+        return self.get(p) is not None
 
     def __len__(self):
         return self._count

@@ -21,6 +21,8 @@ from engine.model.events import BestBidAsk, BookDelta, Trade
 
 cdef double MAX_VALUE = _MAX_VALUE_OBJ
 cdef int64_t MS = 1_000_000
+# exchange times in ms above this would overflow int64 nanoseconds: msgspec's Python ints do not
+cdef int64_t MAX_MS = 9_223_372_036_853
 
 # 10**k for k <= 22 are exact doubles: a mantissa < 2**53 divided by one is correctly rounded
 cdef double POW10[23]
@@ -98,15 +100,17 @@ cdef inline bint _decimal(Reader *r, double *out) noexcept nogil:
 
 
 cdef inline bint _int(Reader *r, int64_t *out) noexcept nogil:
-    """A bare non-negative integer of at most 18 digits."""
+    """A bare non-negative integer as JSON writes one (no leading zero), at most 18 digits."""
     cdef int64_t v = 0
     cdef int n = 0
+    cdef const char *start
     _ws(r)
+    start = r.p
     while r.p < r.end and c'0' <= r.p[0] <= c'9':
         v = v * 10 + (r.p[0] - c'0')
         n += 1
         r.p += 1
-    if n == 0 or n > 18:
+    if n == 0 or n > 18 or (n > 1 and start[0] == c'0'):
         return False
     if r.p < r.end and (r.p[0] == c'.' or r.p[0] == c'e' or r.p[0] == c'E'):
         return False
@@ -115,20 +119,52 @@ cdef inline bint _int(Reader *r, int64_t *out) noexcept nogil:
 
 
 cdef inline bint _string(Reader *r, const char **start, Py_ssize_t *size) noexcept nogil:
-    """A string without escapes (Binance's keys, symbols and event names have none)."""
+    """A string without escapes or control characters (Binance's keys, symbols and event
+    names have none; JSON allows no raw control character)."""
     _ws(r)
     if r.p >= r.end or r.p[0] != c'"':
         return False
     r.p += 1
     start[0] = r.p
     while r.p < r.end and r.p[0] != c'"':
-        if r.p[0] == c'\\':
+        if r.p[0] == c'\\' or <unsigned char>r.p[0] < 0x20:
             return False
         r.p += 1
     if r.p >= r.end:
         return False
     size[0] = r.p - start[0]
     r.p += 1
+    return True
+
+
+cdef inline bint _digits(Reader *r) noexcept nogil:
+    """One or more digits."""
+    cdef const char *start = r.p
+    while r.p < r.end and c'0' <= r.p[0] <= c'9':
+        r.p += 1
+    return r.p > start
+
+
+cdef bint _number(Reader *r) noexcept nogil:
+    """Any JSON number, skipped: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?"""
+    if r.p < r.end and r.p[0] == c'-':
+        r.p += 1
+    if r.p < r.end and r.p[0] == c'0':
+        r.p += 1
+        if r.p < r.end and c'0' <= r.p[0] <= c'9':
+            return False
+    elif not _digits(r):
+        return False
+    if r.p < r.end and r.p[0] == c'.':
+        r.p += 1
+        if not _digits(r):
+            return False
+    if r.p < r.end and (r.p[0] == c'e' or r.p[0] == c'E'):
+        r.p += 1
+        if r.p < r.end and (r.p[0] == c'+' or r.p[0] == c'-'):
+            r.p += 1
+        if not _digits(r):
+            return False
     return True
 
 
@@ -166,11 +202,7 @@ cdef bint _skip(Reader *r, int depth) noexcept nogil:
         r.p += 4
         return True
     if c == c'-' or (c'0' <= c <= c'9'):
-        r.p += 1
-        while r.p < r.end and (c'0' <= r.p[0] <= c'9' or r.p[0] == c'.' or r.p[0] == c'e'
-                               or r.p[0] == c'E' or r.p[0] == c'+' or r.p[0] == c'-'):
-            r.p += 1
-        return True
+        return _number(r)
     return False
 
 
@@ -284,7 +316,7 @@ cdef class BookTickerStream(_Stream):
                 if ok and not _lit(&r, c','):
                     ok = _lit(&r, c'}')
                     break
-        if not (ok and (seen & 63) == 63 and _close(&r)):
+        if not (ok and (seen & 63) == 63 and _close(&r) and E <= MAX_MS and T <= MAX_MS):
             return self._fall_back(raw, ts_recv)
         # the wire struct's `T or E`: a zero or absent T gives way to E
         cdef bint has_ts = True
@@ -352,7 +384,7 @@ cdef class TradeStream(_Stream):
                 if ok and not _lit(&r, c','):
                     ok = _lit(&r, c'}')
                     break
-        if not (ok and seen == 127 and _close(&r)):
+        if not (ok and seen == 127 and _close(&r) and E <= MAX_MS and T <= MAX_MS):
             return self._fall_back(raw, ts_recv)
         return Trade(exchange=self.exchange, symbol=self.symbol, ts_event=T * MS,
                      ts_recv=ts_recv, trade_id=t, price=p, size=q,
@@ -440,7 +472,7 @@ cdef class DepthStream(_Stream):
                     ok = _lit(&r, c'}')
                     break
         if not (ok and (seen & 127) == 127 and _close(&r) and u >= U
-                and (self.spot or seen & 256)):
+                and (self.spot or seen & 256) and E <= MAX_MS and T <= MAX_MS):
             return self._fall_back(raw, ts_recv)
         return BookDelta(exchange=self.exchange, symbol=self.symbol,
                          ts_event=(T if (seen & 128) and T else E) * MS, ts_recv=ts_recv,

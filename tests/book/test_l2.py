@@ -172,3 +172,16 @@ def test_book_side_refuses_levels_no_venue_sends(level):
     with pytest.raises(ValueError, match="book (price|size)"):
         side.apply((level,))
     assert len(side) == 0
+
+
+def test_a_level_refused_midway_leaves_the_best_price_true_of_what_was_written():
+    """The diff deletes the best, then a level is refused: the deletion stands and the best is
+    the next live level, not the deleted one."""
+    side = BookSide(True)
+    side.load(((100.0, 1.0), (99.0, 1.0)))
+    with pytest.raises(ValueError):
+        side.apply(((100.0, 0.0), (-1.0, 1.0)))
+    assert side.best == 99.0 and side.best_level() == (99.0, 1.0) and 100.0 not in side
+    side.apply(((99.0, 0.0),))
+    assert side.best_level() is None and side.best == float("-inf")
+    assert side.get("not a price") is None and "x" not in side

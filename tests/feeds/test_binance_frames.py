@@ -155,3 +155,30 @@ def test_a_symbol_other_than_the_streams_is_refused_as_before():
     from engine.core.errors import DecodeError
     with pytest.raises(DecodeError, match="symbol_mismatch|carries s="):
         BinanceDecoder("usdm").decode_frame(frame, 7)
+
+
+TICKER = (b'{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,'
+          b'"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510",'
+          b'"T":1723161256313,"E":1723161256313}}')
+
+
+@pytest.mark.parametrize("edit", [
+    (b'"A":"2.510",', b'"A":"2.510","x":1-2,'),  # numbers JSON does not allow, skipped keys
+    (b'"A":"2.510",', b'"A":"2.510","x":-,'),
+    (b'"A":"2.510",', b'"A":"2.510","x":01,'),
+    (b'"A":"2.510",', b'"A":"2.510","x":1e,'),
+    (b'"A":"2.510",', b'"A":"2.510","x":1.,'),
+    (b'"A":"2.510",', b'"A":"2.510","x":-0.5e+3,'),  # a valid one
+    (b'"E":1723161256313', b'"E":01723161256313'),  # an id or time with a leading zero
+    (b'"u":5123107839020', b'"u":05123107839020'),
+    (b'"e":"bookTicker"', b'"e":"book\x02Ticker"'),  # a raw control character
+    (b'"A":"2.510",', b'"A":"2.510","x":"a\x01b",'),
+    (b'"T":1723161256313,"E":1723161256313', b'"T":0,"E":10000000000000'),  # past int64 ns
+    (b'"T":1723161256313,"E":1723161256313', b'"T":99999999999999,"E":1'),
+])
+def test_hand_edited_frames_are_read_as_msgspec_reads_them(edit):
+    old, new = edit
+    frame = TICKER.replace(old, new)
+    assert frame != TICKER
+    handler = BinanceDecoder("usdm")._resolve("btcusdt@bookTicker")
+    assert _outcome(handler, frame) == _outcome(handler.fallback, frame)

@@ -144,3 +144,24 @@ def test_a_recording_without_its_instrument_listing_is_refused_in_one_line(tmp_p
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "no instrument listing" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_other_depth_channels_are_not_mixed_in_and_a_bad_level_spoils_only_its_book(tmp_path):
+    """A `books5` frame for an instrument already on `books` is left unused (a separate book);
+    a level no venue sends (a negative size) is skipped as invalid and that book goes
+    invalid, the replay going on."""
+    src = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    lines = src.read_bytes().split(b"\n")
+    i = next(k for k, x in enumerate(lines) if b'"instId":"UNI-USD-SWAP"},"action":"update"' in x)
+    ts = lines[i].partition(b": ")[0]
+    books5 = ts + (b': {"arg":{"channel":"books5","instId":"BTC-USDT"},"data":[{"asks":[["1","1",'
+                   b'"0","1"]],"bids":[],"instId":"BTC-USDT","ts":"1652459236119"}]}')
+    bad = lines[i].replace(b'"asks":[', b'"asks":[["5.2","-3","0","1"],', 1)
+    lines[i:i + 1] = [books5, bad]
+    (tmp_path / "OKX.ws.1.0").write_bytes(b"\n".join(lines))
+    (tmp_path / "OKX.0").write_bytes((src.parent / "OKX.0").read_bytes())
+    rep = _replay_json(str(tmp_path / "OKX.ws.1.0"))
+    assert rep["files"][0]["skipped"] == {"invalid_value": 1}
+    uni, btc = rep["symbols"]["UNI/USD:UNI"], rep["symbols"]["BTC/USDT"]
+    assert not uni["book_valid"] and uni["gaps"] == 1
+    assert btc["book_valid"] and btc["checksum_ok"] == btc["checksum_checked"] == 98

@@ -20,8 +20,10 @@ import zlib
 import msgspec
 
 from engine.book.l2 import L2Book
+from engine.core.numeric import MAX_VALUE
 
 DEPTH = 25  # levels per side in the checksum
+_MAX = MAX_VALUE
 
 # outcome codes, as `engine.book.sync`'s
 APPLIED = 0
@@ -117,19 +119,25 @@ class OkxBookSync:
         return out
 
     def _apply(self, msg: WireBook) -> None:
-        for levels, strings, is_bid in ((msg.bids, self._strings[0], True),
-                                        (msg.asks, self._strings[1], False)):
+        """Both sides' levels, read in full before anything is written (a bad level raises
+        `ValueError` with the book and its strings untouched)."""
+        sides = []
+        for levels in (msg.bids, msg.asks):
             changes = []
             for lv in levels:
                 p, q = float(lv[0]), float(lv[1])
-                changes.append((p, q))
+                if not (0.0 < p < _MAX and 0.0 <= q < _MAX):
+                    raise ValueError(f"level {lv[0]!r} x {lv[1]!r}")
+                changes.append((p, q, lv[0], lv[1]))
+            sides.append(changes)
+        for changes, strings in zip(sides, self._strings):
+            for p, q, ps, qs in changes:
                 if q:
-                    strings[p] = (lv[0], lv[1])
+                    strings[p] = (ps, qs)
                 else:
                     strings.pop(p, None)
-            if changes:
-                self.book.apply(changes if is_bid else (), () if is_bid else changes,
-                                msg.seqId or 0)
+        bids, asks = ([(p, q) for p, q, _, _ in c] for c in sides)
+        self.book.apply(bids, asks, msg.seqId or 0)
 
     def own_checksum(self) -> int:
         """The checksum of the book as kept here (the engine's order, the venue's strings)."""

@@ -73,8 +73,10 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
         if not sep:
             stats.skip("bad_line", lineno, f"{path}: no time")
             continue
-        if not payload.startswith(b'{"arg":{"channel":"books"'):
-            stats.unused += 1  # subscription replies, tickers, trades: not read yet
+        if not payload.startswith(b'{"arg":{"channel":"books",'):
+            # subscription replies, tickers, trades, other depth channels (books5,
+            # books-l2-tbt, ...: separate books, never mixed into this one): not read yet
+            stats.unused += 1
             continue
         try:
             ts = seconds_to_ns(ts_txt)
@@ -92,28 +94,38 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
             sync = syncs[inst] = OkxBookSync(symbol)
             stats.checksums[symbol] = sync
         for msg in frame.data:
-            out = sync.on_frame(frame.action, msg)
             n = ids.get(inst, 0)
+            try:
+                out = sync.on_frame(frame.action, msg)
+                ts_event = int(msg.ts) * _MS
+            except ValueError as exc:  # a level or time no venue sends: that book is unsound
+                stats.skip("invalid_value", lineno, f"{path}: {inst}: {exc}")
+                sync.valid = False
+                ids[inst] = n + 2
+                stats.events += 1
+                yield BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=ts, ts_recv=ts,
+                                first_update_id=n + 2, final_update_id=n + 2, bids=(), asks=())
+                continue
             if out == SYNCED:
                 ids[inst] = n + 1
                 stats.events += 1
-                yield BookSnapshot(exchange=EXCHANGE, symbol=symbol, ts_event=int(msg.ts) * _MS,
+                yield BookSnapshot(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event,
                                    ts_recv=ts, update_id=n + 1, bids=_levels(msg.bids),
                                    asks=_levels(msg.asks))
             elif out == APPLIED:
                 ids[inst] = n + 1
                 stats.events += 1
-                yield _delta(symbol, msg, ts, n + 1)
+                yield _delta(symbol, msg, ts_event, ts, n + 1)
             elif out != WAITING:  # dropped while the book waits for a snapshot
                 # refused by the venue's rules (a sequence break, a checksum that disagrees):
                 # the engine's book sees its ids break and waits for the next snapshot
                 ids[inst] = n + 2
                 stats.events += 1
-                yield _delta(symbol, msg, ts, n + 2)
+                yield _delta(symbol, msg, ts_event, ts, n + 2)
 
 
-def _delta(symbol: str, msg: WireBook, ts: int, uid: int) -> BookDelta:
-    return BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=int(msg.ts) * _MS, ts_recv=ts,
+def _delta(symbol: str, msg: WireBook, ts_event: int, ts: int, uid: int) -> BookDelta:
+    return BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts,
                      first_update_id=uid, final_update_id=uid, bids=_levels(msg.bids),
                      asks=_levels(msg.asks))
 
