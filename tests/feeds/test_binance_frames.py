@@ -193,3 +193,14 @@ def test_hand_edited_frames_are_read_as_msgspec_reads_them(edit):
     assert frame != TICKER
     handler = BinanceDecoder("usdm")._resolve("btcusdt@bookTicker")
     assert _outcome(handler, frame) == _outcome(handler.fallback, frame)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_token, st.sampled_from([b'"A":"2.510",', b'"s":"BTCUSDT",', b'"E":1723161256313}']))
+def test_a_skipped_value_is_accepted_only_where_msgspec_accepts_it(token, where):
+    """A real frame with one more key of any value: the reader agrees with msgspec on it."""
+    extra = b'"x":' + token.encode("utf-8", "surrogatepass")
+    frame = (TICKER.replace(where, where + extra + b",") if not where.endswith(b"}")
+             else TICKER.replace(where, where[:-1] + b"," + extra + b"}"))
+    handler = BinanceDecoder("usdm")._resolve("btcusdt@bookTicker")
+    assert _outcome(handler, frame) == _outcome(handler.fallback, frame)
