@@ -8,9 +8,10 @@ from engine.model.events import BookDelta, BookSnapshot, BookStatus
 # ccxt exchange id -> sync rule of its depth stream
 RULES = {"binance": SyncRule.SPOT, "binanceusdm": SyncRule.FUTURES,
          "binancecoinm": SyncRule.FUTURES,
-         # OKX's own sequence and checksum are checked by its reader (engine/venues/okx), which
-         # numbers the events it lets through consecutively: the spot rule's `U == u + 1`
-         "okx": SyncRule.SPOT}
+         # OKX's and Bybit's own sequences (and OKX's checksum) are checked by their readers
+         # (engine/venues/okx, bybit), which number the events they let through consecutively:
+         # the spot rule's `U == u + 1`
+         "okx": SyncRule.SPOT, "bybit": SyncRule.SPOT}
 
 
 class BookManager:

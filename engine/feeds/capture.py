@@ -25,6 +25,8 @@ from typing import Any, Iterable, Iterator
 from engine.core.errors import DecodeError
 from engine.feeds.binance import UNUSED_STREAM, BinanceDecoder, market_of_stream_payload
 from engine.feeds.cryptofeed_capture import connection, is_cryptofeed, read_cryptofeed
+from engine.venues.bybit.recording import EXCHANGE as BYBIT
+from engine.venues.bybit.recording import is_bybit_recording, read_bybit_recording
 from engine.venues.okx.recording import EXCHANGE as OKX
 from engine.venues.okx.recording import is_okx_recording, read_okx_recording
 from engine.feeds.binance_symbols import COINM, MARKETS, SPOT, USDM, unified_symbol
@@ -52,9 +54,9 @@ class CaptureStats:
     unused: int = 0  # frames of streams the engine reads nothing from (the venue's klines)
     truncated: bool = False
     backwards: int = 0  # lines whose receive time is earlier than the line before them
-    # symbol -> the venue's checks of its book where the venue sends a checksum (OKX): an
-    # object with `checksum_checked` and `checksum_ok`, kept up to date as the file is read
-    checksums: dict[str, Any] = field(default_factory=dict)
+    # symbol -> the venue's own checks of its book (OKX's checksum, Bybit's sequence and
+    # depth): an object whose `report()` gives counts by name, kept up to date as it reads
+    venue_checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def malformed(self) -> int:
@@ -166,6 +168,10 @@ def read_capture(path: str, market: str | None = None, stats: CaptureStats | Non
         if market is not None and market != OKX:
             raise ValueError(f"{path}: recorded from OKX, not {market}")
         return read_okx_recording(path, stats)
+    if is_bybit_recording(path):
+        if market is not None and market != BYBIT:
+            raise ValueError(f"{path}: recorded from Bybit, not {market}")
+        return read_bybit_recording(path, stats)
     if is_cryptofeed(path):
         return read_cryptofeed(path, market, stats)
     market, symbol = sniff(path, market)

@@ -118,13 +118,14 @@ class ReplaySession:
     def summary(self, captures: list[CaptureStats] | None = None) -> dict[str, dict]:
         """Per-symbol figures, shaped for the `replay --json` output."""
         malformed: dict[str, int] = {}
-        checks: dict[str, tuple[int, int]] = {}  # symbol -> the venue's checksums (checked, ok)
+        checks: dict[str, dict[str, int]] = {}  # symbol -> the venue's own checks, by name
         for c in captures or []:
             key = c.symbol or "?"
             malformed[key] = malformed.get(key, 0) + c.malformed
-            for sym, chk in c.checksums.items():
-                n, ok = checks.get(sym, (0, 0))
-                checks[sym] = (n + chk.checksum_checked, ok + chk.checksum_ok)
+            for sym, chk in c.venue_checks.items():
+                mine = checks.setdefault(sym, {})
+                for name, n in chk.report().items():
+                    mine[name] = mine.get(name, 0) + n
         out: dict[str, dict] = {}
         for sym in sorted(set(self.counters) | set(malformed) - {"?"}):
             c = self.counters.get(sym)
@@ -152,8 +153,9 @@ class ReplaySession:
                 "spread": format(spread, "f") if spread is not None else None,
                 "levels": len(sync.book) if sync else 0,
             }
-            if sym in checks:  # where the venue sends a checksum of its book (OKX)
-                out[sym]["checksum_checked"], out[sym]["checksum_ok"] = checks[sym]
+            # the venue's own book checks where it has any: OKX's checksum
+            # (checksum_checked, checksum_ok), Bybit's sequence and depth
+            out[sym].update(checks.get(sym, {}))
         if malformed.get("?"):  # bad lines of a file that names no single symbol
             out["?"] = {"exchange": "", "messages": 0, "by_kind": {}, "malformed": malformed["?"],
                         "gaps": 0, "resyncs": 0, "stale_diffs": 0, "book_valid": False,

@@ -91,6 +91,11 @@ class BybitBookSync:
         self._check_depth()
         return out
 
+    def report(self) -> dict[str, int]:
+        """What the venue's rules checked, for `replay --verify --json`."""
+        return {"sequence_checked": self.applied + self.gaps, "sequence_breaks": self.gaps,
+                "depth_checked": self.depth_checked, "depth_faults": self.depth_faults}
+
     def _check_depth(self) -> None:
         book = self.book
         self.depth_checked += 1

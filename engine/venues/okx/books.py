@@ -139,6 +139,11 @@ class OkxBookSync:
         bids, asks = ([(p, q) for p, q, _, _ in c] for c in sides)
         self.book.apply(bids, asks, msg.seqId or 0)
 
+    def report(self) -> dict[str, int]:
+        """What the venue's rules checked, for `replay --verify --json`."""
+        return {"checksum_checked": self.checksum_checked, "checksum_ok": self.checksum_ok,
+                "sequence_breaks": self.gaps}
+
     def own_checksum(self) -> int:
         """The checksum of the book as kept here (the engine's order, the venue's strings)."""
         bids, asks = self.book.depth(DEPTH)

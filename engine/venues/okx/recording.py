@@ -92,7 +92,7 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
         sync = syncs.get(inst)
         if sync is None:
             sync = syncs[inst] = OkxBookSync(symbol)
-            stats.checksums[symbol] = sync
+            stats.venue_checks[symbol] = sync
         for msg in frame.data:
             n = ids.get(inst, 0)
             try:
