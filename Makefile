@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo backtest verify-books test bench install clean
 
 # The compiled cores (Cython, engine/**/*.pyx) are built by the install: a changed .pyx reinstalls.
-PYX := $(wildcard engine/*/*.pyx)
+PYX := $(wildcard engine/*/*.pyx engine/*/*/*.pyx)
 
 $(STAMP): pyproject.toml setup.py $(PYX)
 	$(PYTHON) -m venv $(VENV)

@@ -5,7 +5,7 @@ from setuptools import Extension, setup
 
 EXTENSIONS = [
     Extension("engine.book._side", ["engine/book/_side.pyx"], extra_compile_args=["-O2"]),
-    Extension("engine.feeds._binance_frames", ["engine/feeds/_binance_frames.pyx"],
+    Extension("engine.venues.binance._frames", ["engine/venues/binance/_frames.pyx"],
               extra_compile_args=["-O2"]),
 ]
 

@@ -46,7 +46,7 @@ from aiohttp import web  # noqa: E402
 
 from engine.book.sync import BookSync  # noqa: E402
 from engine.core.numeric import fmt  # noqa: E402
-from engine.feeds.binance import BinanceDecoder  # noqa: E402
+from engine.venues.binance.frames import BinanceDecoder  # noqa: E402
 from engine.core.errors import DecodeError  # noqa: E402
 from engine.feeds.capture import iter_lines, sniff  # noqa: E402
 from engine.feeds.cryptofeed_capture import (connection, depth_lines, frame_lines,  # noqa: E402

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from engine.core.errors import DecodeError
-from engine.feeds.binance import UNUSED_STREAM, BinanceDecoder, market_of_stream_payload
+from engine.venues.binance.frames import UNUSED_STREAM, BinanceDecoder, market_of_stream_payload
 from engine.feeds.cryptofeed_capture import connection, is_cryptofeed, read_cryptofeed
 from engine.venues.bybit.recording import EXCHANGE as BYBIT
 from engine.venues.bybit.recording import is_bybit_recording, read_bybit_recording
 from engine.venues.okx.recording import EXCHANGE as OKX
 from engine.venues.okx.recording import is_okx_recording, read_okx_recording
-from engine.feeds.binance_symbols import COINM, MARKETS, SPOT, USDM, unified_symbol
+from engine.venues.binance.symbols import COINM, MARKETS, SPOT, USDM, unified_symbol
 from engine.model.events import MarketEvent
 
 log = logging.getLogger("engine.feeds.capture")

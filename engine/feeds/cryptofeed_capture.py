@@ -25,8 +25,8 @@ from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from engine.core.errors import DecodeError
-from engine.feeds.binance import BinanceDecoder
-from engine.feeds.binance_symbols import COINM, SPOT, USDM, unified_symbol
+from engine.venues.binance.frames import BinanceDecoder
+from engine.venues.binance.symbols import COINM, SPOT, USDM, unified_symbol
 from engine.model.events import MarketEvent
 
 # cryptofeed names its Binance feeds after the market; the WebSocket host says the same thing

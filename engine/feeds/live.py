@@ -134,7 +134,7 @@ class LiveFeed:
         self.decode_frames = decode_frames
 
     def _install_taps(self) -> None:
-        from engine.feeds.binance import BinanceDecoder, stream_frame
+        from engine.venues.binance.frames import BinanceDecoder, stream_frame
 
         streams = {b"bookTicker": "ticker", b"trade": "trades", b"aggTrade": "trades"}
         for kind, client in (("usdm", self.ex), ("spot", self.spot_ex), ("coinm", self.coinm_ex)):

@@ -10,7 +10,7 @@ import time
 
 import orjson
 
-from engine.feeds.binance_symbols import MARKETS
+from engine.venues.binance.symbols import MARKETS
 
 
 def _setup_logging(level: str, json_lines: bool = False) -> None:

@@ -32,7 +32,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from engine.book.manager import BookManager  # noqa: E402
-from engine.feeds.binance import BinanceDecoder  # noqa: E402
+from engine.venues.binance.frames import BinanceDecoder  # noqa: E402
 from engine.feeds.capture import iter_lines, merge_captures, sniff  # noqa: E402
 from engine.model import BookDelta, BookSnapshot  # noqa: E402
 from engine.node.replay_session import ReplaySession  # noqa: E402

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from engine.book._side import BookSide
 from engine.book.l2 import L2Book
-from engine.feeds.binance import BinanceDecoder
+from engine.venues.binance.frames import BinanceDecoder
 from engine.model import BookSnapshot
 
 

@@ -96,7 +96,7 @@ def test_twap_slices_add_up_exactly_and_respect_lot_and_minimum(total, slices, j
 
 
 def test_vwap_slices_follow_the_volume_profile_of_recorded_trades(usdm_btc_lines):
-    from engine.feeds.binance import BinanceDecoder
+    from engine.venues.binance.frames import BinanceDecoder
 
     dec = BinanceDecoder("usdm", "BTC/USDT:USDT")
     trades = []

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from engine.feeds.bar_builder import BarBuilder
-from engine.feeds.binance_symbols import unified_symbol
+from engine.venues.binance.symbols import unified_symbol
 from engine.feeds.capture import merge_captures
 from engine.feeds.cryptofeed_capture import connection
 from engine.model import Trade

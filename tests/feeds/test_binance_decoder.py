@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.core.errors import DecodeError, UnknownStreamError
-from engine.feeds.binance import BinanceDecoder, market_of_stream_payload
-from engine.feeds.binance_symbols import unified_symbol
+from engine.venues.binance.frames import BinanceDecoder, market_of_stream_payload
+from engine.venues.binance.symbols import unified_symbol
 from engine.model import BestBidAsk, BookDelta, BookSnapshot, MarkPrice, Trade
 
 TS = 1723161255088169167

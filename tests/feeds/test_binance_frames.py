@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.feeds.binance import BinanceDecoder
+from engine.venues.binance.frames import BinanceDecoder
 from engine.feeds.cryptofeed_capture import frame_lines
 from tests.conftest import HFT, USDM_BTC, USDM_ETH, read_lines, shared
 

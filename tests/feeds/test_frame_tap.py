@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from engine.core.clock import ReplayClock
-from engine.feeds.binance import BinanceDecoder, stream_frame
+from engine.venues.binance.frames import BinanceDecoder, stream_frame
 from engine.feeds.capture import iter_lines
 from engine.feeds.frame_tap import FrameTap
 from engine.model import BestBidAsk, Trade

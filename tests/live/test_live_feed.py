@@ -125,7 +125,7 @@ async def test_mark_prices_and_funding_settlements_arrive_as_replay_decodes_them
     """The mark price stream through ccxt.pro gives the events our own decoder gives for the
     same frames, and a funding time passing becomes one settlement at that time, the one the
     exchange booked. (Funding every minute here, so settlements fall inside the recording.)"""
-    from engine.feeds.binance import BinanceDecoder
+    from engine.venues.binance.frames import BinanceDecoder
     from engine.feeds.funding import FundingSettler
     from engine.model import FundingRate, MarkPrice
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from engine.feeds.binance_symbols import COINM, USDM, unified_symbol  # noqa: E402
+from engine.venues.binance.symbols import COINM, USDM, unified_symbol  # noqa: E402
 from engine.feeds.capture import merge_captures  # noqa: E402
 from engine.model import BestBidAsk  # noqa: E402
 

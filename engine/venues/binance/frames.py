@@ -2,7 +2,7 @@
 
 Wire structs keep Binance's field names and live only here; what leaves this module is a model
 event. The busiest streams (bookTicker, trade, depth) are read by compiled readers
-(`_binance_frames.pyx`) that build the same events from the bytes directly and hand any frame
+(`_frames.pyx`) that build the same events from the bytes directly and hand any frame
 outside their fast layout to the msgspec handler below, which decodes it or raises. Values are validated by msgspec while decoding (prices > 0, sizes >= 0, both finite and
 below `MAX_VALUE`), so NaN, negative or infinite numbers never reach a book.
 
@@ -22,8 +22,8 @@ import msgspec
 
 from engine.core.errors import DecodeError, UnknownStreamError
 from engine.core.numeric import MAX_VALUE
-from engine.feeds._binance_frames import BookTickerStream, DepthStream, FrameRouter, TradeStream
-from engine.feeds.binance_symbols import COINM, EXCHANGE_ID, SPOT, unified_symbol
+from engine.venues.binance._frames import BookTickerStream, DepthStream, FrameRouter, TradeStream
+from engine.venues.binance.symbols import COINM, EXCHANGE_ID, SPOT, unified_symbol
 from engine.model.events import (
     BestBidAsk,
     BookDelta,

@@ -7,7 +7,7 @@ builds the model event directly (~0.3 us and ~4 us).
 
 Each reader accepts only the layout Binance sends (an object of known keys whose decimals are
 quoted strings and ids plain integers) and values that pass the same checks as the wire structs
-in `engine/feeds/binance.py` (prices > 0, sizes >= 0, both below MAX_VALUE). Anything else, a
+in `engine/venues/binance/frames.py` (prices > 0, sizes >= 0, both below MAX_VALUE). Anything else, a
 missing field, an exponent, an escaped string, a number too long for the exact fast path, goes
 to the msgspec handler it was built with, which decodes it or raises the decoder's error: one
 set of rules, two speeds, the same events (tests compare both on every recorded frame).
