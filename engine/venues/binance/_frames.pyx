@@ -239,12 +239,21 @@ cdef bint _close(Reader *r) noexcept nogil:
     return r.p == r.end
 
 
-cdef inline bint _key(Reader *r, char *key, const char **s, Py_ssize_t *size) noexcept nogil:
-    """The next key of an object: its one letter in `key` (0 for a longer key, in s/size)."""
+cdef inline int _next_key(Reader *r, int *state, char *key, const char **s,
+                          Py_ssize_t *size) noexcept nogil:
+    """The next key of an object whose `{` was read: 1 with the key read (its one letter in
+    `key`, 0 for a longer key, in s/size) and its value next; 0 at the object's end; -1 for
+    anything else. `state` starts at 0 and is kept between calls."""
+    if state[0] == 0:
+        state[0] = 1
+        if _lit(r, c'}'):
+            return 0
+    elif not _lit(r, c','):
+        return 0 if _lit(r, c'}') else -1
     if not _string(r, s, size) or not _lit(r, c':'):
-        return False
+        return -1
     key[0] = s[0][0] if size[0] == 1 else 0
-    return True
+    return 1
 
 
 cdef class _Stream:
@@ -282,10 +291,12 @@ cdef class BookTickerStream(_Stream):
         cdef const char *s
         cdef Py_ssize_t size
         cdef bint ok = _open_data(&r, raw, len(raw))
-        if ok and not _lit(&r, c'}'):
-            while ok:
-                ok = _key(&r, &key, &s, &size)
-                if not ok:
+        cdef int state = 0, nk
+        if ok:
+            while True:
+                nk = _next_key(&r, &state, &key, &s, &size)
+                if nk <= 0:
+                    ok = nk == 0
                     break
                 if key == c'u':
                     ok = _int(&r, &u)
@@ -313,8 +324,7 @@ cdef class BookTickerStream(_Stream):
                     seen |= 128
                 else:
                     ok = _skip(&r, 0)
-                if ok and not _lit(&r, c','):
-                    ok = _lit(&r, c'}')
+                if not ok:
                     break
         if not (ok and (seen & 63) == 63 and _close(&r) and E <= MAX_MS and T <= MAX_MS):
             return self._fall_back(raw, ts_recv)
@@ -345,10 +355,12 @@ cdef class TradeStream(_Stream):
         cdef const char *s
         cdef Py_ssize_t size
         cdef bint ok = _open_data(&r, raw, len(raw))
-        if ok and not _lit(&r, c'}'):
-            while ok:
-                ok = _key(&r, &key, &s, &size)
-                if not ok:
+        cdef int state = 0, nk
+        if ok:
+            while True:
+                nk = _next_key(&r, &state, &key, &s, &size)
+                if nk <= 0:
+                    ok = nk == 0
                     break
                 if key == c'E':
                     ok = _int(&r, &E)
@@ -381,8 +393,7 @@ cdef class TradeStream(_Stream):
                     seen |= 64
                 else:
                     ok = _skip(&r, 0)
-                if ok and not _lit(&r, c','):
-                    ok = _lit(&r, c'}')
+                if not ok:
                     break
         if not (ok and seen == 127 and _close(&r) and E <= MAX_MS and T <= MAX_MS):
             return self._fall_back(raw, ts_recv)
@@ -430,10 +441,12 @@ cdef class DepthStream(_Stream):
         cdef Py_ssize_t size
         cdef bint ok = _open_data(&r, raw, len(raw))
         bids = asks = None
-        if ok and not _lit(&r, c'}'):
-            while ok:
-                ok = _key(&r, &key, &s, &size)
-                if not ok:
+        cdef int state = 0, nk
+        if ok:
+            while True:
+                nk = _next_key(&r, &state, &key, &s, &size)
+                if nk <= 0:
+                    ok = nk == 0
                     break
                 if key == c'e':
                     ok = _string(&r, &s, &size)
@@ -468,8 +481,7 @@ cdef class DepthStream(_Stream):
                         ok = _skip(&r, 0)
                 else:
                     ok = _skip(&r, 0)
-                if ok and not _lit(&r, c','):
-                    ok = _lit(&r, c'}')
+                if not ok:
                     break
         if not (ok and (seen & 127) == 127 and _close(&r) and u >= U
                 and (self.spot or seen & 256) and E <= MAX_MS and T <= MAX_MS):
