@@ -112,7 +112,39 @@ def test_replay_verify_reports_the_venues_checksums_per_symbol():
            for s, v in rep["symbols"].items()}
     assert got == {"BTC/USD:BTC-220527": (99, 99, 0, True), "BTC/USDT": (98, 98, 0, True),
                    "UNI/USD:UNI": (93, 93, 0, True)}
-    assert rep["files"][0]["market"] == "okx" and rep["files"][0]["events"] == 290
+    # golden counts: 290 book messages and 74 trades; the tickers are left unused
+    assert {s: v["by_kind"] for s, v in rep["symbols"].items()} == {
+        "BTC/USD:BTC-220527": {"depth": 98, "snapshot": 1, "trade": 4},
+        "BTC/USDT": {"depth": 97, "snapshot": 1, "trade": 69},
+        "UNI/USD:UNI": {"depth": 92, "snapshot": 1, "trade": 1}}
+    assert (rep["files"][0]["market"], rep["files"][0]["events"], rep["files"][0]["unused"]) \
+        == ("okx", 364, 46)
+
+
+def test_recorded_trades_keep_the_venues_id_price_size_and_side():
+    path = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    from engine.feeds.capture import CaptureStats, read_capture
+    from engine.model import Trade
+
+    stats = CaptureStats(path=str(path), market="", symbol=None)
+    trades = [e for e in read_capture(str(path), stats=stats) if type(e) is Trade]
+    first = trades[0]
+    # {"instId":"BTC-USD-220527","tradeId":"7849","px":"30218.8","sz":"1","side":"buy",
+    #  "ts":"1652459199958"}, received at 1652459225.5070758
+    assert (first.symbol, first.trade_id, first.price, first.size, first.taker_side,
+            first.ts_event, first.ts_recv) == ("BTC/USD:BTC-220527", 7849, 30218.8, 1.0, "buy",
+                                               1652459199958_000_000, 1652459225507075800)
+    assert len(trades) == 74 and stats.skipped == {}
+
+
+def test_a_gzipped_recording_and_listing_replay_the_same(tmp_path):
+    import gzip
+
+    src = shared("cryptofeed", "sample_data", "OKX.ws.1.0")
+    (tmp_path / "OKX.ws.1.0.gz").write_bytes(gzip.compress(src.read_bytes()))
+    (tmp_path / "OKX.0.gz").write_bytes(gzip.compress((src.parent / "OKX.0").read_bytes()))
+    plain, gz = _replay_json(str(src)), _replay_json(str(tmp_path / "OKX.ws.1.0.gz"))
+    assert gz["symbols"] == plain["symbols"]
 
 
 def test_a_corrupted_recorded_update_fails_its_checksum_and_invalidates_that_book(tmp_path):
@@ -157,11 +189,14 @@ def test_other_depth_channels_are_not_mixed_in_and_a_bad_level_spoils_only_its_b
     books5 = ts + (b': {"arg":{"channel":"books5","instId":"BTC-USDT"},"data":[{"asks":[["1","1",'
                    b'"0","1"]],"bids":[],"instId":"BTC-USDT","ts":"1652459236119"}]}')
     bad = lines[i].replace(b'"asks":[', b'"asks":[["5.2","-3","0","1"],', 1)
+    j = next(k for k, x in enumerate(lines) if b'"channel":"trades","instId":"BTC-USDT"},"data"' in x)
+    lines[j] = lines[j].replace(b'"px":"', b'"px":"-', 1)  # a trade no venue prints
     lines[i:i + 1] = [books5, bad]
     (tmp_path / "OKX.ws.1.0").write_bytes(b"\n".join(lines))
     (tmp_path / "OKX.0").write_bytes((src.parent / "OKX.0").read_bytes())
     rep = _replay_json(str(tmp_path / "OKX.ws.1.0"))
-    assert rep["files"][0]["skipped"] == {"invalid_value": 1}
+    assert rep["files"][0]["skipped"] == {"invalid_value": 2}
+    assert rep["symbols"]["BTC/USDT"]["by_kind"]["trade"] == 68
     uni, btc = rep["symbols"]["UNI/USD:UNI"], rep["symbols"]["BTC/USDT"]
     assert not uni["book_valid"] and uni["gaps"] == 1
     assert btc["book_valid"] and btc["checksum_ok"] == btc["checksum_checked"] == 98

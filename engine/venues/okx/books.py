@@ -58,6 +58,23 @@ class WireBooksFrame(msgspec.Struct, kw_only=True):
 BOOKS_FRAME = msgspec.json.Decoder(WireBooksFrame)
 
 
+class WireTrade(msgspec.Struct, kw_only=True):
+    instId: str
+    tradeId: str
+    px: str
+    sz: str
+    side: str
+    ts: str
+
+
+class WireTradesFrame(msgspec.Struct, kw_only=True):
+    arg: _Arg
+    data: list[WireTrade]
+
+
+TRADES_FRAME = msgspec.json.Decoder(WireTradesFrame)
+
+
 def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
     """OKX's checksum of the best `DEPTH` levels of each side (best first, as strings)."""
     parts: list[str] = []

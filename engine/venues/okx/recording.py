@@ -4,24 +4,29 @@ beside it) as the engine's book events, each message checked by the venue's own 
     wss://ws.okx.com:8443/ws/v5/public <-> 1652459224.5300605
     1652459225.5073643: {"arg":{"channel":"books","instId":"BTC-USD-220527"},"action":"snapshot",...}
 
-`books` messages become `BookSnapshot` / `BookDelta` events. OKX's sequence (`seqId` and
+`books` messages become `BookSnapshot` / `BookDelta` events, `trades` messages `Trade` events. OKX's sequence (`seqId` and
 `prevSeqId`, not consecutive) and checksum are checked here by `OkxBookSync`; the events carry
 consecutive update ids of their own per instrument, so the engine's book applies them in order
 by its spot rule (`U == previous u + 1`) and a message the venue's rules refuse becomes a break
 in those ids: the engine's book goes invalid and waits for the next snapshot, as on any gap.
-Other channels (tickers, trades) are counted as unused for now.
+Other channels (tickers: a top of book not tied to the book's sequence, so not comparable with
+it; the other depth channels) are counted as unused for now.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Iterator
 
 import msgspec
 
+from engine.core.numeric import MAX_VALUE
+
 from engine.feeds.cryptofeed_capture import seconds_to_ns
-from engine.model.events import BookDelta, BookSnapshot, MarketEvent
-from engine.venues.okx.books import APPLIED, BOOKS_FRAME, SYNCED, WAITING, OkxBookSync, WireBook
+from engine.model.events import BookDelta, BookSnapshot, MarketEvent, Trade
+from engine.venues.okx.books import (APPLIED, BOOKS_FRAME, SYNCED, TRADES_FRAME, WAITING,
+                                     OkxBookSync, WireBook)
 from engine.venues.okx.symbols import read_instruments, unified_symbol
 
 EXCHANGE = "okx"
@@ -30,11 +35,15 @@ _MS = 1_000_000
 
 
 def is_okx_recording(path: str) -> bool:
-    """Whether `path` is a cryptofeed recording of OKX's WebSocket (by its connection line)."""
+    """Whether `path` is a cryptofeed recording of OKX's WebSocket (by its connection line),
+    plain or gzip."""
     try:
         with open(path, "rb") as fh:
             first = fh.read(40)
-    except OSError:
+        if first.startswith(b"\x1f\x8b"):
+            with gzip.open(path, "rb") as fh:
+                first = fh.read(40)
+    except (OSError, EOFError):
         return False
     return first.startswith(_HOSTS)
 
@@ -43,10 +52,11 @@ def instruments_file(path: str) -> str:
     """cryptofeed's REST file of the same run: `OKX.0` beside `OKX.ws.1.0`."""
     d, name = os.path.split(path)
     rest = os.path.join(d, name.split(".ws.", 1)[0] + ".0")
-    if not os.path.isfile(rest):
-        raise ValueError(f"{path}: no instrument listing beside it ({rest}): its instruments "
-                         "name the symbols")
-    return rest
+    for candidate in (rest, rest + ".gz"):
+        if os.path.isfile(candidate):
+            return candidate
+    raise ValueError(f"{path}: no instrument listing beside it ({rest}): its instruments "
+                     "name the symbols")
 
 
 def read_okx_recording(path: str, stats) -> Iterator[MarketEvent]:
@@ -72,6 +82,14 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
         ts_txt, sep, payload = line.partition(b": ")
         if not sep:
             stats.skip("bad_line", lineno, f"{path}: no time")
+            continue
+        if payload.startswith(b'{"arg":{"channel":"trades",'):
+            try:
+                ts = seconds_to_ns(ts_txt)
+            except ValueError as exc:
+                stats.skip("bad_timestamp", lineno, f"{path}: {exc}")
+                continue
+            yield from _trades(path, lineno, payload, ts, symbols, stats)
             continue
         if not payload.startswith(b'{"arg":{"channel":"books",'):
             # subscription replies, tickers, trades, other depth channels (books5,
@@ -122,6 +140,32 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
                 ids[inst] = n + 2
                 stats.events += 1
                 yield _delta(symbol, msg, ts_event, ts, n + 2)
+
+
+def _trades(path: str, lineno: int, payload: bytes, ts: int, symbols: dict[str, str],
+            stats) -> Iterator[Trade]:
+    """The trades of one `trades` message; a bad one is skipped and counted, never guessed."""
+    try:
+        frame = TRADES_FRAME.decode(payload)
+    except msgspec.DecodeError as exc:
+        stats.skip("malformed", lineno, f"{path}: {exc}")
+        return
+    for t in frame.data:
+        symbol = symbols.get(t.instId)
+        if symbol is None:
+            stats.skip("unknown_instrument", lineno, f"{path}: {t.instId} is not in the listing")
+            continue
+        try:
+            px, sz, tid, ts_event = float(t.px), float(t.sz), int(t.tradeId), int(t.ts) * _MS
+        except ValueError as exc:
+            stats.skip("invalid_value", lineno, f"{path}: {t.instId}: {exc}")
+            continue
+        if not (0.0 < px < MAX_VALUE and 0.0 < sz < MAX_VALUE) or t.side not in ("buy", "sell"):
+            stats.skip("invalid_value", lineno, f"{path}: {t.instId}: {t.px} x {t.sz} {t.side}")
+            continue
+        stats.events += 1
+        yield Trade(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts,
+                    trade_id=tid, price=px, size=sz, taker_side=t.side)
 
 
 def _delta(symbol: str, msg: WireBook, ts_event: int, ts: int, uid: int) -> BookDelta:
