@@ -34,17 +34,17 @@ DERIVATIVES_ONLY_DEPTH = 500
 
 
 def _lines(path: str) -> list[bytes]:
+    """The recording's lines: the one member of a zip, else the project's own reader (plain or
+    gzip)."""
+    from engine.feeds.capture import iter_lines
+
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             names = [n for n in z.namelist() if not n.endswith("/")]
             if len(names) != 1:
                 raise ValueError(f"{path}: a zip of {len(names)} files; expected one recording")
             return z.read(names[0]).splitlines()
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rb") as fh:
-        return fh.read().splitlines()
+    return list(iter_lines(path))
 
 
 def is_bybit_recording(path: str) -> bool:
@@ -52,8 +52,7 @@ def is_bybit_recording(path: str) -> bool:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-                with z.open(names[0]) as fh:
+                with z.open(z.namelist()[0]) as fh:
                     return fh.read(len(_HEAD)) == _HEAD
         with open(path, "rb") as fh:
             head = fh.read(2)
