@@ -27,7 +27,7 @@ log = logging.getLogger("engine.feeds.frame_tap")
 
 # venue frame -> (frame to decode, stream kind), or None for a frame left to ccxt
 Classifier = Callable[[bytes], "tuple[bytes, bytes] | None"]
-Decode = Callable[[bytes, int], MarketEvent]
+Decode = Callable[[bytes, int], "MarketEvent | None"]
 
 
 class FrameTap:
@@ -127,6 +127,9 @@ class FrameTap:
             if self.invalid <= 10 or self.invalid % 1000 == 0:
                 log.warning("undecodable %s frame dropped (%d so far): %s", stream,
                             self.invalid, exc)
+            return True
+        if ev is None:  # consumed with nothing to hand on (a delta waiting for a snapshot)
+            self.frames += 1
             return True
         if ev.symbol not in self.symbols:
             # a symbol named otherwise than ours, or another subscriber's stream on a shared

@@ -58,21 +58,11 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     opts.update(options or {})
     ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit})
     if endpoints is not None:
-        if endpoints.ws_linear:
-            ex.urls["api"]["ws"]["linear"] = endpoints.ws_linear
-        if endpoints.ws_spot:
-            ex.urls["api"]["ws"]["spot"] = endpoints.ws_spot
-        if endpoints.ws_inverse:
-            ex.urls["api"]["ws"]["inverse"] = endpoints.ws_inverse
-        if endpoints.ws_api_spot:
-            ex.urls["api"]["ws"]["ws-api"]["spot"] = endpoints.ws_api_spot
-        for host, base in (("https://fapi.binance.com", endpoints.rest_base),
-                           ("https://dapi.binance.com", endpoints.rest_base),
-                           ("https://api.binance.com", endpoints.account_base)):
-            if base:
-                for k, v in list(ex.urls["api"].items()):
-                    if isinstance(v, str) and v.startswith(host):
-                        ex.urls["api"][k] = v.replace(host, base)
+        if exchange == "bybit":
+            from engine.venues.bybit.live import point_at
+        else:
+            from engine.venues.binance.endpoints import point_at
+        point_at(ex, endpoints)
     return ex
 
 
@@ -103,17 +93,37 @@ class LiveFeed:
                  trades: bool = True, marks: bool = True, max_backoff_s: float = 10.0,
                  spot_exchange=None, coinm_exchange=None,
                  open_interest: dict[str, float] | None = None,
-                 decode_frames: bool = False) -> None:
+                 decode_frames: bool = False, venue: str = "binance") -> None:
         """`exchange` serves the USD-M perps, `spot_exchange` the spot symbols (BTC/USDT),
         `coinm_exchange` the COIN-M contracts (BTC/USD:BTC). `decode_frames`: bookTicker and
-        trade frames are read through the engine's own decoders (`FrameTap`), not ccxt's."""
+        trade frames are read through the engine's own decoders (`FrameTap`), not ccxt's.
+
+        `venue="bybit"`: `exchange` is a ccxt.pro `bybit` client serving the linear perps, their
+        books (`depth` 50 or 200) and best bid/ask always read by the engine's Bybit decoder
+        with the venue's sequence checks (engine/venues/bybit/live.py); trades and mark prices
+        are not wired for Bybit yet and are refused here."""
         from engine.execution.markets import CCXT_ID, market_kind
 
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
         self.spot_ex = spot_exchange
         self.coinm_ex = coinm_exchange
-        self._kind = {sym: market_kind(sym) for sym in symbols}
-        self._venue = {sym: CCXT_ID[k] for sym, k in self._kind.items()}
+        self.venue = venue
+        self._resync: set[str] = set()  # tapped books that broke: resubscribe before watching
+        self.bybit_books = None  # the Bybit decoder's state (its checks), once running
+        if venue == "bybit":
+            not_linear = [s for s in symbols if market_kind(s) != "usdm"]
+            if not_linear or trades or marks or open_interest:
+                raise ValueError("bybit feed: only linear perpetuals' books and best bid/ask "
+                                 "are wired so far"
+                                 + (f" (not {not_linear})" if not_linear else
+                                    " (turn trades, marks and open interest off)"))
+            self._kind = {sym: "usdm" for sym in symbols}
+            self._venue = {sym: "bybit" for sym in symbols}
+        elif venue == "binance":
+            self._kind = {sym: market_kind(sym) for sym in symbols}
+            self._venue = {sym: CCXT_ID[k] for sym, k in self._kind.items()}
+        else:
+            raise ValueError(f"live feed venue {venue!r}: expected binance or bybit")
         for kind, client in (("spot", spot_exchange), ("coinm", coinm_exchange)):
             if client is None and kind in self._kind.values():
                 raise ValueError(f"{kind} symbols {[s for s, k in self._kind.items() if k == kind]}"
@@ -134,6 +144,9 @@ class LiveFeed:
         self.decode_frames = decode_frames
 
     def _install_taps(self) -> None:
+        if self.venue == "bybit":
+            self._install_bybit_tap()
+            return
         from engine.venues.binance.frames import BinanceDecoder, stream_frame
 
         streams = {b"bookTicker": "ticker", b"trade": "trades", b"aggTrade": "trades"}
@@ -146,6 +159,27 @@ class LiveFeed:
             tap.install(client)
             self.taps[kind] = tap
 
+    def _install_bybit_tap(self) -> None:
+        from engine.venues.bybit import live as bybit
+
+        ids: dict[str, str] = {}
+
+        def symbol_of(market_id: str) -> str | None:
+            if not ids:  # the client's markets are loaded by the time a book frame comes
+                ids.update({self.ex.market(s)["id"]: s for s in self.symbols})
+            return ids.get(market_id)
+
+        def on_gap(symbol: str) -> None:
+            self._resync.add(symbol)
+            bybit.wake_book_watch(self.ex, symbol)
+
+        self.bybit_books = bybit.BybitBookFrames(symbol_of, on_gap)
+        tap = FrameTap(bybit.classify, self.bybit_books.decode,
+                       {bybit.BOOK: "book", bybit.TOP: "ticker"}, set(self.symbols), self.emit,
+                       self.clock, self.age)
+        tap.install(self.ex)
+        self.taps["bybit"] = tap
+
     def exchange_id(self, symbol: str = "") -> str:
         return self._venue.get(symbol, "binanceusdm")
 
@@ -154,7 +188,7 @@ class LiveFeed:
         return self.spot_ex if kind == "spot" else (self.coinm_ex if kind == "coinm" else self.ex)
 
     async def run(self) -> None:
-        if self.decode_frames:
+        if self.decode_frames or self.venue == "bybit":
             self._install_taps()
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
                        for sym in self.symbols for st in self.streams
@@ -206,6 +240,9 @@ class LiveFeed:
                 backoff = min(self.max_backoff, backoff * 2)
 
     async def _book(self, symbol: str) -> None:
+        if self.venue == "bybit":
+            await self._tapped_book(symbol)
+            return
         ob = await self._client(symbol).watch_order_book(symbol)
         now = self.clock.now_ns()
         # copy now: ccxt mutates this object in place on the next message
@@ -226,6 +263,17 @@ class LiveFeed:
                                ts_event=ts * _MS if ts else now, ts_recv=now, update_id=nonce,
                                bids=tuple(bids), asks=tuple(asks),
                                has_exchange_time=ts is not None))
+
+    async def _tapped_book(self, symbol: str) -> None:
+        """The subscription of a book the tap reads: the frames never reach ccxt, so the watch
+        waits until the tap reports a sequence break (or the connection fails); then the
+        connection is closed and the watch subscribes anew, for a fresh snapshot."""
+        from engine.venues.bybit.live import reconnect
+
+        if symbol in self._resync:
+            self._resync.discard(symbol)
+            await reconnect(self.ex, symbol)
+        await self.ex.watch_order_book(symbol, self.depth)
 
     async def _ticker(self, symbol: str) -> None:
         tickers = await self._client(symbol).watch_bids_asks([symbol])

@@ -1,6 +1,6 @@
 """Recordings of Bybit v5's public order book stream as the engine's book events, each message
-checked by the venue's own rules first (`BybitBookSync`: `u` one more per message, `seq`
-increasing, the venue's depth held).
+checked by the venue's own rules first (`BybitBookEvents`: `u` one more per message, `seq` increasing,
+the venue's depth held).
 
 The format is one raw WebSocket message per line, plain, gzip or the one member of a zip
 (nautilus_trader's `xrpusdt-ob500.data.zip`):
@@ -11,8 +11,7 @@ Such a recording has no local receive time: the message's own `ts` (the venue's 
 stands in for it. The category comes from the id: `...USDT`/`...USDC` are linear perpetuals
 (XRP/USDT:USDT), `...USD` inverse (XRP/USD:XRP); Bybit's spot books share those ids but go no
 deeper than 200 levels, so only a depth of 500 (derivatives alone) is read without doubt, and a
-shallower recording is refused until a category can be given. As with OKX, the events carry
-consecutive update ids of their own and a refused message breaks them.
+shallower recording is refused until a category can be given.
 """
 
 from __future__ import annotations
@@ -23,11 +22,9 @@ from typing import Iterator
 
 import msgspec
 
-from engine.model.events import BookDelta, BookSnapshot, MarketEvent
-from engine.venues.bybit.books import (APPLIED, BOOK_FRAME, SYNCED, WAITING, BybitBookSync,
-                                       depth_of)
-
-EXCHANGE = "bybit"
+from engine.model.events import MarketEvent
+from engine.venues.bybit.books import BOOK_FRAME, depth_of
+from engine.venues.bybit.events import EXCHANGE, BybitBookEvents
 _HEAD = b'{"topic":"orderbook.'
 _MS = 1_000_000
 DERIVATIVES_ONLY_DEPTH = 500
@@ -92,8 +89,7 @@ def read_bybit_recording(path: str, stats) -> Iterator[MarketEvent]:
 
 
 def _events(path: str, lines: list[bytes], depth: int, stats) -> Iterator[MarketEvent]:
-    syncs: dict[str, BybitBookSync] = {}
-    ids: dict[str, int] = {}
+    book_events = BybitBookEvents(depth)
     for lineno, line in enumerate(lines, 1):
         stats.lines += 1
         if not line.strip():
@@ -103,34 +99,11 @@ def _events(path: str, lines: list[bytes], depth: int, stats) -> Iterator[Market
             symbol = unified_symbol(f.data.s)
             if depth_of(f.topic) != depth:
                 raise ValueError(f"topic {f.topic} beside depth {depth}: two books in one file")
-            levels = (_levels(f.data.b), _levels(f.data.a))
+            _, ev = book_events.on_frame(f, symbol, f.ts * _MS)
         except (msgspec.DecodeError, ValueError) as exc:
             stats.skip("malformed", lineno, f"{path}: {exc}")
             continue
-        sync = syncs.get(symbol)
-        if sync is None:
-            sync = syncs[symbol] = BybitBookSync(symbol, depth)
-            stats.venue_checks[symbol] = sync
-        out = sync.on_frame(f)
-        n = ids.get(symbol, 0)
-        ts = f.ts * _MS
-        if out == SYNCED:
-            ids[symbol] = n + 1
+        stats.venue_checks[symbol] = book_events.syncs[symbol]
+        if ev is not None:
             stats.events += 1
-            yield BookSnapshot(exchange=EXCHANGE, symbol=symbol, ts_event=(f.cts or f.ts) * _MS,
-                               ts_recv=ts, update_id=n + 1, bids=levels[0], asks=levels[1])
-        elif out != WAITING:  # applied, or refused (a sequence break): ids break on a refusal
-            uid = n + 1 if out == APPLIED else n + 2
-            ids[symbol] = uid
-            stats.events += 1
-            yield BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=(f.cts or f.ts) * _MS,
-                            ts_recv=ts, first_update_id=uid, final_update_id=uid,
-                            bids=levels[0], asks=levels[1])
-
-
-def _levels(levels) -> tuple[tuple[float, float], ...]:
-    out = tuple((float(p), float(q)) for p, q in levels)
-    for p, q in out:
-        if not (p > 0.0 and q >= 0.0) or p == float("inf") or q == float("inf"):
-            raise ValueError(f"level {p} x {q}")
-    return out
+            yield ev
