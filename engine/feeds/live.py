@@ -53,6 +53,8 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     opts = {"defaultType": "spot" if spot else ("delivery" if coinm else "swap"),
             "fetchMarkets": {"types": [kind]},
             "fetchCurrencies": False}
+    if exchange == "okx":  # one client for every kind; options are not traded
+        opts["fetchMarkets"] = {"types": ["spot", "swap", "future"]}
     if spot:  # the margin pair lists are for margin trading, which the engine does not do
         opts["fetchMargins"] = False
     opts.update(options or {})
@@ -60,6 +62,8 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     if endpoints is not None:
         if exchange == "bybit":
             from engine.venues.bybit.live import point_at
+        elif exchange == "okx":
+            from engine.venues.okx.live import point_at
         else:
             from engine.venues.binance.endpoints import point_at
         point_at(ex, endpoints)
@@ -98,10 +102,11 @@ class LiveFeed:
         `coinm_exchange` the COIN-M contracts (BTC/USD:BTC). `decode_frames`: bookTicker and
         trade frames are read through the engine's own decoders (`FrameTap`), not ccxt's.
 
-        `venue="bybit"`: `exchange` is a ccxt.pro `bybit` client serving the linear perps, their
-        books (`depth` 50 or 200) and best bid/ask always read by the engine's Bybit decoder
-        with the venue's sequence checks (engine/venues/bybit/live.py); trades and mark prices
-        are not wired for Bybit yet and are refused here."""
+        `venue="bybit"` or `"okx"`: `exchange` is that venue's ccxt.pro client, and its book
+        frames are always read by the engine's decoder for the venue, with the venue's own
+        checks (engine/venues/<venue>/live.py): Bybit's linear perps (`depth` 50 or 200) and
+        their best bid/ask, OKX's books (400 levels, checksummed) of any instrument. Their
+        trades and mark prices are not wired yet and are refused here."""
         from engine.execution.markets import CCXT_ID, market_kind
 
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
@@ -109,7 +114,7 @@ class LiveFeed:
         self.coinm_ex = coinm_exchange
         self.venue = venue
         self._resync: set[str] = set()  # tapped books that broke: resubscribe before watching
-        self.bybit_books = None  # the Bybit decoder's state (its checks), once running
+        self.book_frames = None  # a tapped venue's book decoder (its checks), once running
         if venue == "bybit":
             not_linear = [s for s in symbols if market_kind(s) != "usdm"]
             if not_linear or trades or marks or open_interest:
@@ -117,17 +122,18 @@ class LiveFeed:
                                  "are wired so far"
                                  + (f" (not {not_linear})" if not_linear else
                                     " (turn trades, marks and open interest off)"))
-            self._kind = {sym: "usdm" for sym in symbols}
-            self._venue = {sym: "bybit" for sym in symbols}
-        elif venue == "binance":
+        elif venue == "okx":
+            if tickers or trades or marks or open_interest:
+                raise ValueError("okx feed: only books are wired so far (turn tickers, "
+                                 "trades, marks and open interest off)")
+        elif venue != "binance":
+            raise ValueError(f"live feed venue {venue!r}: expected binance, bybit or okx")
+        if venue == "binance":
             self._kind = {sym: market_kind(sym) for sym in symbols}
             self._venue = {sym: CCXT_ID[k] for sym, k in self._kind.items()}
-        else:
-            raise ValueError(f"live feed venue {venue!r}: expected binance or bybit")
-        for kind, client in (("spot", spot_exchange), ("coinm", coinm_exchange)):
-            if client is None and kind in self._kind.values():
-                raise ValueError(f"{kind} symbols {[s for s, k in self._kind.items() if k == kind]}"
-                                 f" need a {kind} exchange client")
+        else:  # one ccxt client serves every market kind of the venue
+            self._kind = {sym: "usdm" for sym in symbols}
+            self._venue = {sym: venue for sym in symbols}
         self.depth, self.max_backoff = depth, max_backoff_s
         self.streams = [s for s, on in (("book", books), ("ticker", tickers),
                                         ("trades", trades), ("mark", marks)) if on]
@@ -144,8 +150,8 @@ class LiveFeed:
         self.decode_frames = decode_frames
 
     def _install_taps(self) -> None:
-        if self.venue == "bybit":
-            self._install_bybit_tap()
+        if self.venue != "binance":
+            self._install_venue_tap()
             return
         from engine.venues.binance.frames import BinanceDecoder, stream_frame
 
@@ -159,9 +165,15 @@ class LiveFeed:
             tap.install(client)
             self.taps[kind] = tap
 
-    def _install_bybit_tap(self) -> None:
-        from engine.venues.bybit import live as bybit
+    def _venue_live(self):
+        if self.venue == "bybit":
+            from engine.venues.bybit import live
+            return live, live.BybitBookFrames, {live.BOOK: "book", live.TOP: "ticker"}
+        from engine.venues.okx import live
+        return live, live.OkxBookFrames, {live.BOOK: "book"}
 
+    def _install_venue_tap(self) -> None:
+        live, frames, kinds = self._venue_live()
         ids: dict[str, str] = {}
 
         def symbol_of(market_id: str) -> str | None:
@@ -171,14 +183,13 @@ class LiveFeed:
 
         def on_gap(symbol: str) -> None:
             self._resync.add(symbol)
-            bybit.wake_book_watch(self.ex, symbol)
+            live.wake_book_watch(self.ex, symbol)
 
-        self.bybit_books = bybit.BybitBookFrames(symbol_of, on_gap)
-        tap = FrameTap(bybit.classify, self.bybit_books.decode,
-                       {bybit.BOOK: "book", bybit.TOP: "ticker"}, set(self.symbols), self.emit,
-                       self.clock, self.age)
+        self.book_frames = frames(symbol_of, on_gap)
+        tap = FrameTap(live.classify, self.book_frames.decode, kinds, set(self.symbols),
+                       self.emit, self.clock, self.age)
         tap.install(self.ex)
-        self.taps["bybit"] = tap
+        self.taps[self.venue] = tap
 
     def exchange_id(self, symbol: str = "") -> str:
         return self._venue.get(symbol, "binanceusdm")
@@ -188,7 +199,7 @@ class LiveFeed:
         return self.spot_ex if kind == "spot" else (self.coinm_ex if kind == "coinm" else self.ex)
 
     async def run(self) -> None:
-        if self.decode_frames or self.venue == "bybit":
+        if self.decode_frames or self.venue != "binance":
             self._install_taps()
         self._tasks = [asyncio.create_task(self._loop(sym, st), name=f"feed:{sym}:{st}")
                        for sym in self.symbols for st in self.streams
@@ -240,7 +251,7 @@ class LiveFeed:
                 backoff = min(self.max_backoff, backoff * 2)
 
     async def _book(self, symbol: str) -> None:
-        if self.venue == "bybit":
+        if self.venue != "binance":
             await self._tapped_book(symbol)
             return
         ob = await self._client(symbol).watch_order_book(symbol)
@@ -268,12 +279,10 @@ class LiveFeed:
         """The subscription of a book the tap reads: the frames never reach ccxt, so the watch
         waits until the tap reports a sequence break (or the connection fails); then the
         connection is closed and the watch subscribes anew, for a fresh snapshot."""
-        from engine.venues.bybit.live import reconnect
-
         if symbol in self._resync:
             self._resync.discard(symbol)
-            await reconnect(self.ex, symbol)
-        await self.ex.watch_order_book(symbol, self.depth)
+            await self._venue_live()[0].reconnect(self.ex, symbol)
+        await self.ex.watch_order_book(symbol, self.depth if self.venue == "bybit" else None)
 
     async def _ticker(self, symbol: str) -> None:
         tickers = await self._client(symbol).watch_bids_asks([symbol])

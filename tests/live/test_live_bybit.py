@@ -97,7 +97,7 @@ async def _run(ex: LocalBybit, done, tickers: bool = False):
 
 
 def _sync(feed):
-    return feed.bybit_books.syncs().get(SYM) if feed.bybit_books is not None else None
+    return feed.book_frames.syncs().get(SYM) if feed.book_frames is not None else None
 
 
 def _last_u(ex: LocalBybit) -> int:
@@ -189,5 +189,5 @@ def test_bybit_feed_refuses_what_is_not_wired_in_one_line():
                  marks=False)
     with pytest.raises(ValueError, match="turn trades"):
         LiveFeed(None, [SYM], lambda e: None, LiveClock(), venue="bybit")
-    with pytest.raises(ValueError, match="expected binance or bybit"):
+    with pytest.raises(ValueError, match="expected binance, bybit or okx"):
         LiveFeed(None, [SYM], lambda e: None, LiveClock(), venue="kraken")

@@ -24,12 +24,11 @@ import msgspec
 from engine.core.numeric import MAX_VALUE
 
 from engine.feeds.cryptofeed_capture import seconds_to_ns
-from engine.model.events import BookDelta, BookSnapshot, MarketEvent, Trade
-from engine.venues.okx.books import (APPLIED, BOOKS_FRAME, SYNCED, TRADES_FRAME, WAITING,
-                                     OkxBookSync, WireBook)
+from engine.model.events import MarketEvent, Trade
+from engine.venues.okx.books import BOOKS_FRAME, TRADES_FRAME
+from engine.venues.okx.events import EXCHANGE, REFUSED, OkxBookEvents
 from engine.venues.okx.symbols import read_instruments, unified_symbol
 
-EXCHANGE = "okx"
 _HOSTS = (b"wss://ws.okx.com", b"wss://wsaws.okx.com")
 _MS = 1_000_000
 
@@ -73,8 +72,7 @@ def read_okx_recording(path: str, stats) -> Iterator[MarketEvent]:
 def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
     from engine.feeds.capture import iter_lines
 
-    syncs: dict[str, OkxBookSync] = {}
-    ids: dict[str, int] = {}  # the events' own consecutive update ids, per instrument
+    book_events = OkxBookEvents()
     for lineno, line in enumerate(iter_lines(path), 1):
         stats.lines += 1
         if line.startswith(b"wss://"):
@@ -107,39 +105,15 @@ def _events(path: str, symbols: dict[str, str], stats) -> Iterator[MarketEvent]:
         if symbol is None:
             stats.skip("unknown_instrument", lineno, f"{path}: {inst} is not in the listing")
             continue
-        sync = syncs.get(inst)
-        if sync is None:
-            sync = syncs[inst] = OkxBookSync(symbol)
-            stats.venue_checks[symbol] = sync
         for msg in frame.data:
-            n = ids.get(inst, 0)
-            try:
-                out = sync.on_frame(frame.action, msg)
-                ts_event = int(msg.ts) * _MS
-            except ValueError as exc:  # a level or time no venue sends: that book is unsound
-                stats.skip("invalid_value", lineno, f"{path}: {inst}: {exc}")
-                sync.valid = False
-                ids[inst] = n + 2
+            out, ev = book_events.on_message(frame.action, msg, symbol, ts)
+            stats.venue_checks[symbol] = book_events.syncs[symbol]
+            if out == REFUSED:
+                stats.skip("invalid_value", lineno, f"{path}: {inst}: a level or time no "
+                           "venue sends")
+            if ev is not None:
                 stats.events += 1
-                yield BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=ts, ts_recv=ts,
-                                first_update_id=n + 2, final_update_id=n + 2, bids=(), asks=())
-                continue
-            if out == SYNCED:
-                ids[inst] = n + 1
-                stats.events += 1
-                yield BookSnapshot(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event,
-                                   ts_recv=ts, update_id=n + 1, bids=_levels(msg.bids),
-                                   asks=_levels(msg.asks))
-            elif out == APPLIED:
-                ids[inst] = n + 1
-                stats.events += 1
-                yield _delta(symbol, msg, ts_event, ts, n + 1)
-            elif out != WAITING:  # dropped while the book waits for a snapshot
-                # refused by the venue's rules (a sequence break, a checksum that disagrees):
-                # the engine's book sees its ids break and waits for the next snapshot
-                ids[inst] = n + 2
-                stats.events += 1
-                yield _delta(symbol, msg, ts_event, ts, n + 2)
+                yield ev
 
 
 def _trades(path: str, lineno: int, payload: bytes, ts: int, symbols: dict[str, str],
@@ -166,13 +140,3 @@ def _trades(path: str, lineno: int, payload: bytes, ts: int, symbols: dict[str, 
         stats.events += 1
         yield Trade(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts,
                     trade_id=tid, price=px, size=sz, taker_side=t.side)
-
-
-def _delta(symbol: str, msg: WireBook, ts_event: int, ts: int, uid: int) -> BookDelta:
-    return BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts,
-                     first_update_id=uid, final_update_id=uid, bids=_levels(msg.bids),
-                     asks=_levels(msg.asks))
-
-
-def _levels(levels) -> tuple[tuple[float, float], ...]:
-    return tuple((float(lv[0]), float(lv[1])) for lv in levels)
