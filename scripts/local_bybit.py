@@ -16,9 +16,9 @@ of the levels that changed within the top (a level pushed out is sent with size 
 in with its size), `u` one more per message sent, `seq` the recorded one. Depth 1 is
 snapshot-only, sent when the best bid or ask changes.
 
-No Bybit instruments listing is recorded in ../shared/data, so the instrument record is
-written here from the recorded book (price step 0.0001 and whole-unit sizes, as its levels
-show) in the layout of Bybit's documented response.
+No Bybit instruments listing is recorded in ../shared/data: the listing served is the
+hand-written `scripts/data/bybit/linear_instruments.json` (its README says what it holds), the
+one a paper run on Bybit reads too.
 
 Fault hooks: `drop_frame = (depth, k)` leaves out frame `k` of the first subscription to that
 depth (a lost delta); `subscriptions` counts subscriptions per topic.
@@ -43,6 +43,7 @@ import orjson  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from engine.node.http import serve  # noqa: E402
+from engine.venues.bybit.markets import BUNDLED as LISTING  # noqa: E402
 from local_spot import json_messages  # noqa: E402
 
 log = logging.getLogger("local_bybit")
@@ -106,26 +107,13 @@ def depth_stream(records: list[dict], depth: int) -> list[bytes]:
     return out
 
 
-def instrument(market_id: str) -> dict:
-    """Bybit's instruments-info record for a linear USDT perpetual (see the module doc)."""
-    base = market_id[:-4]
-    return {"symbol": market_id, "contractType": "LinearPerpetual", "status": "Trading",
-            "baseCoin": base, "quoteCoin": "USDT", "settleCoin": "USDT",
-            "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
-            "priceScale": "4",
-            "leverageFilter": {"minLeverage": "1", "maxLeverage": "75.00",
-                               "leverageStep": "0.01"},
-            "priceFilter": {"minPrice": "0.0001", "maxPrice": "199.9998", "tickSize": "0.0001"},
-            "lotSizeFilter": {"maxOrderQty": "1000000", "minOrderQty": "1", "qtyStep": "1",
-                              "postOnlyMaxOrderQty": "10000000", "minNotionalValue": "5"},
-            "unifiedMarginTrade": True, "fundingInterval": 480}
-
-
 class LocalBybit:
     def __init__(self, recording: Path = RECORDING, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, speed: float | None = None) -> None:
+        self.speed = speed  # None: as fast as the socket takes them; else recorded time x speed
         self.records = read_recording(recording)
         self.market_ids = sorted({r["data"]["s"] for r in self.records})
+        self.listing = orjson.loads(LISTING.read_bytes())["result"]["list"]
         self.host, self.port = host, port
         self.drop_frame: tuple[int, int] | None = None
         self.subscriptions: dict[str, int] = {}
@@ -166,7 +154,7 @@ class LocalBybit:
         q = request.query
         listed = q.get("category") == "linear" and q.get("status") in (None, "Trading")
         return self._ok({"category": q.get("category", ""), "nextPageCursor": "",
-                         "list": [instrument(m) for m in self.market_ids] if listed else []})
+                         "list": self.listing if listed else []})
 
     async def time(self, request: web.Request) -> web.Response:
         ns = time.time_ns()
@@ -222,11 +210,19 @@ class LocalBybit:
         skip = None
         if self.drop_frame is not None and self.drop_frame[0] == depth and n == 1:
             skip = self.drop_frame[1]
+        loop, t0, ts0 = asyncio.get_running_loop(), None, 0
         for k, frame in enumerate(self.stream(depth, topic.rsplit(".", 1)[1])):
             if k == skip:
                 continue
             if ws.closed:
                 return
+            if self.speed:  # pacing the replay (the recorded gaps), not synchronising anything
+                ts = orjson.loads(frame)["ts"]
+                if t0 is None:
+                    t0, ts0 = loop.time(), ts
+                wait = t0 + (ts - ts0) / 1000 / self.speed - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             await ws.send_str(frame.decode())
 
 

@@ -75,7 +75,8 @@ def corrupted(frame: bytes) -> bytes:
 
 class LocalOkx:
     def __init__(self, recording: Path = RECORDING, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, speed: float | None = None) -> None:
+        self.speed = speed  # None: as fast as the socket takes them; else recorded time x speed
         self.books = recorded_books(recording)
         self.listing = recorded_listing(recording)
         self.host, self.port = host, port
@@ -152,11 +153,19 @@ class LocalOkx:
             and n == 1 else None
         garble = self.corrupt_frame[1] if self.corrupt_frame \
             and self.corrupt_frame[0] == inst and n == 1 else None
+        loop, t0, ts0 = asyncio.get_running_loop(), None, 0
         for k, frame in enumerate(self.books[inst]):
             if k == drop:
                 continue
             if ws.closed:
                 return
+            if self.speed:  # pacing the replay (the recorded gaps), not synchronising anything
+                ts = int(orjson.loads(frame)["data"][0]["ts"])
+                if t0 is None:
+                    t0, ts0 = loop.time(), ts
+                wait = t0 + (ts - ts0) / 1000 / self.speed - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             await ws.send_str((corrupted(frame) if k == garble else frame).decode())
 
 

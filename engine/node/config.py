@@ -373,6 +373,10 @@ class MarketsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     spot_exchange_info: str | None = None
     coinm_exchange_info: str | None = None
     exchange: str = "binanceusdm"  # the ccxt id of the futures venue
+    # [live].exchange bybit or okx: the venue's instrument listing (a saved instruments
+    # response; OKX: cryptofeed's OKX.0 too), relative to the config file; default: the
+    # bundled one (scripts/data/<venue>/README.md: Bybit's hand-written, OKX's recorded)
+    listing: str | None = None
 
 
 class ReplayCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -412,7 +416,9 @@ class RateLimitCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    exchange: Literal["binance"] = "binance"
+    # the venue of paper and live runs; bybit and okx: paper runs on their books (one client
+    # for every market kind, the book frames read and checked by engine/venues/<venue>)
+    exchange: Literal["binance", "bybit", "okx"] = "binance"
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
     ws_spot: str | None = None  # spot streams (default: Binance's)
     ws_inverse: str | None = None  # COIN-M streams (default: Binance's)
@@ -576,6 +582,23 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             if v < 0:
                 fail(f"$.paper.{table}.{name}", f"must be >= 0 (rebates are not modelled), "
                      f"got {v}")
+    venue = cfg.live.exchange
+    if venue == "bybit":
+        not_linear = [i.symbol for i in cfg.instruments if ":" not in i.symbol
+                      or i.symbol.split(":")[1] != i.symbol.split("/")[1].split(":")[0]]
+        if not_linear:
+            fail("$.instruments", f"a Bybit run trades linear perpetuals only so far, not "
+                 f"{not_linear}")
+        if cfg.live.depth not in (50, 200, 1000):
+            fail("$.live.depth", f"Bybit serves linear books at 50, 200 or 1000 levels, got "
+                 f"{cfg.live.depth}")
+    if venue != "binance":
+        needs = sorted({type(s).__name__ for s in cfg.triggers.signals
+                        if isinstance(s, (FundingStreakCfg, FundingRichCfg, BasisCfg,
+                                          OpenInterestCfg))})
+        if needs:
+            fail("$.triggers.signals", f"{needs} read mark prices, funding or open interest, "
+                 f"which are not wired for {venue} yet")
     symbols = [i.symbol for i in cfg.instruments]
     dup = {s for s in symbols if symbols.count(s) > 1}
     if dup:

@@ -28,10 +28,11 @@ def market_data_exchange(cfg: EngineConfig):
 
 
 def spot_market_data_exchange(cfg: EngineConfig):
-    """A client for the spot market's public data, where the config trades spot (else None)."""
+    """A client for the spot market's public data, where the config trades spot (else None;
+    Bybit and OKX: None, their one client serves every market kind)."""
     from engine.feeds.live import make_exchange
 
-    if not any(":" not in i.symbol for i in cfg.instruments):
+    if cfg.live.exchange != "binance" or not any(":" not in i.symbol for i in cfg.instruments):
         return None
     return make_exchange(endpoints(cfg), cfg.live.exchange, spot=True)
 
@@ -42,7 +43,8 @@ def coinm_market_data_exchange(cfg: EngineConfig):
     from engine.execution.markets import market_kind
     from engine.feeds.live import make_exchange
 
-    if not any(market_kind(i.symbol) == "coinm" for i in cfg.instruments):
+    if cfg.live.exchange != "binance" or \
+            not any(market_kind(i.symbol) == "coinm" for i in cfg.instruments):
         return None
     return make_exchange(endpoints(cfg), "binancecoinm", coinm=True)
 
@@ -70,6 +72,9 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.execution.markets import market_kind
 
     live = cfg.live
+    if live.exchange != "binance":
+        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on {live.exchange} is "
+                          "not wired yet (its orders and user data); paper mode runs on its books")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "

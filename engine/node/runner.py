@@ -115,6 +115,8 @@ class Runner:
         if mode == "live":
             self.exchange, broker = live_exchange_and_broker(cfg, cfg_path)
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
+                                    # OKX's feed has books alone: prices from their tops
+                                    price_from_depth=mode != "replay" and cfg.live.exchange == "okx",
                                     book_funding=mode != "live",
                                     verify_books=mode == "replay" and cfg.replay.verify_books,
                                     cfg_path=cfg_path)
@@ -513,10 +515,17 @@ class Runner:
         clock = LiveClock()
         # every declared instrument: the universe's legs and those held outside it (dated)
         symbols = sorted(self.session.pipeline.required | set(self.session.portfolio.instruments))
-        self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
-                             marks=live.mark_prices, spot_exchange=spot_ex,
-                             coinm_exchange=coinm_ex, open_interest=open_interest_polls(self.cfg),
-                             decode_frames=live.decode_frames)
+        if live.exchange == "binance":
+            self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
+                                 marks=live.mark_prices, spot_exchange=spot_ex,
+                                 coinm_exchange=coinm_ex,
+                                 open_interest=open_interest_polls(self.cfg),
+                                 decode_frames=live.decode_frames)
+        else:  # the streams wired for the venue so far: books (and Bybit's best bid/ask)
+            self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
+                                 tickers=live.exchange == "bybit", trades=False, marks=False,
+                                 open_interest=open_interest_polls(self.cfg),
+                                 venue=live.exchange)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):

@@ -53,7 +53,9 @@ class PaperSession:
                                 if i.is_dated)
         self.deliveries: list[dict] = []
         self.books = self.pipeline.books
-        if markets is None:
+        if markets is None and cfg.live.exchange != "binance":
+            markets = venue_markets(cfg, cfg_path)
+        elif markets is None:
             m = cfg.markets
             markets = load_markets_for(portfolio.instruments, usdm=m.exchange_info,
                                        spot=m.spot_exchange_info, coinm=m.coinm_exchange_info)
@@ -61,7 +63,8 @@ class PaperSession:
         if missing:
             from engine.core.errors import ConfigError
 
-            raise ConfigError(f"no market rules for {missing}; give [markets].exchange_info")
+            raise ConfigError(f"no market rules for {missing} on {cfg.live.exchange}; give "
+                              "[markets].exchange_info (binance) or [markets].listing")
         self.markets = markets
         self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
                                price_ts=self.pipeline.price_ts,
@@ -174,3 +177,18 @@ class PaperSession:
             self.execution.on_intent(intent, now)
         else:
             self.execution.on_time(now)
+
+
+def venue_markets(cfg: EngineConfig, cfg_path: str | None) -> dict[str, MarketSpec]:
+    """The market rules of a Bybit or OKX run, from `[markets].listing` (relative to the config
+    file) or the venue's bundled listing (scripts/data/<venue>/README.md)."""
+    import os
+
+    venue, listing = cfg.live.exchange, cfg.markets.listing
+    if listing is not None and cfg_path is not None and not os.path.isabs(listing):
+        listing = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), listing)
+    if venue == "bybit":
+        from engine.venues.bybit.markets import BUNDLED, read_markets
+    else:
+        from engine.venues.okx.markets import BUNDLED, read_markets
+    return read_markets(listing or BUNDLED)
