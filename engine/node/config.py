@@ -32,8 +32,15 @@ class _Cfg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     pass
 
 
+Venue = Literal["binance", "bybit", "okx"]
+
+
 class InstrumentCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     symbol: str
+    # where it trades in paper and live runs (default: [live].exchange); spot on one venue and
+    # perps on another is the cross-venue portfolio (the spot wallet one venue's account, the
+    # futures wallet the other's)
+    venue: Venue | None = None
     leverage: Annotated[float, msgspec.Meta(gt=0, le=125)] = 1.0
     maintenance_rate: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.004
     contract_size: Decimal | None = None
@@ -373,10 +380,10 @@ class MarketsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     spot_exchange_info: str | None = None
     coinm_exchange_info: str | None = None
     exchange: str = "binanceusdm"  # the ccxt id of the futures venue
-    # [live].exchange bybit or okx: the venue's instrument listing (a saved instruments
-    # response; OKX: cryptofeed's OKX.0 too), relative to the config file; default: the
-    # bundled one (scripts/data/<venue>/README.md: Bybit's hand-written, OKX's recorded)
-    listing: str | None = None
+    # bybit, okx: the venue's instrument listing (a saved instruments response; OKX:
+    # cryptofeed's OKX.0 too) by venue, relative to the config file; default: the bundled one
+    # (scripts/data/<venue>/README.md: Bybit's hand-written, OKX's recorded)
+    listings: dict[Literal["bybit", "okx"], str] = {}
 
 
 class ReplayCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -415,10 +422,22 @@ class RateLimitCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     window_s: Pos
 
 
+class VenueEndpointsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where a second venue of a cross-venue run is (default: the venue's own URLs)."""
+
+    ws_linear: str | None = None  # Bybit: its public linear stream; OKX: its WebSocket base
+    ws_spot: str | None = None
+    ws_inverse: str | None = None
+    rest_base: str | None = None
+    account_base: str | None = None
+
+
 class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # the venue of paper and live runs; bybit and okx: paper runs on their books (one client
     # for every market kind, the book frames read and checked by engine/venues/<venue>)
-    exchange: Literal["binance", "bybit", "okx"] = "binance"
+    exchange: Venue = "binance"
+    # the other venues of a cross-venue run (instruments with their own `venue`): endpoints
+    venues: dict[Venue, VenueEndpointsCfg] = {}
     ws_linear: str | None = None  # default: Binance's; tests point it at the local exchange
     ws_spot: str | None = None  # spot streams (default: Binance's)
     ws_inverse: str | None = None  # COIN-M streams (default: Binance's)
@@ -582,23 +601,41 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             if v < 0:
                 fail(f"$.paper.{table}.{name}", f"must be >= 0 (rebates are not modelled), "
                      f"got {v}")
-    venue = cfg.live.exchange
-    if venue == "bybit":
-        not_linear = [i.symbol for i in cfg.instruments if ":" not in i.symbol
-                      or i.symbol.split(":")[1] != i.symbol.split("/")[1].split(":")[0]]
-        if not_linear:
-            fail("$.instruments", f"a Bybit run trades linear perpetuals only so far, not "
-                 f"{not_linear}")
-        if cfg.live.depth not in (50, 200, 1000):
-            fail("$.live.depth", f"Bybit serves linear books at 50, 200 or 1000 levels, got "
-                 f"{cfg.live.depth}")
-    if venue != "binance":
+    venue_of = instrument_venues(cfg)
+    on_bybit = [s for s, v in venue_of.items() if v == "bybit"]
+    not_linear = [s for s in on_bybit
+                  if ":" not in s or s.split(":")[1] != s.split("/")[1].split(":")[0]]
+    if not_linear:
+        fail("$.instruments", f"Bybit trades linear perpetuals only so far, not {not_linear}")
+    if on_bybit and cfg.live.depth not in (50, 200, 1000):
+        fail("$.live.depth", f"Bybit serves linear books at 50, 200 or 1000 levels, got "
+             f"{cfg.live.depth}")
+    others = sorted({v for v in venue_of.values() if v != "binance"})
+    if others:
         needs = sorted({type(s).__name__ for s in cfg.triggers.signals
                         if isinstance(s, (FundingStreakCfg, FundingRichCfg, BasisCfg,
                                           OpenInterestCfg))})
         if needs:
             fail("$.triggers.signals", f"{needs} read mark prices, funding or open interest, "
-                 f"which are not wired for {venue} yet")
+                 f"which are not wired for {others} yet")
+    venues = set(venue_of.values())
+    if len(venues) > 1:
+        spot_v = {v for s, v in venue_of.items() if ":" not in s}
+        perp_v = {v for s, v in venue_of.items() if ":" in s}
+        if len(spot_v) > 1 or len(perp_v) > 1:
+            fail("$.instruments", "a cross-venue run holds its spot instruments on one venue "
+                 f"and its contracts on one venue (the two wallets); got spot on "
+                 f"{sorted(spot_v)}, contracts on {sorted(perp_v)}")
+        if "okx" in venues:
+            fail("$.instruments", "OKX in a cross-venue run is not wired yet (its feed has "
+                 "books alone, priced from their tops)")
+        if cfg.accounts.enabled:
+            fail("$.accounts", "transfers between the spot and futures wallets of two venues "
+                 "are withdrawals, which the engine does not make: turn [accounts] off")
+        missing = sorted(venues - {cfg.live.exchange} - set(cfg.live.venues))
+        if missing and any(getattr(cfg.live, f) for f in ("ws_linear", "rest_base")):
+            fail("$.live.venues", f"[live] points {cfg.live.exchange} elsewhere; give "
+                 f"[live.venues.<venue>] endpoints for {missing} too")
     symbols = [i.symbol for i in cfg.instruments]
     dup = {s for s in symbols if symbols.count(s) > 1}
     if dup:
@@ -849,3 +886,8 @@ def parse_utc(text: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def instrument_venues(cfg: EngineConfig) -> dict[str, str]:
+    """Each declared instrument's venue: its own `venue`, else [live].exchange."""
+    return {i.symbol: i.venue or cfg.live.exchange for i in cfg.instruments}

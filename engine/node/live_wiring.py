@@ -8,23 +8,33 @@ from __future__ import annotations
 import os
 
 from engine.core.errors import ConfigError
-from engine.node.config import EngineConfig
+from engine.node.config import EngineConfig, instrument_venues
 
 
-def endpoints(cfg: EngineConfig):
+def endpoints(cfg: EngineConfig, venue: str | None = None):
+    """Where `venue` is (default [live].exchange): `[live]`'s URLs for [live].exchange, those
+    of `[live.venues.<venue>]` for another venue of a cross-venue run."""
     from engine.feeds.live import LiveEndpoints
 
     live = cfg.live
+    if venue is not None and venue != live.exchange:
+        v = live.venues.get(venue)
+        if v is None:
+            return LiveEndpoints()
+        return LiveEndpoints(ws_linear=v.ws_linear, ws_spot=v.ws_spot, ws_inverse=v.ws_inverse,
+                             rest_base=v.rest_base, account_base=v.account_base)
     return LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
                          account_base=live.account_base, ws_spot=live.ws_spot,
                          ws_api_spot=live.ws_api_spot, ws_inverse=live.ws_inverse)
 
 
-def market_data_exchange(cfg: EngineConfig):
-    """Paper mode: a client for public market data only (no key)."""
+def market_data_exchange(cfg: EngineConfig, venue: str | None = None):
+    """Paper mode: a client for `venue`'s public market data only (no key); Binance's serves
+    its USD-M perps."""
     from engine.feeds.live import make_exchange
 
-    return make_exchange(endpoints(cfg), cfg.live.exchange)
+    venue = venue or cfg.live.exchange
+    return make_exchange(endpoints(cfg, venue), venue)
 
 
 def spot_market_data_exchange(cfg: EngineConfig):
@@ -32,9 +42,10 @@ def spot_market_data_exchange(cfg: EngineConfig):
     Bybit and OKX: None, their one client serves every market kind)."""
     from engine.feeds.live import make_exchange
 
-    if cfg.live.exchange != "binance" or not any(":" not in i.symbol for i in cfg.instruments):
+    venues = instrument_venues(cfg)
+    if not any(":" not in s and v == "binance" for s, v in venues.items()):
         return None
-    return make_exchange(endpoints(cfg), cfg.live.exchange, spot=True)
+    return make_exchange(endpoints(cfg, "binance"), "binance", spot=True)
 
 
 def coinm_market_data_exchange(cfg: EngineConfig):
@@ -43,10 +54,10 @@ def coinm_market_data_exchange(cfg: EngineConfig):
     from engine.execution.markets import market_kind
     from engine.feeds.live import make_exchange
 
-    if cfg.live.exchange != "binance" or \
-            not any(market_kind(i.symbol) == "coinm" for i in cfg.instruments):
+    if not any(market_kind(s) == "coinm" and v == "binance"
+               for s, v in instrument_venues(cfg).items()):
         return None
-    return make_exchange(endpoints(cfg), "binancecoinm", coinm=True)
+    return make_exchange(endpoints(cfg, "binance"), "binancecoinm", coinm=True)
 
 
 def open_interest_polls(cfg: EngineConfig) -> dict[str, float]:
@@ -72,9 +83,10 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.execution.markets import market_kind
 
     live = cfg.live
-    if live.exchange != "binance":
-        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on {live.exchange} is "
-                          "not wired yet (its orders and user data); paper mode runs on its books")
+    others = sorted(set(instrument_venues(cfg).values()) - {"binance"})
+    if others:
+        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on {others} is not "
+                          "wired yet (orders and user data); paper mode runs on their books")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "

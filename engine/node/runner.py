@@ -30,7 +30,7 @@ from engine.journal.recorder import Recorder
 from engine.journal.store import Journal, JournalError
 from engine.model.events import Fill, Trade, Transfer
 from engine.model.orders import OrderUpdate
-from engine.node.config import EngineConfig
+from engine.node.config import EngineConfig, instrument_venues
 from engine.node.journal_start import KillReplay, start_journaled_run
 from engine.node.heap import HeapSettler
 from engine.node.live_wiring import (
@@ -142,6 +142,7 @@ class Runner:
         self._market_exchange = None
         self._spot_exchange = None
         self._coinm_exchange = None
+        self._venue_exchanges: list = []  # Bybit's, OKX's market data clients
         self._user_data: asyncio.Task | None = None
         if hasattr(self.session.broker, "spawner"):
             self.session.broker.spawner = self.supervisor.spawn
@@ -426,7 +427,7 @@ class Runner:
             await asyncio.gather(self._user_data, return_exceptions=True)
         if self._market_exchange is not None:
             await self._market_exchange.close()
-        for client in (self._spot_exchange, self._coinm_exchange):
+        for client in (self._spot_exchange, self._coinm_exchange, *self._venue_exchanges):
             if client is not None:
                 await client.close()
         if rec and self.journal.error is None:
@@ -489,6 +490,29 @@ class Runner:
                     timeframe=tf, ts_open=t, open=o, high=h, low=lo, close=c, volume=v)
                 for t, o, h, lo, c, v in rows]
 
+    def _binance_feed(self, symbols: list[str], queue: asyncio.Queue, clock) -> LiveFeed:
+        """Binance's feed of `symbols`: USD-M through the run's client (live: the broker's),
+        spot and COIN-M through their own clients."""
+        from engine.execution.markets import market_kind
+        from engine.feeds.live import LiveFeed
+
+        live = self.cfg.live
+        usdm = any(market_kind(s) == "usdm" for s in symbols)
+        ex = self.exchange or (market_data_exchange(self.cfg, "binance") if usdm or
+                               live.exchange == "binance" else None)
+        self._market_exchange = ex  # closed by the run once working orders are settled
+        # live: the broker's spot client (with the key) serves the spot feed too
+        spot_ex = getattr(self.session.broker, "spot_ex", None) or \
+            spot_market_data_exchange(self.cfg)
+        self._spot_exchange = spot_ex
+        # live: the broker's COIN-M client (with the key) serves the COIN-M feed too
+        self._coinm_exchange = coinm_ex = getattr(self.session.broker, "coinm_ex", None) or \
+            coinm_market_data_exchange(self.cfg)
+        return LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
+                        marks=live.mark_prices, spot_exchange=spot_ex, coinm_exchange=coinm_ex,
+                        open_interest=open_interest_polls(self.cfg),
+                        decode_frames=live.decode_frames)
+
     async def _source(self):
         """Market events: the recorded captures (replay) or the live feed (paper)."""
         if self.mode == "replay":
@@ -500,32 +524,29 @@ class Runner:
             return
         from engine.core.clock import LiveClock
         from engine.feeds.live import LiveFeed
+        from engine.feeds.venue_feeds import VenueFeeds
 
         live = self.cfg.live
-        ex = self.exchange or market_data_exchange(self.cfg)
-        self._market_exchange = ex  # closed by the run once working orders are settled
-        # live: the broker's spot client (with the key) serves the spot feed too
-        spot_ex = getattr(self.session.broker, "spot_ex", None) or \
-            spot_market_data_exchange(self.cfg)
-        self._spot_exchange = spot_ex
-        # live: the broker's COIN-M client (with the key) serves the COIN-M feed too
-        self._coinm_exchange = coinm_ex = getattr(self.session.broker, "coinm_ex", None) or \
-            coinm_market_data_exchange(self.cfg)
         queue: asyncio.Queue = asyncio.Queue()
         clock = LiveClock()
         # every declared instrument: the universe's legs and those held outside it (dated)
         symbols = sorted(self.session.pipeline.required | set(self.session.portfolio.instruments))
-        if live.exchange == "binance":
-            self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
-                                 marks=live.mark_prices, spot_exchange=spot_ex,
-                                 coinm_exchange=coinm_ex,
-                                 open_interest=open_interest_polls(self.cfg),
-                                 decode_frames=live.decode_frames)
-        else:  # the streams wired for the venue so far: books (and Bybit's best bid/ask)
-            self.feed = LiveFeed(ex, symbols, queue.put_nowait, clock, depth=live.depth,
-                                 tickers=live.exchange == "bybit", trades=False, marks=False,
-                                 open_interest=open_interest_polls(self.cfg),
-                                 venue=live.exchange)
+        venue_of = instrument_venues(self.cfg)
+        by_venue: dict[str, list[str]] = {}
+        for sym in symbols:
+            by_venue.setdefault(venue_of.get(sym, live.exchange), []).append(sym)
+        feeds = {}
+        for venue, mine in sorted(by_venue.items()):
+            if venue == "binance":
+                feeds[venue] = self._binance_feed(mine, queue, clock)
+                continue
+            ex = market_data_exchange(self.cfg, venue)
+            self._venue_exchanges.append(ex)  # closed by the run, as Binance's are
+            # the streams wired for the venue so far: books (and Bybit's best bid/ask)
+            feeds[venue] = LiveFeed(ex, mine, queue.put_nowait, clock, depth=live.depth,
+                                    tickers=venue == "bybit", trades=False, marks=False,
+                                    venue=venue)
+        self.feed = next(iter(feeds.values())) if len(feeds) == 1 else VenueFeeds(feeds)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]
         if hasattr(self.session.broker, "run_streams"):

@@ -53,18 +53,14 @@ class PaperSession:
                                 if i.is_dated)
         self.deliveries: list[dict] = []
         self.books = self.pipeline.books
-        if markets is None and cfg.live.exchange != "binance":
-            markets = venue_markets(cfg, cfg_path)
-        elif markets is None:
-            m = cfg.markets
-            markets = load_markets_for(portfolio.instruments, usdm=m.exchange_info,
-                                       spot=m.spot_exchange_info, coinm=m.coinm_exchange_info)
+        if markets is None:
+            markets = venue_markets(cfg, cfg_path, portfolio.instruments)
         missing = [s for s in portfolio.instruments if s not in markets]
         if missing:
             from engine.core.errors import ConfigError
 
-            raise ConfigError(f"no market rules for {missing} on {cfg.live.exchange}; give "
-                              "[markets].exchange_info (binance) or [markets].listing")
+            raise ConfigError(f"no market rules for {missing}; give [markets].exchange_info "
+                              "(binance) or [markets].listings.<venue>")
         self.markets = markets
         self.guard = RiskGuard(portfolio, cfg.risk, prices=self.pipeline.prices,
                                price_ts=self.pipeline.price_ts,
@@ -179,16 +175,33 @@ class PaperSession:
             self.execution.on_time(now)
 
 
-def venue_markets(cfg: EngineConfig, cfg_path: str | None) -> dict[str, MarketSpec]:
-    """The market rules of a Bybit or OKX run, from `[markets].listing` (relative to the config
-    file) or the venue's bundled listing (scripts/data/<venue>/README.md)."""
+def venue_markets(cfg: EngineConfig, cfg_path: str | None, symbols) -> dict[str, MarketSpec]:
+    """The market rules of every instrument, each from its venue: Binance's recorded
+    exchangeInfo per market kind (`[markets]`), Bybit's and OKX's instrument listings
+    (`[markets].listings`, relative to the config file; default: the bundled ones,
+    scripts/data/<venue>/README.md)."""
     import os
 
-    venue, listing = cfg.live.exchange, cfg.markets.listing
-    if listing is not None and cfg_path is not None and not os.path.isabs(listing):
-        listing = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), listing)
-    if venue == "bybit":
-        from engine.venues.bybit.markets import BUNDLED, read_markets
-    else:
-        from engine.venues.okx.markets import BUNDLED, read_markets
-    return read_markets(listing or BUNDLED)
+    from engine.node.config import instrument_venues
+
+    venue_of = instrument_venues(cfg)
+    by_venue: dict[str, list[str]] = {}
+    for sym in symbols:
+        by_venue.setdefault(venue_of.get(sym, cfg.live.exchange), []).append(sym)
+    out: dict[str, MarketSpec] = {}
+    for venue, mine in sorted(by_venue.items()):
+        if venue == "binance":
+            m = cfg.markets
+            out.update(load_markets_for(mine, usdm=m.exchange_info, spot=m.spot_exchange_info,
+                                        coinm=m.coinm_exchange_info))
+            continue
+        if venue == "bybit":
+            from engine.venues.bybit.markets import BUNDLED, read_markets
+        else:
+            from engine.venues.okx.markets import BUNDLED, read_markets
+        listing = cfg.markets.listings.get(venue)
+        if listing is not None and cfg_path is not None and not os.path.isabs(listing):
+            listing = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), listing)
+        rules = read_markets(listing or BUNDLED)
+        out.update({s: rules[s] for s in mine if s in rules})
+    return out

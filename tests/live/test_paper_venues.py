@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from engine.core.errors import ConfigError
-from engine.node.config import load_config, parse_config
+from engine.node.config import VenueEndpointsCfg, load_config, parse_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, shared
 from tests.helpers import wait_until
@@ -67,10 +67,19 @@ def test_a_venue_config_names_what_is_not_wired_in_one_line(tmp_path):
     base = (ROOT / "configs" / "okx_inverse_hedge.toml").read_text()
     with pytest.raises(ConfigError, match=r"at `\$.live.exchange`: .*kraken"):
         parse_config(base.replace('exchange = "okx"', 'exchange = "kraken"'))
-    with pytest.raises(ConfigError, match=r"at `\$.instruments`: a Bybit run trades linear"):
+    with pytest.raises(ConfigError, match=r"at `\$.instruments`: Bybit trades linear "
+                       r"perpetuals only so far, not \['UNI/USD:UNI'\]"):
         parse_config(base.replace('exchange = "okx"', 'exchange = "bybit"'))
+    cross = (ROOT / "configs" / "cross_venue.toml").read_text()
+    parse_config(cross)
+    with pytest.raises(ConfigError, match=r"spot on \['binance', 'okx'\]"):
+        parse_config(cross.replace('symbol = "ETH/USDT"', 'symbol = "ETH/USDT"\nvenue = "okx"'))
+    with pytest.raises(ConfigError, match="OKX in a cross-venue run is not wired yet"):
+        parse_config(cross.replace('venue = "bybit"', 'venue = "okx"'))
+    with pytest.raises(ConfigError, match=r"at `\$.accounts`: transfers between .* two venues"):
+        parse_config(cross + '\n[accounts]\nmax_transfer = "1000"\n')
     bad = tmp_path / "bad.toml"
-    bad.write_text(base + '\n[markets]\nlisting = "nowhere.json"\n')
+    bad.write_text(base + "\n[markets]\nlistings = { okx = \"nowhere.json\" }\n")
     with pytest.raises(ConfigError, match="nowhere.json: cannot read the OKX listing"):
         Runner(load_config(str(bad)), str(bad), bad.read_text(), [], None, mode="paper")
 
@@ -91,5 +100,55 @@ async def test_paper_on_bybit_hedges_spot_coins_with_the_linear_perp(tmp_path):
     assert checks["sequence_breaks"] == 0 and checks["depth_faults"] == 0
     assert checks["sequence_checked"] > 0
     assert {stream for _, stream in r.feed.age} == {"book", "ticker"}
+    assert all(level for _, level in r.session.broker.fill_log)
+    assert r.session.guard.state == "ACTIVE"
+
+
+async def test_paper_cross_venue_binance_spot_core_with_a_bybit_perp_overlay(tmp_path):
+    """One engine, two venues: BTC and ETH held on Binance (spot books from the local Binance
+    exchange), an XRPUSDT perp bought on Bybit (its book from the local Bybit exchange) until
+    net XRP is 20% of the NAV of both; the core untouched, the margin on the Bybit account."""
+    from local_exchange import LocalExchange
+
+    from tests.helpers import at_local_exchange
+
+    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
+            ROOT / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
+    binance = LocalExchange(spot, speed=2)
+    bybit = LocalBybit(shared("nautilus_trader", "tests", "test_data", "bybit",
+                              "xrpusdt-ob500.data.zip"), speed=0.5)
+    path = str(ROOT / "configs" / "cross_venue.toml")
+    bport = await bybit.start()
+    try:
+        cfg = at_local_exchange(load_config(path), await binance.start())
+        cfg = msgspec.structs.replace(cfg, live=msgspec.structs.replace(cfg.live, venues={
+            "bybit": VenueEndpointsCfg(ws_linear=f"ws://127.0.0.1:{bport}/v5/public/linear",
+                                       rest_base=f"http://127.0.0.1:{bport}")}))
+        r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+
+        async def stop_when_done():
+            s = r.session
+            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
+                             "the rebalance to finish")
+            r.request_stop("done")
+
+        stopper = asyncio.create_task(stop_when_done())
+        try:
+            report = await asyncio.wait_for(r.run(), 90)
+        finally:
+            stopper.cancel()
+    finally:
+        await bybit.stop()
+        await binance.stop()
+    print(f"\ncross-venue paper: {report['fills']} fills, net {report['net_weights']}, "
+          f"accounts {report['accounts']}")
+    assert report["fills"] > 0 and report["journal_fills"] == report["fills"]
+    assert abs(report["net_weights"]["XRP"] - 0.2) < 0.01
+    assert report["spot_end"] == report["spot_start"] == {"BTC": "0.5", "ETH": "5"}
+    assert report["accounts"]["futures"]["margin_utilisation"] <= 0.8
+    assert {sym for sym, _ in r.feed.age} == {"BTC/USDT", "ETH/USDT", "XRP/USDT:USDT"}
+    assert set(r.feed.feeds) == {"binance", "bybit"}
+    checks = r.feed.feeds["bybit"].book_frames.syncs()["XRP/USDT:USDT"].report()
+    assert checks["sequence_breaks"] == 0 and checks["sequence_checked"] > 0
     assert all(level for _, level in r.session.broker.fill_log)
     assert r.session.guard.state == "ACTIVE"
