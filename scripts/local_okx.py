@@ -6,9 +6,12 @@ What it speaks, as far as ccxt uses it:
 - REST `GET /api/v5/public/instruments?instType=...` answered with the recorded listing of the
   same query (`OKX.0`, the venue's own responses), and `GET /api/v5/public/time`.
 - WebSocket `/ws/v5/public`: `ping` -> `pong`; `{"op": "subscribe" | "unsubscribe", "args":
-  [{"channel": "books", "instId": ...}]}` answered with OKX's event reply; each `books`
-  subscription gets the recorded frames of that instrument, byte for byte (snapshot, then
-  updates, each with the venue's own checksum).
+  [{"channel": "books" | "trades", "instId": ...}]}` answered with OKX's event reply; each
+  subscription gets the recorded frames of that channel and instrument, byte for byte (books:
+  snapshot, then updates, each with the venue's own checksum).
+
+Pacing: each subscription's frames start when it is made (the channels of one instrument are
+not aligned with each other; the engine does not need them to be).
 
 Fault hooks: `drop_frame = (instId, k)` leaves out frame `k` of the first subscription to that
 instrument (a lost update); `corrupt_frame = (instId, k)` sends it with its first bid's size
@@ -38,16 +41,16 @@ from engine.venues.okx.recording import instruments_file  # noqa: E402
 
 log = logging.getLogger("local_okx")
 RECORDING = ROOT.parent / "shared/data/cryptofeed/sample_data/OKX.ws.1.0"
-_BOOKS = b'{"arg":{"channel":"books","instId":"'
 
 
-def recorded_books(path: Path) -> dict[str, list[bytes]]:
-    """instId -> its recorded `books` frames, in order."""
+def recorded_frames(path: Path, channel: str) -> dict[str, list[bytes]]:
+    """instId -> its recorded frames of `channel` (books, trades), in order."""
+    head = b'{"arg":{"channel":"' + channel.encode() + b'","instId":"'
     out: dict[str, list[bytes]] = {}
     for line in iter_lines(str(path)):
         _, sep, payload = line.partition(b": ")
-        if sep and payload.startswith(_BOOKS):
-            inst = payload[len(_BOOKS):payload.index(b'"', len(_BOOKS))].decode()
+        if sep and payload.startswith(head):
+            inst = payload[len(head):payload.index(b'"', len(head))].decode()
             out.setdefault(inst, []).append(payload.rstrip())
     return out
 
@@ -77,7 +80,8 @@ class LocalOkx:
     def __init__(self, recording: Path = RECORDING, host: str = "127.0.0.1",
                  port: int = 0, speed: float | None = None) -> None:
         self.speed = speed  # None: as fast as the socket takes them; else recorded time x speed
-        self.books = recorded_books(recording)
+        self.books = recorded_frames(recording, "books")
+        self.trades = recorded_frames(recording, "trades")
         self.listing = recorded_listing(recording)
         self.host, self.port = host, port
         self.drop_frame: tuple[str, int] | None = None
@@ -114,7 +118,7 @@ class LocalOkx:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.add(ws)
-        players: dict[str, asyncio.Task] = {}
+        players: dict[tuple[str, str], asyncio.Task] = {}
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -128,8 +132,9 @@ class LocalOkx:
                     continue
                 op = req.get("op")
                 for arg in req.get("args") or []:
-                    inst = arg.get("instId")
-                    if arg.get("channel") != "books" or inst not in self.books:
+                    inst, channel = arg.get("instId"), arg.get("channel")
+                    frames = {"books": self.books, "trades": self.trades}.get(channel, {})
+                    if inst not in frames:
                         await ws.send_bytes(orjson.dumps(
                             {"event": "error", "code": "60018",
                              "msg": f"Wrong URL or channel:{arg.get('channel')},instId:{inst}"
@@ -137,24 +142,28 @@ class LocalOkx:
                         continue
                     await ws.send_bytes(orjson.dumps({"event": op, "arg": arg,
                                                       "connId": "local"}))
-                    if op == "subscribe" and inst not in players:
-                        players[inst] = asyncio.create_task(self._play(ws, inst))
-                    elif op == "unsubscribe" and inst in players:
-                        players.pop(inst).cancel()
+                    key = (channel, inst)
+                    if op == "subscribe" and key not in players:
+                        players[key] = asyncio.create_task(self._play(ws, channel, inst))
+                    elif op == "unsubscribe" and key in players:
+                        players.pop(key).cancel()
         finally:
             for task in players.values():
                 task.cancel()
             self.sockets.discard(ws)
         return ws
 
-    async def _play(self, ws: web.WebSocketResponse, inst: str) -> None:
-        n = self.subscriptions[inst] = self.subscriptions.get(inst, 0) + 1
-        drop = self.drop_frame[1] if self.drop_frame and self.drop_frame[0] == inst \
-            and n == 1 else None
-        garble = self.corrupt_frame[1] if self.corrupt_frame \
-            and self.corrupt_frame[0] == inst and n == 1 else None
+    async def _play(self, ws: web.WebSocketResponse, channel: str, inst: str) -> None:
+        frames = self.books[inst] if channel == "books" else self.trades[inst]
+        drop = garble = None
+        if channel == "books":  # the fault hooks are for the book (trades carry no checks)
+            n = self.subscriptions[inst] = self.subscriptions.get(inst, 0) + 1
+            if self.drop_frame and self.drop_frame[0] == inst and n == 1:
+                drop = self.drop_frame[1]
+            if self.corrupt_frame and self.corrupt_frame[0] == inst and n == 1:
+                garble = self.corrupt_frame[1]
         loop, t0, ts0 = asyncio.get_running_loop(), None, 0
-        for k, frame in enumerate(self.books[inst]):
+        for k, frame in enumerate(frames):
             if k == drop:
                 continue
             if ws.closed:

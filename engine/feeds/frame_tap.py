@@ -27,7 +27,7 @@ log = logging.getLogger("engine.feeds.frame_tap")
 
 # venue frame -> (frame to decode, stream kind), or None for a frame left to ccxt
 Classifier = Callable[[bytes], "tuple[bytes, bytes] | None"]
-Decode = Callable[[bytes, int], "MarketEvent | None"]
+Decode = Callable[[bytes, int], "MarketEvent | list[MarketEvent] | None"]
 
 
 class FrameTap:
@@ -131,15 +131,26 @@ class FrameTap:
         if ev is None:  # consumed with nothing to hand on (a delta waiting for a snapshot)
             self.frames += 1
             return True
+        if type(ev) is list:  # several events of one frame (a venue's batch of trades)
+            if not ev or ev[0].symbol not in self.symbols:
+                return self._foreign(stream, ev[0].symbol) if ev else True
+            self.frames += 1
+            self.age[(ev[0].symbol, stream)] = now
+            for e in ev:
+                self.emit(e)
+            return True
         if ev.symbol not in self.symbols:
-            # a symbol named otherwise than ours, or another subscriber's stream on a shared
-            # client: ccxt handles it as it would without the tap
-            self.foreign += 1
-            if self.foreign == 1:
-                log.warning("%s frame for %s, not one of this feed's symbols %s: left to "
-                            "ccxt", stream, ev.symbol, sorted(self.symbols))
-            return False
+            return self._foreign(stream, ev.symbol)
         self.frames += 1
         self.age[(ev.symbol, stream)] = now
         self.emit(ev)
         return True
+
+    def _foreign(self, stream: str, symbol: str) -> bool:
+        """A symbol named otherwise than ours, or another subscriber's stream on a shared
+        client: ccxt handles it as it would without the tap (False)."""
+        self.foreign += 1
+        if self.foreign == 1:
+            log.warning("%s frame for %s, not one of this feed's symbols %s: left to ccxt",
+                        stream, symbol, sorted(self.symbols))
+        return False

@@ -105,8 +105,8 @@ class LiveFeed:
         `venue="bybit"` or `"okx"`: `exchange` is that venue's ccxt.pro client, and its book
         frames are always read by the engine's decoder for the venue, with the venue's own
         checks (engine/venues/<venue>/live.py): Bybit's linear perps (`depth` 50 or 200) and
-        their best bid/ask, OKX's books (400 levels, checksummed) of any instrument. Their
-        trades and mark prices are not wired yet and are refused here."""
+        their best bid/ask, OKX's books (400 levels, checksummed) and trades of any
+        instrument. The rest (Bybit's trades, mark prices) is not wired yet: refused here."""
         from engine.execution.markets import CCXT_ID, market_kind
 
         self.ex, self.symbols, self.emit, self.clock = exchange, symbols, emit, clock
@@ -123,9 +123,9 @@ class LiveFeed:
                                  + (f" (not {not_linear})" if not_linear else
                                     " (turn trades, marks and open interest off)"))
         elif venue == "okx":
-            if tickers or trades or marks or open_interest:
-                raise ValueError("okx feed: only books are wired so far (turn tickers, "
-                                 "trades, marks and open interest off)")
+            if tickers or marks or open_interest:
+                raise ValueError("okx feed: only books and trades are wired so far (turn "
+                                 "tickers, marks and open interest off)")
         elif venue != "binance":
             raise ValueError(f"live feed venue {venue!r}: expected binance, bybit or okx")
         if venue == "binance":
@@ -170,7 +170,7 @@ class LiveFeed:
             from engine.venues.bybit import live
             return live, live.BybitBookFrames, {live.BOOK: "book", live.TOP: "ticker"}
         from engine.venues.okx import live
-        return live, live.OkxBookFrames, {live.BOOK: "book"}
+        return live, live.OkxBookFrames, {live.BOOK: "book", live.TRADES: "trades"}
 
     def _install_venue_tap(self) -> None:
         live, frames, kinds = self._venue_live()

@@ -542,10 +542,10 @@ class Runner:
                 continue
             ex = market_data_exchange(self.cfg, venue)
             self._venue_exchanges.append(ex)  # closed by the run, as Binance's are
-            # the streams wired for the venue so far: books (and Bybit's best bid/ask)
+            # the streams wired for the venue so far: books, Bybit's best bid/ask, OKX's trades
             feeds[venue] = LiveFeed(ex, mine, queue.put_nowait, clock, depth=live.depth,
-                                    tickers=venue == "bybit", trades=False, marks=False,
-                                    venue=venue)
+                                    tickers=venue == "bybit", trades=venue == "okx",
+                                    marks=False, venue=venue)
         self.feed = next(iter(feeds.values())) if len(feeds) == 1 else VenueFeeds(feeds)
         sup = self.supervisor
         tasks = [sup.spawn(self.feed.run(), "live-feed")]

@@ -17,7 +17,7 @@ from engine.book.sync import APPLIED, SYNCED
 from engine.core.clock import LiveClock
 from engine.feeds.capture import CaptureStats
 from engine.feeds.live import LiveEndpoints, LiveFeed, make_exchange
-from engine.model import BookDelta, BookSnapshot
+from engine.model import BookDelta, BookSnapshot, Trade
 from engine.venues.okx.recording import read_okx_recording
 from tests.conftest import ROOT, shared
 from tests.helpers import wait_until
@@ -65,20 +65,24 @@ def _endpoints(port: int) -> LiveEndpoints:
                          rest_base=f"http://127.0.0.1:{port}")
 
 
-async def _run(ex: LocalOkx, symbols: list[str], syncs_each: int = 1):
+async def _run(ex: LocalOkx, symbols: list[str], syncs_each: int = 1, trades: int = 0):
     """A LiveFeed on the real ccxt.pro okx client pointed at `ex` until every symbol's last
-    recorded frame has been applied after its `syncs_each`-th snapshot; returns (feed, the
-    engine's book after every event per symbol, book statuses)."""
+    recorded frame has been applied after its `syncs_each`-th snapshot (and `trades` trades
+    came); returns (feed, the engine's book after every event per symbol, book statuses,
+    trades)."""
     port = await ex.start()
     client = make_exchange(_endpoints(port), "okx")
     books = BookManager()
     states: dict[str, list] = {s: [] for s in symbols}
     since_sync: dict[str, int] = {s: 0 for s in symbols}
     n_syncs: dict[str, int] = {s: 0 for s in symbols}
-    statuses = []
+    statuses, got_trades = [], []
     frames = {sym: len(ex.books[inst]) for inst, sym in SYMBOLS.items()}
 
     def emit(ev) -> None:
+        if type(ev) is Trade:
+            got_trades.append(ev)
+            return
         if type(ev) is BookSnapshot:
             out, st = books.on_snapshot(ev)
             n_syncs[ev.symbol] += 1
@@ -94,10 +98,10 @@ async def _run(ex: LocalOkx, symbols: list[str], syncs_each: int = 1):
             states[ev.symbol].append(_state(books, ev.symbol))
 
     def done() -> bool:
-        return all(n_syncs[s] == syncs_each and since_sync[s] == frames[s] - 1
-                   for s in symbols)
+        return len(got_trades) >= trades and all(
+            n_syncs[s] == syncs_each and since_sync[s] == frames[s] - 1 for s in symbols)
 
-    feed = LiveFeed(client, symbols, emit, LiveClock(), tickers=False, trades=False,
+    feed = LiveFeed(client, symbols, emit, LiveClock(), tickers=False, trades=trades > 0,
                     marks=False, venue="okx")
     task = asyncio.create_task(feed.run())
     try:
@@ -109,14 +113,14 @@ async def _run(ex: LocalOkx, symbols: list[str], syncs_each: int = 1):
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
         await ex.stop()
-    return feed, states, statuses
+    return feed, states, statuses, got_trades
 
 
 async def test_live_books_agree_with_the_venues_checksum_and_equal_the_replay_books(
         recording, replay_states):
     ex = LocalOkx(recording)
     symbols = sorted(SYMBOLS.values())
-    feed, states, statuses = await _run(ex, symbols)
+    feed, states, statuses, _ = await _run(ex, symbols)
     syncs = feed.book_frames.syncs()
     for inst, sym in SYMBOLS.items():
         r = syncs[sym].report()
@@ -135,7 +139,7 @@ async def test_a_garbled_or_lost_update_fails_the_checksum_and_a_new_subscriptio
     ex = LocalOkx(recording)
     setattr(ex, fault, ("BTC-USDT", FAULT_AT))
     sym = "BTC/USDT"
-    feed, states, statuses = await _run(ex, [sym], syncs_each=2)
+    feed, states, statuses, _ = await _run(ex, [sym], syncs_each=2)
     r = feed.book_frames.syncs()[sym].report()
     print(f"\nokx live, {fault} at {FAULT_AT}: {r}, statuses {statuses}")
     assert r["checksum_checked"] - r["checksum_ok"] == 1  # the one message after the fault
@@ -163,3 +167,18 @@ async def test_ccxt_pro_alone_applies_a_garbled_update_without_complaint(recordi
     ccxt_state = (tuple((float(p), float(q)) for p, q, *_ in ob["bids"][:LEVELS]),
                   tuple((float(p), float(q)) for p, q, *_ in ob["asks"][:LEVELS]))
     assert ccxt_state != replay_states["BTC/USDT"][-1]
+
+
+async def test_live_trades_are_the_recorded_trades(recording):
+    """OKX's `trades` frames through the engine's reader (the recordings' own) as they arrive:
+    every recorded trade once, with its id, price, size and side, for every instrument."""
+    stats = CaptureStats(path=str(recording), market="", symbol=None)
+    want = sorted((t.symbol, t.trade_id, t.price, t.size, t.taker_side)
+                  for t in read_okx_recording(str(recording), stats) if type(t) is Trade)
+    ex = LocalOkx(recording)
+    feed, _, _, trades = await _run(ex, sorted(SYMBOLS.values()), trades=len(want))
+    got = sorted((t.symbol, t.trade_id, t.price, t.size, t.taker_side) for t in trades)
+    print(f"\nokx live trades: {len(got)} ({feed.book_frames.bad_trades} left out)")
+    assert got == want and len(want) == 74
+    assert all(t.exchange == "okx" and t.ts_event > 0 for t in trades)
+    assert {(s, "trades") for s in SYMBOLS.values()} <= set(feed.age)

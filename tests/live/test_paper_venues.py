@@ -49,7 +49,7 @@ async def _paper_until_rebalanced(exchange, config: str, ws: str, tmp_path):
 async def test_paper_on_okx_hedges_spot_coins_with_the_inverse_perp(tmp_path):
     """The seeds' case on OKX: UNI coins held, OKX's UNI-USD-SWAP shorted by TWAP on OKX's
     recorded book (each message checked by OKX's checksum) until net UNI is 30% of NAV."""
-    ex = LocalOkx(shared("cryptofeed", "sample_data", "OKX.ws.1.0"), speed=1.0)
+    ex = LocalOkx(shared("cryptofeed", "sample_data", "OKX.ws.1.0"), speed=0.5)
     r, report = await _paper_until_rebalanced(ex, "okx_inverse_hedge.toml",
                                               "ws://127.0.0.1:{port}/ws/v5", tmp_path)
     print(f"\nokx paper: {report['fills']} fills, net {report['net_weights']}, "
@@ -89,7 +89,7 @@ async def test_paper_on_bybit_hedges_spot_coins_with_the_linear_perp(tmp_path):
     Bybit's recorded book (each message's `u`/`seq` checked; best bid/ask from depth 1, apart
     from the book) until net XRP is 30% of NAV."""
     ex = LocalBybit(shared("nautilus_trader", "tests", "test_data", "bybit",
-                           "xrpusdt-ob500.data.zip"), speed=0.5)
+                           "xrpusdt-ob500.data.zip"), speed=0.25)
     r, report = await _paper_until_rebalanced(ex, "bybit_hedge.toml",
                                               "ws://127.0.0.1:{port}/v5/public/linear", tmp_path)
     checks = r.feed.book_frames.syncs()["XRP/USDT:USDT"].report()
@@ -116,7 +116,7 @@ async def test_paper_cross_venue_binance_spot_core_with_a_bybit_perp_overlay(tmp
             ROOT / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
     binance = LocalExchange(spot, speed=2)
     bybit = LocalBybit(shared("nautilus_trader", "tests", "test_data", "bybit",
-                              "xrpusdt-ob500.data.zip"), speed=0.5)
+                              "xrpusdt-ob500.data.zip"), speed=0.25)
     path = str(ROOT / "configs" / "cross_venue.toml")
     bport = await bybit.start()
     try:

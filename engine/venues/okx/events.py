@@ -11,8 +11,12 @@ the next snapshot. An update that comes while the book waits for a snapshot yiel
 
 from __future__ import annotations
 
-from engine.model.events import BookDelta, BookSnapshot
-from engine.venues.okx.books import APPLIED, SYNCED, WAITING, OkxBookSync, WireBook
+from typing import Callable
+
+from engine.core.numeric import MAX_VALUE
+from engine.model.events import BookDelta, BookSnapshot, Trade
+from engine.venues.okx.books import (APPLIED, SYNCED, WAITING, OkxBookSync, WireBook,
+                                     WireTradesFrame)
 
 EXCHANGE = "okx"
 _MS = 1_000_000
@@ -61,3 +65,27 @@ class OkxBookEvents:
 
 def _levels(levels) -> tuple[tuple[float, float], ...]:
     return tuple((float(lv[0]), float(lv[1])) for lv in levels)
+
+
+def trade_events(frame: WireTradesFrame, symbol_of: Callable[[str], str | None], ts_recv: int,
+                 bad: Callable[[str, str], None]) -> list[Trade]:
+    """The trades of one `trades` message. One that names an instrument not known
+    (`symbol_of` None) or carries a value no venue sends is left out and told to
+    `bad(kind, why)` ("unknown_instrument" or "invalid_value"), never guessed."""
+    out = []
+    for t in frame.data:
+        symbol = symbol_of(t.instId)
+        if symbol is None:
+            bad("unknown_instrument", f"{t.instId} is not in the listing")
+            continue
+        try:
+            px, sz, tid, ts_event = float(t.px), float(t.sz), int(t.tradeId), int(t.ts) * _MS
+        except ValueError as exc:
+            bad("invalid_value", f"{t.instId}: {exc}")
+            continue
+        if not (0.0 < px < MAX_VALUE and 0.0 < sz < MAX_VALUE) or t.side not in ("buy", "sell"):
+            bad("invalid_value", f"{t.instId}: {t.px} x {t.sz} {t.side}")
+            continue
+        out.append(Trade(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts_recv,
+                         trade_id=tid, price=px, size=sz, taker_side=t.side))
+    return out

@@ -1,5 +1,5 @@
-"""OKX v5 live: where the ccxt.pro client connects, and its `books` frames read by the engine
-(a `FrameTap` decoder) instead of ccxt.
+"""OKX v5 live: where the ccxt.pro client connects, and its `books` and `trades` frames read by
+the engine (a `FrameTap` decoder) instead of ccxt (trades: the same reader as the recordings').
 
 ccxt.pro keeps OKX's 400-level book without checking the CRC32 checksum each message carries or
 the `seqId` chain: a lost or garbled update leaves its book wrong, silently. Here every message
@@ -16,14 +16,16 @@ from typing import Callable
 import msgspec
 
 from engine.core.errors import DecodeError
-from engine.model.events import MarketEvent
-from engine.venues.okx.books import APPLIED, BOOKS_FRAME, SYNCED, WAITING
-from engine.venues.okx.events import OkxBookEvents
+from engine.model.events import MarketEvent, Trade
+from engine.venues.okx.books import APPLIED, BOOKS_FRAME, SYNCED, TRADES_FRAME, WAITING
+from engine.venues.okx.events import OkxBookEvents, trade_events
 
 log = logging.getLogger("engine.venues.okx")
 
 BOOK = b"books"  # the tap's kind for a `books` frame
+TRADES = b"trades"  # and for a `trades` frame
 _HEAD = b'{"arg":{"channel":"books",'
+_TRADES_HEAD = b'{"arg":{"channel":"trades",'
 CHANNEL = "books"  # ccxt.pro's default depth channel for watch_order_book (400 levels)
 
 
@@ -38,8 +40,12 @@ def point_at(ex, endpoints) -> None:
 
 
 def classify(raw: bytes) -> tuple[bytes, bytes] | None:
-    """(frame, kind) for a `books` frame, None for anything else (left to ccxt)."""
-    return (raw, BOOK) if raw.startswith(_HEAD) else None
+    """(frame, kind) for a `books` or `trades` frame, None for anything else (left to ccxt)."""
+    if raw.startswith(_HEAD):
+        return raw, BOOK
+    if raw.startswith(_TRADES_HEAD):
+        return raw, TRADES
+    return None
 
 
 class OkxBookFrames:
@@ -51,11 +57,14 @@ class OkxBookFrames:
                  on_gap: Callable[[str], None]) -> None:
         self.symbol_of, self.on_gap = symbol_of, on_gap
         self.books = OkxBookEvents()
+        self.bad_trades = 0
 
     def syncs(self) -> dict:
         return dict(self.books.syncs)
 
-    def decode(self, raw: bytes, now: int) -> MarketEvent | None:
+    def decode(self, raw: bytes, now: int) -> MarketEvent | list[Trade] | None:
+        if raw.startswith(_TRADES_HEAD):
+            return self._trades(raw, now)
         try:
             f = BOOKS_FRAME.decode(raw)
         except msgspec.DecodeError as exc:
@@ -71,6 +80,20 @@ class OkxBookFrames:
                         self.books.syncs[symbol].report())
             self.on_gap(symbol)
         return ev
+
+
+    def _trades(self, raw: bytes, now: int) -> list[Trade]:
+        """The frame's trades (OKX may batch several); a bad one is left out and logged."""
+        try:
+            f = TRADES_FRAME.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise DecodeError(f"okx trades frame: {exc}") from None
+
+        def bad(kind: str, why: str) -> None:
+            self.bad_trades += 1
+            log.warning("okx trade left out (%s): %s", kind, why)
+
+        return trade_events(f, self.symbol_of, now, bad)
 
 
 def wake_book_watch(ex, symbol: str) -> None:

@@ -21,16 +21,13 @@ from typing import Iterator
 
 import msgspec
 
-from engine.core.numeric import MAX_VALUE
-
 from engine.feeds.cryptofeed_capture import seconds_to_ns
 from engine.model.events import MarketEvent, Trade
 from engine.venues.okx.books import BOOKS_FRAME, TRADES_FRAME
-from engine.venues.okx.events import EXCHANGE, REFUSED, OkxBookEvents
+from engine.venues.okx.events import EXCHANGE, REFUSED, OkxBookEvents, trade_events
 from engine.venues.okx.symbols import read_instruments, unified_symbol
 
 _HOSTS = (b"wss://ws.okx.com", b"wss://wsaws.okx.com")
-_MS = 1_000_000
 
 
 def is_okx_recording(path: str) -> bool:
@@ -124,19 +121,7 @@ def _trades(path: str, lineno: int, payload: bytes, ts: int, symbols: dict[str, 
     except msgspec.DecodeError as exc:
         stats.skip("malformed", lineno, f"{path}: {exc}")
         return
-    for t in frame.data:
-        symbol = symbols.get(t.instId)
-        if symbol is None:
-            stats.skip("unknown_instrument", lineno, f"{path}: {t.instId} is not in the listing")
-            continue
-        try:
-            px, sz, tid, ts_event = float(t.px), float(t.sz), int(t.tradeId), int(t.ts) * _MS
-        except ValueError as exc:
-            stats.skip("invalid_value", lineno, f"{path}: {t.instId}: {exc}")
-            continue
-        if not (0.0 < px < MAX_VALUE and 0.0 < sz < MAX_VALUE) or t.side not in ("buy", "sell"):
-            stats.skip("invalid_value", lineno, f"{path}: {t.instId}: {t.px} x {t.sz} {t.side}")
-            continue
+    for tr in trade_events(frame, symbols.get, ts,
+                           lambda kind, why: stats.skip(kind, lineno, f"{path}: {why}")):
         stats.events += 1
-        yield Trade(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event, ts_recv=ts,
-                    trade_id=tid, price=px, size=sz, taker_side=t.side)
+        yield tr
