@@ -626,9 +626,6 @@ def check_config(cfg: EngineConfig, path: str) -> None:
             fail("$.instruments", "a cross-venue run holds its spot instruments on one venue "
                  f"and its contracts on one venue (the two wallets); got spot on "
                  f"{sorted(spot_v)}, contracts on {sorted(perp_v)}")
-        if "okx" in venues:
-            fail("$.instruments", "OKX in a cross-venue run is not wired yet (its feed has "
-                 "books alone, priced from their tops)")
         if cfg.accounts.enabled:
             fail("$.accounts", "transfers between the spot and futures wallets of two venues "
                  "are withdrawals, which the engine does not make: turn [accounts] off")

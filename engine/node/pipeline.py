@@ -43,12 +43,17 @@ from engine.triggers.actor import TriggerActor
 class Pipeline:
     def __init__(self, portfolio: Portfolio, stats: MarketStats, trigger: TriggerActor,
                  clock: ReplayClock, books: BookManager | None = None,
-                 price_from_depth: bool = False, whole_books: bool = False,
+                 price_from_depth: bool | frozenset[str] = False, whole_books: bool = False,
                  book_funding: bool = True, quote_delay: QuoteDelay | None = None,
                  verify_books: bool = False) -> None:
+        """`price_from_depth`: every symbol (True), or those named (a venue whose feed has
+        books alone), is priced from its book's top after each diff, not from best bid/ask."""
         self.portfolio, self.stats, self.trigger, self.clock = portfolio, stats, trigger, clock
         self.books = books if books is not None else BookManager()
         self.price_from_depth = price_from_depth
+        self._depth_all = price_from_depth is True
+        self._depth_priced = price_from_depth if isinstance(price_from_depth, frozenset) \
+            else frozenset()
         self.whole_books = whole_books  # live feeds hand over whole books, not diffs
         # live trading books funding as the venue charged it, not from the rate stream
         self.book_funding = book_funding
@@ -168,7 +173,7 @@ class Pipeline:
         if t is BestBidAsk:
             if self.verifiers is not None:
                 self._verifier(ev.symbol).on_ticker(ev)
-            if self.price_from_depth:
+            if self._depth_all or ev.symbol in self._depth_priced:
                 return None
             price = (ev.bid_price + ev.ask_price) * 0.5
             asset = self.portfolio.on_price(ev.symbol, price, ev.ts_recv)
@@ -181,7 +186,7 @@ class Pipeline:
                 # a book we trade went invalid: a data fault until it resyncs
                 where = utc_text(ev.ts_recv, ms=True)
                 self.book_faults[ev.symbol] = f"gap after update {status.update_id} at {where}"
-            if out != APPLIED or not self.price_from_depth:
+            if out != APPLIED or not (self._depth_all or ev.symbol in self._depth_priced):
                 return None
             top = self.books.syncs[ev.symbol].book.top()
             if top is None:

@@ -116,7 +116,9 @@ class Runner:
             self.exchange, broker = live_exchange_and_broker(cfg, cfg_path)
         self.session = PaperSession(cfg, whole_books=mode != "replay", broker=broker,
                                     # OKX's feed has books alone: prices from their tops
-                                    price_from_depth=mode != "replay" and cfg.live.exchange == "okx",
+                                    price_from_depth=frozenset(
+                                        s for s, v in instrument_venues(cfg).items()
+                                        if v == "okx" and mode != "replay"),
                                     book_funding=mode != "live",
                                     verify_books=mode == "replay" and cfg.replay.verify_books,
                                     cfg_path=cfg_path)

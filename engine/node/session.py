@@ -27,7 +27,8 @@ _EXCHANGE_TIMED = (BestBidAsk, Trade, BookDelta, MarkPrice)
 
 class PaperSession:
     def __init__(self, cfg: EngineConfig, markets: dict[str, MarketSpec] | None = None,
-                 clock: ReplayClock | None = None, price_from_depth: bool = False,
+                 clock: ReplayClock | None = None,
+                 price_from_depth: bool | frozenset[str] = False,
                  whole_books: bool = False, broker=None, book_funding: bool = True,
                  verify_books: bool = False, cfg_path: str | None = None) -> None:
         self.cfg = cfg

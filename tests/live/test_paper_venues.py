@@ -74,8 +74,6 @@ def test_a_venue_config_names_what_is_not_wired_in_one_line(tmp_path):
     parse_config(cross)
     with pytest.raises(ConfigError, match=r"spot on \['binance', 'okx'\]"):
         parse_config(cross.replace('symbol = "ETH/USDT"', 'symbol = "ETH/USDT"\nvenue = "okx"'))
-    with pytest.raises(ConfigError, match="OKX in a cross-venue run is not wired yet"):
-        parse_config(cross.replace('venue = "bybit"', 'venue = "okx"'))
     with pytest.raises(ConfigError, match=r"at `\$.accounts`: transfers between .* two venues"):
         parse_config(cross + '\n[accounts]\nmax_transfer = "1000"\n')
     bad = tmp_path / "bad.toml"
@@ -150,5 +148,105 @@ async def test_paper_cross_venue_binance_spot_core_with_a_bybit_perp_overlay(tmp
     assert set(r.feed.feeds) == {"binance", "bybit"}
     checks = r.feed.feeds["bybit"].book_frames.syncs()["XRP/USDT:USDT"].report()
     assert checks["sequence_breaks"] == 0 and checks["sequence_checked"] > 0
+    assert all(level for _, level in r.session.broker.fill_log)
+    assert r.session.guard.state == "ACTIVE"
+
+
+CROSS_OKX = """
+[account.spot]      # the Binance spot wallet
+BTC = "0.5"
+ETH = "5"
+USDT = "5000"
+
+[account.coinm]     # the OKX account: UNI margins the inverse perp
+UNI = "500"
+
+[[instruments]]
+symbol = "BTC/USDT"
+[[instruments]]
+symbol = "ETH/USDT"
+[[instruments]]
+symbol = "UNI/USD:UNI"
+venue = "okx"
+leverage = 5
+maintenance_rate = 0.01
+
+[universe.UNI]
+perp = "UNI/USD:UNI"
+
+[strategy]
+kind = "core_satellite"
+weights = { UNI = 0.1 }
+weights_sum = 0.1
+max_gross_leverage = 2.0
+
+[triggers.drift]
+abs_band = 0.02
+mode = "target"
+cooldown_s = 5
+min_trade_notional = 20
+
+[execution]
+algo = "twap"
+duration_s = 3
+slices = 3
+mode = "marketable"
+max_slippage_bps = 40
+
+[risk]
+max_margin_utilisation = 0.8
+max_gross_leverage = 2.0
+price_band_bps = 100
+max_price_age_s = 5
+
+[paper]
+latency_ms = 5
+fees = { maker_bps = "2", taker_bps = "5" }
+"""
+
+
+async def test_paper_cross_venue_binance_spot_core_with_an_okx_inverse_overlay(tmp_path):
+    """Binance spot coins beside OKX's UNI-USD-SWAP (priced from its checksummed book, OKX's
+    feed having books alone, while Binance's coins are priced from their best bid/ask): the
+    overlay buys the perp until net UNI (the margin coin and the perp) is 10% of the NAV."""
+    from local_exchange import LocalExchange
+
+    from tests.helpers import at_local_exchange
+
+    spot = [ROOT / "scripts/data/hftbacktest/spot/btcusdt_20240808.gz",
+            ROOT / "scripts/data/hftbacktest/spot/ethusdt_20240808.gz"]
+    binance = LocalExchange(spot, speed=2)
+    okx = LocalOkx(shared("cryptofeed", "sample_data", "OKX.ws.1.0"), speed=0.5)
+    path = tmp_path / "cross_okx.toml"
+    path.write_text(CROSS_OKX)
+    oport = await okx.start()
+    try:
+        cfg = at_local_exchange(load_config(str(path)), await binance.start())
+        cfg = msgspec.structs.replace(cfg, live=msgspec.structs.replace(cfg.live, venues={
+            "okx": VenueEndpointsCfg(ws_linear=f"ws://127.0.0.1:{oport}/ws/v5",
+                                     rest_base=f"http://127.0.0.1:{oport}")}))
+        r = Runner(cfg, str(path), CROSS_OKX, [], str(tmp_path / "j.sqlite"), mode="paper")
+
+        async def stop_when_done():
+            s = r.session
+            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
+                             "the rebalance to finish")
+            r.request_stop("done")
+
+        stopper = asyncio.create_task(stop_when_done())
+        try:
+            report = await asyncio.wait_for(r.run(), 90)
+        finally:
+            stopper.cancel()
+    finally:
+        await okx.stop()
+        await binance.stop()
+    print(f"\ncross-venue (okx) paper: {report['fills']} fills, net {report['net_weights']}")
+    assert report["fills"] > 0 and report["journal_fills"] == report["fills"]
+    assert abs(report["net_weights"]["UNI"] - 0.1) < 0.01
+    assert report["spot_end"] == report["spot_start"] == {"BTC": "0.5", "ETH": "5"}
+    assert set(r.feed.feeds) == {"binance", "okx"}
+    checks = r.feed.feeds["okx"].book_frames.syncs()["UNI/USD:UNI"].report()
+    assert checks["checksum_checked"] == checks["checksum_ok"] > 0
     assert all(level for _, level in r.session.broker.fill_log)
     assert r.session.guard.state == "ACTIVE"
