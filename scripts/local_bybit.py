@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A local Bybit v5 exchange (public market data) on 127.0.0.1 that replays a recorded
-`orderbook.500` stream, for the real ccxt.pro `bybit` client.
+"""A local Bybit v5 exchange on 127.0.0.1 that replays a recorded `orderbook.500` stream, for
+the real ccxt.pro `bybit` client: public market data here, the account and order entry in
+`local_bybit_account.py`.
 
 What it speaks, as far as ccxt uses it:
 - REST `GET /v5/market/instruments-info` (category=linear: one instrument per recorded market;
@@ -44,6 +45,7 @@ from aiohttp import web  # noqa: E402
 
 from engine.node.http import serve  # noqa: E402
 from engine.venues.bybit.markets import BUNDLED as LISTING  # noqa: E402
+from local_bybit_account import BybitAccount  # noqa: E402
 from local_spot import json_messages  # noqa: E402
 
 log = logging.getLogger("local_bybit")
@@ -65,13 +67,15 @@ def _top(side: dict[str, str], n: int, bids: bool) -> list[tuple[str, str]]:
     return sorted(side.items(), key=lambda kv: float(kv[0]), reverse=bids)[:n]
 
 
-def depth_stream(records: list[dict], depth: int) -> list[bytes]:
-    """The frames Bybit would send for `orderbook.<depth>.<id>`, derived from the recording."""
+def depth_stream(records: list[dict], depth: int, origins: list[int] | None = None
+                 ) -> list[bytes]:
+    """The frames Bybit would send for `orderbook.<depth>.<id>`, derived from the recording
+    (`origins`, when given, gets each frame's recorded message index)."""
     book = {"b": {}, "a": {}}
     shown = {"b": {}, "a": {}}
     out: list[bytes] = []
     u = 0
-    for rec in records:
+    for k, rec in enumerate(records):
         data = rec["data"]
         if rec["type"] == "snapshot":
             book = {"b": {}, "a": {}}
@@ -99,6 +103,8 @@ def depth_stream(records: list[dict], depth: int) -> list[bytes]:
             kind, b, a = "delta", changes["b"], changes["a"]
         shown = {s: dict(top[s]) for s in ("b", "a")}
         u += 1
+        if origins is not None:
+            origins.append(k)
         out.append(orjson.dumps({
             "topic": f"orderbook.{depth}.{data['s']}", "type": kind, "ts": rec["ts"],
             "data": {"s": data["s"], "b": [list(x) for x in b], "a": [list(x) for x in a],
@@ -107,9 +113,11 @@ def depth_stream(records: list[dict], depth: int) -> list[bytes]:
     return out
 
 
-class LocalBybit:
+class LocalBybit(BybitAccount):
     def __init__(self, recording: Path = RECORDING, host: str = "127.0.0.1",
-                 port: int = 0, speed: float | None = None) -> None:
+                 port: int = 0, speed: float | None = None, account: dict | None = None,
+                 api_key: str = "local-test-key", api_secret: str = "local-test-secret"
+                 ) -> None:
         self.speed = speed  # None: as fast as the socket takes them; else recorded time x speed
         self.records = read_recording(recording)
         self.market_ids = sorted({r["data"]["s"] for r in self.records})
@@ -119,6 +127,9 @@ class LocalBybit:
         self.subscriptions: dict[str, int] = {}
         self.sockets: set[web.WebSocketResponse] = set()
         self._streams: dict[tuple[int, str], list[bytes]] = {}
+        self._origins: dict[tuple[int, str], list[int]] = {}
+        self._setup_venue_book()
+        self._setup_account(account, api_key, api_secret)
         self._runner: web.AppRunner | None = None
 
     def stream(self, depth: int, market_id: str) -> list[bytes]:
@@ -126,11 +137,46 @@ class LocalBybit:
         s = self._streams.get((depth, market_id))
         if s is None:
             mine = [r for r in self.records if r["data"]["s"] == market_id]
-            s = self._streams[(depth, market_id)] = depth_stream(mine, depth)
+            origins: list[int] = []
+            s = self._streams[(depth, market_id)] = depth_stream(mine, depth, origins)
+            self._origins[(depth, market_id)] = origins
         return s
 
+    def _advance(self, market_id: str, k: int) -> None:
+        """The venue's own book (every recorded level, what orders fill against) moved on to
+        recorded message `k` of `market_id`: the furthest any subscriber has been sent."""
+        events = self._book_events[market_id]
+        while self._applied[market_id] < k:
+            self._applied[market_id] += 1
+            ev = events[self._applied[market_id]]
+            if ev is not None:
+                if type(ev).__name__ == "BookSnapshot":
+                    self.book_manager.on_snapshot(ev)
+                else:
+                    self.book_manager.on_delta(ev)
+
+    def _setup_venue_book(self) -> None:
+        """The recorded messages as the engine's book events (the venue's full book, checked
+        by its own rules), per market, for the matcher."""
+        from engine.book.manager import BookManager
+        from engine.venues.bybit.books import BOOK_FRAME, depth_of
+        from engine.venues.bybit.events import BybitBookEvents
+        from engine.venues.bybit.recording import unified_symbol
+
+        self.book_manager = BookManager()
+        self._book_events: dict[str, list] = {}
+        self._applied: dict[str, int] = {}
+        for mid in self.market_ids:
+            mine = [r for r in self.records if r["data"]["s"] == mid]
+            events = BybitBookEvents(depth_of(mine[0]["topic"]))
+            self._book_events[mid] = [
+                events.on_frame(BOOK_FRAME.decode(orjson.dumps(r)), unified_symbol(mid),
+                                r["ts"] * 1_000_000)[1] for r in mine]
+            self._applied[mid] = -1
+
     async def start(self) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[self.check_signature])
+        self.add_private_routes(app)
         app.router.add_get("/v5/market/instruments-info", self.instruments)
         app.router.add_get("/v5/market/time", self.time)
         app.router.add_get("/v5/public/linear", self.ws)
@@ -138,7 +184,7 @@ class LocalBybit:
         return self.port
 
     async def stop(self) -> None:
-        for ws in list(self.sockets):
+        for ws in list(self.sockets) + list(self.private):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -211,7 +257,10 @@ class LocalBybit:
         if self.drop_frame is not None and self.drop_frame[0] == depth and n == 1:
             skip = self.drop_frame[1]
         loop, t0, ts0 = asyncio.get_running_loop(), None, 0
-        for k, frame in enumerate(self.stream(depth, topic.rsplit(".", 1)[1])):
+        market_id = topic.rsplit(".", 1)[1]
+        frames = self.stream(depth, market_id)
+        origins = self._origins[(depth, market_id)]
+        for k, frame in enumerate(frames):
             if k == skip:
                 continue
             if ws.closed:
@@ -223,6 +272,7 @@ class LocalBybit:
                 wait = t0 + (ts - ts0) / 1000 / self.speed - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+            self._advance(market_id, origins[k])
             await ws.send_str(frame.decode())
 
 

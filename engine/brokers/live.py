@@ -4,8 +4,10 @@ from the user-data stream.
 `submit` and `cancel` start a task and return at once; what comes back (fills, order updates)
 is collected and handed to the execution engine on its next `on_time`, exactly as the paper
 broker's events are. The deterministic client order id goes with every attempt, so a retry
-can never create a second order. What an error means comes from the venue's map
-(`engine.venues.binance.errors`, onto `engine.core.errors`): `VenueUnavailable` (network,
+can never create a second order. Everything the venue decides (the parameters carrying that
+id, its codes, its user-data fields, its request costs) comes from the venue's order module
+(`engine/venues/<venue>/orders.py`; Binance's by default). What an error means comes from the
+venue's map (onto `engine.core.errors`): `VenueUnavailable` (network,
 timeouts, 429, 5xx) is retried with back-off, a "duplicate client order id" means an earlier
 attempt got through, so the order is looked up instead; `OrderRejected` (margin, filters,
 reduce-only) is final and never retried; `VenueAuthError` and anything that is not a venue
@@ -46,8 +48,6 @@ from engine.execution.markets import MarketSpec, market_kind
 from engine.model.events import Fill, Transfer
 from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
 from engine.brokers.order_tracker import OrderTracker
-from engine.venues.binance import user_data as ud
-from engine.venues.binance.errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER, classify
 from engine.venues.binance.rate_limits import COINM_COSTS, SPOT_COSTS
 
 log = logging.getLogger("engine.brokers.live")
@@ -58,7 +58,13 @@ class LiveBroker:
                  backoff_s: float = 0.2, throttle: PriorityThrottle | None = None,
                  costs: dict[str, RequestCost] | None = None, spot_exchange=None,
                  spot_throttle: PriorityThrottle | None = None, coinm_exchange=None,
-                 coinm_throttle: PriorityThrottle | None = None) -> None:
+                 coinm_throttle: PriorityThrottle | None = None, venue_orders=None) -> None:
+        """`venue_orders`: the venue's order module (engine/venues/<venue>/orders.py: client
+        id parameters, codes, user-data reader, request costs); default Binance's."""
+        if venue_orders is None:
+            from engine.venues.binance import orders as venue_orders
+        self.vo = venue_orders
+        self.ud, self.classify = venue_orders.ud, venue_orders.classify
         self.ex, self.markets, self.clock = exchange, markets, clock
         self.spot_ex = spot_exchange
         self.coinm_ex = coinm_exchange
@@ -80,9 +86,7 @@ class LiveBroker:
 
             throttle = PriorityThrottle(RateBudget(load_windows(BUNDLED_USDM)), clock)
         self.throttle = throttle
-        if costs is None:
-            from engine.venues.binance.rate_limits import COSTS as costs
-        self.costs = costs
+        self.costs = costs if costs is not None else venue_orders.COSTS
         self.max_send_delay_ns = 0  # worst time from a child's release to its request leaving
         # starts each request task; the runner hands in its supervisor's `spawn`
         self.spawner = None
@@ -184,7 +188,7 @@ class LiveBroker:
             try:
                 return await fn(*args, **kw)
             except ccxt.BaseError as exc:
-                err = classify(exc)
+                err = self.classify(exc)
                 if not isinstance(err, VenueUnavailable) or attempt == retries:
                     raise err from exc
                 log.warning("%s failed (%s); retry %d in %.2fs", what, err, attempt + 1, delay)
@@ -192,16 +196,8 @@ class LiveBroker:
                 delay *= 2
 
     async def _place(self, o: OrderRequest) -> None:
-        params = {"newClientOrderId": o.client_order_id}
         venue = self._venue(o.symbol)
-        spot = venue == "spot"
-        if o.price is not None:
-            if spot and o.tif == "GTX":
-                params["postOnly"] = True  # spot's post-only is the LIMIT_MAKER type
-            else:
-                params["timeInForce"] = o.tif
-        if o.reduce_only and not spot:
-            params["reduceOnly"] = True
+        params = self.vo.order_params(o, venue == "spot")
         kind = "limit" if o.price is not None else "market"
         self.attempts[o.client_order_id] = self.attempts.get(o.client_order_id, 0) + 1
         now = self.clock.now_ns()
@@ -221,24 +217,45 @@ class LiveBroker:
                     f"gave up after retries: {exc.venue_message}", now)
                 return
         except OrderRejected as exc:
-            if exc.code == DUPLICATE_CLIENT_ID:  # an earlier attempt got through: look it up
+            if exc.code == self.vo.DUPLICATE_CLIENT_ID:  # an earlier attempt got through
                 res = await self._lookup(o.symbol, o.client_order_id)
             else:
                 self.inbox += self.orders.refused(o.client_order_id, o.symbol, "rejected",
                                                   exc.code, exc.venue_message, now)
                 return
-        await self._report(o, res)
+        await self._report(o, await self._with_state(o.symbol, o.client_order_id, res))
 
     async def _lookup(self, symbol: str, cid: str) -> dict:
-        """The venue's view of an order, by our client id (unknown: OrderRejected -2013)."""
-        return await self._call("fetch order", "fetch_order", None, symbol,
-                                {"origClientOrderId": cid}, venue=self._venue(symbol))
+        """The venue's view of an order, by our client id (unknown: `OrderRejected` with the
+        venue's unknown-order code)."""
+        for method, args in self.vo.lookups(symbol, cid):
+            res = await self._call("fetch order", method, *args, venue=self._venue(symbol))
+            if not isinstance(res, list):
+                return res
+            found = next((o for o in res if o.get("clientOrderId") == cid), None)
+            if found is not None:
+                return found
+        code = self.vo.UNKNOWN_ORDER[0]
+        raise OrderRejected(f"fetch order: {cid} not at the venue", code,
+                            "order does not exist")
+
+    async def _with_state(self, symbol: str, cid: str, res: dict) -> dict:
+        """`res` (a create or cancel answer) with the order's state: a venue whose answers
+        carry ids only is asked for it (if that fails, the user-data stream brings it)."""
+        if self.vo.ANSWERS_WITH_STATE or res.get("status") is not None:
+            return res
+        try:
+            return await self._lookup(symbol, cid)
+        except (VenueUnavailable, OrderRejected) as exc:
+            log.warning("order %s: state not read after the answer (%s); the stream tells",
+                        cid, exc)
+            return res
 
     async def _report(self, o: OrderRequest, res: dict) -> None:
         """The venue's answer for an order (its own, a lookup's, a cancel's)."""
-        filled = ud.filled_of(res)
+        filled = self.ud.filled_of(res)
         await self._catch_up(o.client_order_id, o.symbol, o.side, res)
-        status = ud.order_status(res)
+        status = self.ud.order_status(res)
         now = self.clock.now_ns()
         if status == "accepted":
             self.inbox += self.orders.accepted(o, filled, now)
@@ -260,31 +277,32 @@ class LiveBroker:
         try:
             res = await self._lookup(symbol, cid)
         except OrderRejected as exc:
-            if exc.code not in UNKNOWN_ORDER:
+            if exc.code not in self.vo.UNKNOWN_ORDER:
                 raise
             self.inbox += self.orders.refused(cid, symbol, "unsent", 0,
                                               "not at the venue: never arrived",
                                               self.clock.now_ns())
             return "unsent"
         await self._catch_up(cid, symbol, side, res)
-        status = ud.order_status(res)
+        status = self.ud.order_status(res)
         if status == "accepted":
             res = await self._call(f"cancel {cid}", "cancel_order", None, symbol,
-                                   {"origClientOrderId": cid}, venue=self._venue(symbol))
+                                   self.vo.by_client_id(cid), venue=self._venue(symbol))
+            res = await self._with_state(symbol, cid, res)
             await self._catch_up(cid, symbol, side, res)
             status = "canceled"
-        self.inbox += self.orders.end(cid, symbol, status, ud.filled_of(res),
+        self.inbox += self.orders.end(cid, symbol, status, self.ud.filled_of(res),
                                       self.clock.now_ns())
         return status
 
     async def _catch_up(self, cid: str, symbol: str, side: str, res: dict) -> None:
         """Fetch the order's fills by REST when the venue says more filled than we have."""
-        if self.orders.filled(cid) < ud.filled_of(res) and res.get("id"):
+        if self.orders.filled(cid) < self.ud.filled_of(res) and res.get("id"):
             now = self.clock.now_ns()
             for t in await self._call("fetch trades", "fetch_my_trades", symbol,
                                       params={"orderId": res["id"]},
                                       venue=self._venue(symbol)):
-                if self._take_fill(ud.fill_from_trade(t, cid, symbol, side, now)):
+                if self._take_fill(self.ud.fill_from_trade(t, cid, symbol, side, now)):
                     self.rest_fills += 1
 
     async def run_streams(self) -> None:
@@ -317,7 +335,7 @@ class LiveBroker:
                 got = await fn()
                 backoff = 0.25
             except ccxt.BaseError as exc:
-                err = classify(exc)
+                err = self.classify(exc)
                 if isinstance(err, VenueAuthError):
                     raise err from exc  # a key the venue refuses: no retry can help
                 log.warning("user-data %s stream failed (%s); retrying in %.2fs", name, err,
@@ -333,14 +351,14 @@ class LiveBroker:
     def _on_trades(self, trades: list) -> None:
         now = self.clock.now_ns()
         for t in trades:
-            cid = ud.trade_client_id(t)
-            if cid and self._take_fill(ud.fill_from_trade(t, cid, t["symbol"],
+            cid = self.ud.trade_client_id(t)
+            if cid and self._take_fill(self.ud.fill_from_trade(t, cid, t["symbol"],
                                                           t.get("side") or "", now)):
                 self.stream_fills += 1
 
     def _on_orders(self, orders: list) -> None:
         for o in orders:
-            end = ud.order_end(o)
+            end = self.ud.order_end(o)
             if end is None or end[0] not in self.attempts:
                 continue  # not ours, or not over yet
             self.stream_updates += 1
@@ -348,12 +366,12 @@ class LiveBroker:
 
     def _on_positions(self, positions: list) -> None:
         for p in positions:
-            got = ud.position_amount(p)
+            got = self.ud.position_amount(p)
             if got is not None:
                 self.venue_positions_seen[got[0]] = got[1]
 
     def _on_balance(self, balance: dict) -> None:
-        wallet, funding = ud.wallet_update(balance)
+        wallet, funding = self.ud.wallet_update(balance)
         self.venue_cash.update(wallet)
         if funding:  # the wallet moved by funding: read what, per symbol
             self._funding_dirty = True
@@ -361,10 +379,10 @@ class LiveBroker:
                 self._funding_task = self._spawn(self._funding_loop(), "funding lookup")
 
     def _on_spot_balance(self, balance: dict) -> None:
-        self.venue_spot.update(ud.spot_balances(balance))
+        self.venue_spot.update(self.ud.spot_balances(balance))
 
     def _on_coinm_balance(self, balance: dict) -> None:
-        wallet, funding = ud.wallet_update(balance)  # the same ACCOUNT_UPDATE, in coins
+        wallet, funding = self.ud.wallet_update(balance)  # the same ACCOUNT_UPDATE, in coins
         self.venue_coinm.update(wallet)
         if funding:
             self._funding_dirty = True
@@ -376,13 +394,14 @@ class LiveBroker:
         self._spawn(self._transfer(req), f"transfer {req.transfer_id}")
 
     async def _transfer(self, req: TransferRequest) -> None:
-        kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
+        kind = self.ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
         try:
             # never resent: a transfer carries no id of ours, so a second request after a
             # lost answer would move the money twice; the venue's history says what happened
             res = await self._call(f"transfer {req.transfer_id}", "transfer", req.asset,
-                                   float(req.amount), ud.CCXT_ACCOUNT[req.from_wallet],
-                                   ud.CCXT_ACCOUNT[req.to_wallet], {"type": kind}, venue="spot",
+                                   float(req.amount), self.ud.CCXT_ACCOUNT[req.from_wallet],
+                                   self.ud.CCXT_ACCOUNT[req.to_wallet], {"type": kind},
+                                   venue="spot",
                                    retries=0)
             venue_id = str(res.get("id"))
             self._claimed_transfers.add(venue_id)
@@ -410,12 +429,12 @@ class LiveBroker:
         """Whether a transfer whose answer never came happened at the venue: its history
         since the request (less a minute of clock skew) holds a confirmed, unclaimed transfer
         of the same type, asset and amount, or it does not (then it never arrived: failed)."""
-        kind = ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
+        kind = self.ud.TRANSFER_TYPE[(req.from_wallet, req.to_wallet)]
         since = req.ts_created // 1_000_000 - 60_000
         rows = await self._call("transfer history", "fetch_transfers", req.asset, since, 100,
                                 {"type": kind, "size": 100}, venue="spot")
         for t in rows:
-            tid, asset, amount, typ, confirmed = ud.transfer_row(t)
+            tid, asset, amount, typ, confirmed = self.ud.transfer_row(t)
             if confirmed and (typ, asset, amount) == (kind, req.asset, req.amount) and \
                     tid not in self._claimed_transfers:
                 self._claimed_transfers.add(tid)
@@ -424,7 +443,7 @@ class LiveBroker:
 
     async def venue_spot_wallet(self) -> dict[str, Decimal]:
         """The spot wallet as the venue holds it (GET /api/v3/account)."""
-        return ud.spot_balances(await self._call("fetch spot balance", "fetch_balance",
+        return self.ud.spot_balances(await self._call("fetch spot balance", "fetch_balance",
                                                  venue="spot"))
 
     @property
@@ -451,6 +470,8 @@ class LiveBroker:
     async def poll_funding(self, since_ms: int | None = None) -> int:
         """New funding fees from the venue's income history (each once, by its id): USD-M's,
         and COIN-M's (in coins) where COIN-M contracts are traded."""
+        if not self.vo.FUNDING_HISTORY:
+            return 0
         n = 0
         failed = None
         for venue in ("usdm", "coinm") if self.coinm_ex is not None else ("usdm",):
@@ -463,7 +484,7 @@ class LiveBroker:
                 failed = exc
                 continue
             for r in rows:
-                fid, symbol, ms, amount = ud.funding_row(r)
+                fid, symbol, ms, amount = self.ud.funding_row(r)
                 if (venue, fid) in self._seen_funding:
                     continue
                 self._seen_funding.add((venue, fid))
@@ -478,10 +499,10 @@ class LiveBroker:
                             ) -> tuple[dict[str, Decimal], dict[str, tuple[Decimal, Decimal]]]:
         """What the venue holds: wallet balance per asset, and (quantity, entry price) per
         symbol, from `GET /fapi/v3/account` and the position risk."""
-        cash = ud.wallet_balances(await self._call("fetch balance", "fetch_balance"))
+        cash = self.ud.wallet_balances(await self._call("fetch balance", "fetch_balance"))
         positions = {s: (Decimal(0), Decimal(0)) for s in symbols}
         for p in await self._fetch_positions(symbols):
-            got = ud.position_entry(p)
+            got = self.ud.position_entry(p)
             if got is not None and got[0] in positions:
                 positions[got[0]] = got[1:]
         return cash, positions
@@ -490,13 +511,17 @@ class LiveBroker:
         """Signed position per symbol as the venue reports it."""
         out = {s: Decimal(0) for s in symbols}
         for p in await self._fetch_positions(symbols):
-            got = ud.position_entry(p)
+            got = self.ud.position_entry(p)
             if got is not None and got[0] in out:
                 out[got[0]] = got[1]
         return out
 
     async def _fetch_positions(self, symbols: list[str]) -> list[dict]:
         """The venue's positions of `symbols`, each market's from its own client."""
+        if not self.vo.POSITIONS_BY_SYMBOLS:  # all of the account's, then ours
+            wanted = set(symbols)
+            return [p for p in await self._call("fetch positions", "fetch_positions")
+                    if p.get("symbol") in wanted]
         out = []
         for venue in ("usdm", "coinm"):
             mine = [s for s in symbols if self._venue(s) == venue]
@@ -507,7 +532,7 @@ class LiveBroker:
 
     async def venue_coinm_wallet(self) -> dict[str, Decimal]:
         """The COIN-M wallets (one per coin) as the venue holds them (GET /dapi/v1/account)."""
-        return ud.wallet_balances(await self._call("fetch COIN-M balance", "fetch_balance",
+        return self.ud.wallet_balances(await self._call("fetch COIN-M balance", "fetch_balance",
                                                    venue="coinm"))
 
     async def _cancel(self, cid: str) -> None:
@@ -523,15 +548,16 @@ class LiveBroker:
             return
         try:
             res = await self._call(f"cancel {cid}", "cancel_order", None, o.symbol,
-                                   {"origClientOrderId": cid}, venue=self._venue(o.symbol))
+                                   self.vo.by_client_id(cid), venue=self._venue(o.symbol))
+            res = await self._with_state(o.symbol, cid, res)
             await self._catch_up(cid, o.symbol, o.side, res)  # filled in part before?
-            self.inbox += self.orders.end(cid, o.symbol, "canceled", ud.filled_of(res),
+            self.inbox += self.orders.end(cid, o.symbol, "canceled", self.ud.filled_of(res),
                                           self.clock.now_ns())
         except (OrderRejected, VenueUnavailable) as exc:
             self.inbox.append(OrderUpdate(client_order_id=cid, symbol=o.symbol,
                                           status="cancel_rejected", ts=now, code=exc.code,
                                           reason=exc.venue_message))
-            if isinstance(exc, OrderRejected) and exc.code in UNKNOWN_ORDER:
+            if isinstance(exc, OrderRejected) and exc.code in self.vo.UNKNOWN_ORDER:
                 # it ended at the venue (filled) before the cancel: its fills and its end
                 # may come only by the stream, which may be gone (shutdown): ask for them
                 try:

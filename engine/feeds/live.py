@@ -39,6 +39,7 @@ class LiveEndpoints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     ws_api_spot: str | None = None  # spot WebSocket API (the spot user-data stream)
     rest_base: str | None = None  # replaces https://fapi.binance.com (and dapi's) in every URL
     account_base: str | None = None  # replaces https://api.binance.com (sapi: key permissions)
+    ws_private: str | None = None  # Bybit: its private stream (…/v5/private)
 
 
 def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binance",
@@ -53,12 +54,18 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     opts = {"defaultType": "spot" if spot else ("delivery" if coinm else "swap"),
             "fetchMarkets": {"types": [kind]},
             "fetchCurrencies": False}
+    config: dict = {}
     if exchange == "okx":  # one client for every kind; options are not traded
         opts["fetchMarkets"] = {"types": ["spot", "swap", "future"]}
+    elif exchange == "bybit":  # a unified account, no currency list (engine/venues/bybit)
+        from engine.venues.bybit.orders import CLIENT_HAS, CLIENT_OPTIONS
+
+        opts.update(CLIENT_OPTIONS)
+        config["has"] = dict(CLIENT_HAS)
     if spot:  # the margin pair lists are for margin trading, which the engine does not do
         opts["fetchMargins"] = False
     opts.update(options or {})
-    ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit})
+    ex = getattr(ccxtpro, exchange)({"options": opts, "enableRateLimit": rate_limit, **config})
     if endpoints is not None:
         if exchange == "bybit":
             from engine.venues.bybit.live import point_at

@@ -430,6 +430,7 @@ class VenueEndpointsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=T
     ws_inverse: str | None = None
     rest_base: str | None = None
     account_base: str | None = None
+    ws_private: str | None = None  # Bybit's private stream
 
 
 class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -442,6 +443,7 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     ws_spot: str | None = None  # spot streams (default: Binance's)
     ws_inverse: str | None = None  # COIN-M streams (default: Binance's)
     ws_api_spot: str | None = None  # spot WebSocket API: the spot user-data stream
+    ws_private: str | None = None  # Bybit: its private stream (default: Bybit's)
     rest_base: str | None = None
     account_base: str | None = None
     depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50

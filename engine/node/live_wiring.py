@@ -22,10 +22,12 @@ def endpoints(cfg: EngineConfig, venue: str | None = None):
         if v is None:
             return LiveEndpoints()
         return LiveEndpoints(ws_linear=v.ws_linear, ws_spot=v.ws_spot, ws_inverse=v.ws_inverse,
-                             rest_base=v.rest_base, account_base=v.account_base)
+                             rest_base=v.rest_base, account_base=v.account_base,
+                             ws_private=v.ws_private)
     return LiveEndpoints(ws_linear=live.ws_linear, rest_base=live.rest_base,
                          account_base=live.account_base, ws_spot=live.ws_spot,
-                         ws_api_spot=live.ws_api_spot, ws_inverse=live.ws_inverse)
+                         ws_api_spot=live.ws_api_spot, ws_inverse=live.ws_inverse,
+                         ws_private=live.ws_private)
 
 
 def market_data_exchange(cfg: EngineConfig, venue: str | None = None):
@@ -83,14 +85,17 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.execution.markets import market_kind
 
     live = cfg.live
-    others = sorted(set(instrument_venues(cfg).values()) - {"binance"})
-    if others:
-        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on {others} is not "
-                          "wired yet (orders and user data); paper mode runs on their books")
+    venues = set(instrument_venues(cfg).values())
+    if venues - {"binance", "bybit"} or len(venues) > 1:
+        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on "
+                          f"{sorted(venues)} is not wired yet (Binance, or Bybit alone; paper "
+                          "mode runs on every venue's books)")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
                           f"environment variables {live.api_key_env} and {live.api_secret_env}")
+    if venues == {"bybit"}:
+        return _bybit_exchange_and_broker(cfg, cfg_path, key, secret)
     exchange = make_exchange(endpoints(cfg), live.exchange, rate_limit=False)
     exchange.apiKey, exchange.secret = key, secret
     # spot orders, the spot wallet and transfers go through a spot client with the same key
@@ -125,4 +130,27 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
                         throttle=PriorityThrottle(RateBudget(windows), clock),
                         spot_exchange=spot, spot_throttle=spot_throttle,
                         coinm_exchange=coinm, coinm_throttle=coinm_throttle)
+    return exchange, broker
+
+
+def _bybit_exchange_and_broker(cfg: EngineConfig, cfg_path: str, key: str, secret: str):
+    """Live on Bybit: one ccxt.pro client (market data, orders, the private stream) with the
+    key, the venue's listing as market rules, Bybit's request budget, its order module."""
+    from engine.brokers.live import LiveBroker
+    from engine.brokers.throttle import PriorityThrottle
+    from engine.core.clock import LiveClock
+    from engine.core.ratelimit import RateBudget, RateWindow
+    from engine.feeds.live import make_exchange
+    from engine.node.session import venue_markets
+    from engine.venues.bybit import orders
+
+    exchange = make_exchange(endpoints(cfg), "bybit", rate_limit=False)
+    exchange.apiKey, exchange.secret = key, secret
+    markets = venue_markets(cfg, cfg_path, [i.symbol for i in cfg.instruments])
+    windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
+               for w in cfg.live.rate_limits] or orders.WINDOWS
+    clock = LiveClock()
+    broker = LiveBroker(exchange, markets, clock,
+                        throttle=PriorityThrottle(RateBudget(windows), clock),
+                        venue_orders=orders)
     return exchange, broker

@@ -256,6 +256,8 @@ class Runner:
             if self.mode == "live":
                 from engine.feeds.live import check_key_permissions
 
+                if self.cfg.live.exchange == "bybit":
+                    from engine.venues.bybit.orders import check_key_permissions
                 try:
                     from engine.node.config import buys_spot
 
@@ -542,8 +544,12 @@ class Runner:
             if venue == "binance":
                 feeds[venue] = self._binance_feed(mine, queue, clock)
                 continue
-            ex = market_data_exchange(self.cfg, venue)
-            self._venue_exchanges.append(ex)  # closed by the run, as Binance's are
+            if venue == live.exchange and self.exchange is not None:
+                ex = self.exchange  # live: the broker's client (with the key) serves the feed
+                self._market_exchange = ex
+            else:
+                ex = market_data_exchange(self.cfg, venue)
+                self._venue_exchanges.append(ex)  # closed by the run, as Binance's are
             # the streams wired for the venue so far: books, Bybit's best bid/ask, OKX's trades
             feeds[venue] = LiveFeed(ex, mine, queue.put_nowait, clock, depth=live.depth,
                                     tickers=venue == "bybit", trades=venue == "okx",

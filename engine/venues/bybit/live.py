@@ -33,7 +33,7 @@ TOP = b"orderbook.1"  # and for a depth-1 frame (best bid and ask)
 
 def point_at(ex, endpoints) -> None:
     """A ccxt.pro `bybit` client's URLs pointed where `endpoints` (`LiveEndpoints`) say: the
-    REST host, the public linear, spot and inverse streams."""
+    REST host, the public linear, spot and inverse streams, the private stream."""
     if endpoints.rest_base:
         for k, v in list(ex.urls["api"].items()):
             if isinstance(v, str) and v.startswith("https://api.{hostname}"):
@@ -43,6 +43,8 @@ def point_at(ex, endpoints) -> None:
                       ("inverse", endpoints.ws_inverse)):
         if url:
             public[kind] = url
+    if endpoints.ws_private:  # the unified account's stream (ccxt reads `/v5/private` in it)
+        ex.urls["api"]["ws"]["private"]["contract"] = endpoints.ws_private
 
 
 def classify(raw: bytes) -> tuple[bytes, bytes] | None:
