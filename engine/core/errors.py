@@ -14,7 +14,8 @@
     └── TaskFailed               an owned task died unexpectedly: trading halts (exit 4)
 
 Venue codes and ccxt's exception classes are mapped onto it in one table per venue
-(`engine.venues.binance.errors`); everything else in the engine reads only this tree.
+(`engine.venues.<venue>.errors`, through `venue_error`); everything else in the engine reads
+only this tree.
 """
 
 from __future__ import annotations
@@ -81,3 +82,22 @@ class TaskFailed(BallastError):
         super().__init__(f"task {task} failed: {type(exc).__name__}: {exc}")
         self.task = task
         self.exc = exc
+
+
+def venue_error(exc: BaseException, code: int, msg: str, kind: str | None) -> "VenueError":
+    """The engine error for a ccxt exception whose venue code `code` (0: none) a venue's table
+    calls `kind` ("retry", "auth", "reject"; None: a code it does not know, when ccxt's class
+    decides: network trouble and failed operations are retried, a refused key is fatal,
+    anything else is a refusal)."""
+    import ccxt
+
+    text = f"{type(exc).__name__}: {msg}" if code else f"{type(exc).__name__}: {str(exc)[:200]}"
+    if kind is None:
+        if isinstance(exc, (ccxt.NetworkError, ccxt.BadResponse, ccxt.OperationFailed)):
+            kind = "retry"
+        elif isinstance(exc, ccxt.AuthenticationError):
+            kind = "auth"
+        else:
+            kind = "reject"
+    cls = {"retry": VenueUnavailable, "auth": VenueAuthError, "reject": OrderRejected}[kind]
+    return cls(text, code, msg)

@@ -166,3 +166,80 @@ async def test_a_key_that_can_withdraw_or_a_wrong_secret_is_refused(tmp_path, mo
     with pytest.raises(VenueAuthError, match="error sign") as caught:
         await _live_run(tmp_path / "b", monkeypatch, secret="wrong-secret")
     assert caught.value.code == 10004
+
+
+async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, monkeypatch):
+    """kill -9 of a live Bybit run right after its second order was booked at the venue (its
+    answer never sent); the restart on the same journal looks it up by its client id, takes
+    its fills from the venue, sends nothing twice, and finishes the rebalance with the venue's
+    positions and wallet equal to the engine's."""
+    import os
+    import signal
+
+    from engine.journal.store import Journal
+    from engine.node.config import load_config
+
+    ex = LocalBybit(_recording(), speed=0.25, account={"cash": {"USDT": "10000"}})
+    port = await ex.start()
+    path = tmp_path / "bybit_live.toml"
+    path.write_text(CONFIG + f'ws_linear = "ws://127.0.0.1:{port}/v5/public/linear"\n'
+                    f'rest_base = "http://127.0.0.1:{port}"\n'
+                    f'ws_private = "ws://127.0.0.1:{port}/v5/private"\n')
+    journal = str(tmp_path / "j.sqlite")
+    env = {"BYBIT_API_KEY": "local-test-key", "BYBIT_API_SECRET": "local-test-secret"}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine", "run", "--config", str(path), "--mode", "live",
+            "--journal", journal, "--duration", "60", cwd=str(ROOT), env={**os.environ, **env},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+        def kill(cid: str) -> None:
+            if len(ex.orders) >= 2 and proc.returncode is None:
+                proc.send_signal(signal.SIGKILL)  # booked at the venue, never answered
+
+        ex.before_reply = kill
+        assert await asyncio.wait_for(proc.wait(), 60) == -signal.SIGKILL
+        ex.before_reply = None
+        unanswered = list(ex.orders)[-1]
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        r = Runner(load_config(str(path)), str(path), path.read_text(), [], journal,
+                   mode="live")
+
+        async def stop_when_done():
+            s = r.session
+            await wait_until(lambda: s.pipeline.intents and not s.execution.busy
+                             and not s.broker.in_flight, "the rebalance to finish")
+            seen = r.reconciliations
+            await wait_until(lambda: r.reconciliations > seen and not s.broker.in_flight,
+                             "a reconciliation after it")
+            r.request_stop("done")
+
+        stopper = asyncio.create_task(stop_when_done())
+        report = await asyncio.wait_for(r.run(), 60)
+        stopper.cancel()
+        client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"), "bybit")
+        client.apiKey, client.secret = "local-test-key", "local-test-secret"
+        try:
+            positions = await client.fetch_positions()
+        finally:
+            await client.close()
+    finally:
+        await ex.stop()
+    settled = r.resumed["unfinished_orders"]
+    assert settled.get(unanswered) in ("filled", "expired")  # an IOC: over at the venue
+    j = await Journal.open(journal)
+    try:
+        subs = await j.fetchall("SELECT client_order_id, attempt FROM submissions")
+        orders = dict(await j.fetchall("SELECT client_order_id, status FROM orders"))
+        fills = await j.fetchall("SELECT trade_id FROM fills")
+    finally:
+        await j.close()
+    assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
+    assert set(orders) >= set(ex.orders) and all(orders[c] != "sent" for c in ex.orders)
+    assert len(fills) == len(ex.executions) == len({t for (t,) in fills})
+    venue = {p["symbol"]: Decimal(str(p["contracts"])) * (-1 if p["side"] == "short" else 1)
+             for p in positions}
+    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert abs(report["final_weights"]["XRP"] - 0.3) < 0.01
+    assert r.session.portfolio.cash["USDT"] == ex.account.cash["USDT"]

@@ -11,7 +11,7 @@ import re
 
 import orjson
 
-from engine.core.errors import OrderRejected, VenueAuthError, VenueError, VenueUnavailable
+from engine.core.errors import VenueError, venue_error
 
 # code -> (kind, what it means)
 CODES: dict[int, tuple[str, str]] = {
@@ -55,19 +55,5 @@ def venue_code(exc: BaseException) -> tuple[int, str]:
 def classify(exc: BaseException) -> VenueError:
     """The engine error a ccxt exception stands for (anything that is not a ccxt error is a
     programming error: callers let it propagate)."""
-    import ccxt
-
     code, msg = venue_code(exc)
-    kind = CODES.get(code, (None, ""))[0]
-    text = f"{type(exc).__name__}: {msg}" if code else f"{type(exc).__name__}: {str(exc)[:200]}"
-    if kind is None:  # no code we know: ccxt's class says
-        if isinstance(exc, (ccxt.NetworkError, ccxt.BadResponse)):
-            kind = "retry"
-        elif isinstance(exc, ccxt.AuthenticationError):
-            kind = "auth"
-        elif isinstance(exc, ccxt.OperationFailed):
-            kind = "retry"
-        else:
-            kind = "reject"
-    cls = {"retry": VenueUnavailable, "auth": VenueAuthError, "reject": OrderRejected}[kind]
-    return cls(text, code, msg)
+    return venue_error(exc, code, msg, CODES.get(code, (None, ""))[0])
