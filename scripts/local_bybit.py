@@ -47,6 +47,7 @@ from engine.node.http import serve  # noqa: E402
 from engine.venues.bybit.markets import BUNDLED as LISTING  # noqa: E402
 from local_bybit_account import BybitAccount  # noqa: E402
 from local_spot import json_messages  # noqa: E402
+from replay_pace import Pace  # noqa: E402
 
 log = logging.getLogger("local_bybit")
 RECORDING = ROOT.parent / "shared/data/nautilus_trader/tests/test_data/bybit/xrpusdt-ob500.data.zip"
@@ -256,7 +257,7 @@ class LocalBybit(BybitAccount):
         skip = None
         if self.drop_frame is not None and self.drop_frame[0] == depth and n == 1:
             skip = self.drop_frame[1]
-        loop, t0, ts0 = asyncio.get_running_loop(), None, 0
+        pace = Pace(self.speed)
         market_id = topic.rsplit(".", 1)[1]
         frames = self.stream(depth, market_id)
         origins = self._origins[(depth, market_id)]
@@ -265,13 +266,8 @@ class LocalBybit(BybitAccount):
                 continue
             if ws.closed:
                 return
-            if self.speed:  # pacing the replay (the recorded gaps), not synchronising anything
-                ts = orjson.loads(frame)["ts"]
-                if t0 is None:
-                    t0, ts0 = loop.time(), ts
-                wait = t0 + (ts - ts0) / 1000 / self.speed - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            if self.speed:
+                await pace.wait(orjson.loads(frame)["ts"])
             self._advance(market_id, origins[k])
             await ws.send_str(frame.decode())
 

@@ -38,6 +38,7 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from engine.feeds.capture import iter_lines  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.venues.okx.recording import instruments_file  # noqa: E402
+from replay_pace import Pace  # noqa: E402
 
 log = logging.getLogger("local_okx")
 RECORDING = ROOT.parent / "shared/data/cryptofeed/sample_data/OKX.ws.1.0"
@@ -162,19 +163,14 @@ class LocalOkx:
                 drop = self.drop_frame[1]
             if self.corrupt_frame and self.corrupt_frame[0] == inst and n == 1:
                 garble = self.corrupt_frame[1]
-        loop, t0, ts0 = asyncio.get_running_loop(), None, 0
+        pace = Pace(self.speed)
         for k, frame in enumerate(frames):
             if k == drop:
                 continue
             if ws.closed:
                 return
-            if self.speed:  # pacing the replay (the recorded gaps), not synchronising anything
-                ts = int(orjson.loads(frame)["data"][0]["ts"])
-                if t0 is None:
-                    t0, ts0 = loop.time(), ts
-                wait = t0 + (ts - ts0) / 1000 / self.speed - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            if self.speed:
+                await pace.wait(int(orjson.loads(frame)["data"][0]["ts"]))
             await ws.send_str((corrupted(frame) if k == garble else frame).decode())
 
 

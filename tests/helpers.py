@@ -30,3 +30,22 @@ def at_local_exchange(cfg, port: int, **execution):
         ws_api_spot=f"ws://127.0.0.1:{port}/spot/ws-api/v3", rest_base=base, account_base=base)
     return msgspec.structs.replace(cfg, live=live, execution=msgspec.structs.replace(
         cfg.execution, **execution))
+
+
+async def run_until_rebalanced(runner, until=None, timeout_s: float = 90.0) -> dict:
+    """Run `runner` (a paper or live `Runner`) until its first rebalance is over (nothing
+    working, nothing in flight, and `until(runner)` where given), then stop it; its report."""
+    import asyncio
+
+    async def stop_when_done():
+        s = runner.session
+        await wait_until(lambda: s.pipeline.intents and not s.execution.busy
+                         and not getattr(s.broker, "in_flight", 0)
+                         and (until is None or until(runner)), "the rebalance to finish")
+        runner.request_stop("done")
+
+    stopper = asyncio.create_task(stop_when_done())
+    try:
+        return await asyncio.wait_for(runner.run(), timeout_s)
+    finally:
+        stopper.cancel()

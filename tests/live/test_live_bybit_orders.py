@@ -17,7 +17,7 @@ from engine.feeds.live import LiveEndpoints, make_exchange
 from engine.node.config import parse_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, shared
-from tests.helpers import wait_until
+from tests.helpers import run_until_rebalanced, wait_until
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_bybit import LocalBybit  # noqa: E402
@@ -95,19 +95,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), withdrawals=False, until=Non
         ws_private=ends.ws_private))
     try:
         r = Runner(cfg, str(path), CONFIG, [], str(tmp_path / "j.sqlite"), mode="live")
-
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy
-                             and not s.broker.in_flight and (until is None or until(r)),
-                             "the rebalance to finish")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        try:
-            report = await asyncio.wait_for(r.run(), 90)
-        finally:
-            stopper.cancel()
+        report = await run_until_rebalanced(r, until)
         client = make_exchange(ends, "bybit")
         client.apiKey, client.secret = "local-test-key", "local-test-secret"
         try:

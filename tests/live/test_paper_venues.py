@@ -5,7 +5,6 @@ by TWAP on those books."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import msgspec
@@ -15,7 +14,7 @@ from engine.core.errors import ConfigError
 from engine.node.config import VenueEndpointsCfg, load_config, parse_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, shared
-from tests.helpers import wait_until
+from tests.helpers import run_until_rebalanced
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_bybit import LocalBybit  # noqa: E402
@@ -31,18 +30,9 @@ async def _paper_until_rebalanced(exchange, config: str, ws: str, tmp_path):
     cfg = msgspec.structs.replace(cfg, live=msgspec.structs.replace(
         cfg.live, ws_linear=ws.format(port=port), rest_base=f"http://127.0.0.1:{port}"))
     r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
-
-    async def stop_when_done():
-        s = r.session
-        await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
-                         "the rebalance to finish")
-        r.request_stop("done")
-
-    stopper = asyncio.create_task(stop_when_done())
     try:
-        return r, await asyncio.wait_for(r.run(), 90)
+        return r, await run_until_rebalanced(r)
     finally:
-        stopper.cancel()
         await exchange.stop()
 
 
@@ -123,18 +113,7 @@ async def test_paper_cross_venue_binance_spot_core_with_a_bybit_perp_overlay(tmp
             "bybit": VenueEndpointsCfg(ws_linear=f"ws://127.0.0.1:{bport}/v5/public/linear",
                                        rest_base=f"http://127.0.0.1:{bport}")}))
         r = Runner(cfg, path, open(path).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
-
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
-                             "the rebalance to finish")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        try:
-            report = await asyncio.wait_for(r.run(), 90)
-        finally:
-            stopper.cancel()
+        report = await run_until_rebalanced(r)
     finally:
         await bybit.stop()
         await binance.stop()
@@ -226,18 +205,7 @@ async def test_paper_cross_venue_binance_spot_core_with_an_okx_inverse_overlay(t
             "okx": VenueEndpointsCfg(ws_linear=f"ws://127.0.0.1:{oport}/ws/v5",
                                      rest_base=f"http://127.0.0.1:{oport}")}))
         r = Runner(cfg, str(path), CROSS_OKX, [], str(tmp_path / "j.sqlite"), mode="paper")
-
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy,
-                             "the rebalance to finish")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        try:
-            report = await asyncio.wait_for(r.run(), 90)
-        finally:
-            stopper.cancel()
+        report = await run_until_rebalanced(r)
     finally:
         await okx.stop()
         await binance.stop()
