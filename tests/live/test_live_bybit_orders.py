@@ -75,6 +75,18 @@ def _recording():
     return shared("nautilus_trader", "tests", "test_data", "bybit", "xrpusdt-ob500.data.zip")
 
 
+async def _venue_positions(port: int) -> dict[str, Decimal]:
+    """The venue's positions (signed contracts), as a fresh client reads them."""
+    client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"), "bybit")
+    client.apiKey, client.secret = "local-test-key", "local-test-secret"
+    try:
+        rows = await client.fetch_positions()
+    finally:
+        await client.close()
+    return {p["symbol"]: Decimal(str(p["contracts"])) * (-1 if p["side"] == "short" else 1)
+            for p in rows}
+
+
 async def _live_run(tmp_path, monkeypatch, fail=(), withdrawals=False, until=None,
                     secret="local-test-secret"):
     monkeypatch.setenv("BYBIT_API_KEY", "local-test-key")
@@ -96,12 +108,7 @@ async def _live_run(tmp_path, monkeypatch, fail=(), withdrawals=False, until=Non
     try:
         r = Runner(cfg, str(path), CONFIG, [], str(tmp_path / "j.sqlite"), mode="live")
         report = await run_until_rebalanced(r, until)
-        client = make_exchange(ends, "bybit")
-        client.apiKey, client.secret = "local-test-key", "local-test-secret"
-        try:
-            positions = await client.fetch_positions()
-        finally:
-            await client.close()
+        positions = await _venue_positions(port)
     finally:
         await ex.stop()
     return r, report, positions, ex
@@ -119,10 +126,8 @@ async def test_live_twap_on_bybit_positions_at_the_venue_equal_the_engines(tmp_p
           f"rest fills {broker.rest_fills}")
     assert report["intents"] >= 1 and report["fills"] > 0
     assert abs(report["final_weights"]["XRP"] - 0.3) < 0.01
-    venue = {p["symbol"]: Decimal(str(p["contracts"])) * (-1 if p["side"] == "short" else 1)
-             for p in positions}
     engine = {s: Decimal(q) for s, q in report["positions"].items()}
-    assert venue == engine and engine[SYM] > 0
+    assert positions == engine and engine[SYM] > 0
     assert report["journal_submissions_unique"] and report["journal_fills"] == report["fills"]
     assert ex.order_requests == report["children"] and len(ex.orders) == report["children"]
     # every venue execution reached the engine once, by the private stream or by REST
@@ -206,12 +211,7 @@ async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, m
         stopper = asyncio.create_task(stop_when_done())
         report = await asyncio.wait_for(r.run(), 60)
         stopper.cancel()
-        client = make_exchange(LiveEndpoints(rest_base=f"http://127.0.0.1:{port}"), "bybit")
-        client.apiKey, client.secret = "local-test-key", "local-test-secret"
-        try:
-            positions = await client.fetch_positions()
-        finally:
-            await client.close()
+        positions = await _venue_positions(port)
     finally:
         await ex.stop()
     settled = r.resumed["unfinished_orders"]
@@ -226,8 +226,6 @@ async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, m
     assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
     assert set(orders) >= set(ex.orders) and all(orders[c] != "sent" for c in ex.orders)
     assert len(fills) == len(ex.executions) == len({t for (t,) in fills})
-    venue = {p["symbol"]: Decimal(str(p["contracts"])) * (-1 if p["side"] == "short" else 1)
-             for p in positions}
-    assert venue == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert positions == {s: Decimal(q) for s, q in report["positions"].items()}
     assert abs(report["final_weights"]["XRP"] - 0.3) < 0.01
     assert r.session.portfolio.cash["USDT"] == ex.account.cash["USDT"]
