@@ -155,6 +155,9 @@ class LocalBybit(BybitAccount):
                     self.book_manager.on_snapshot(ev)
                 else:
                     self.book_manager.on_delta(ev)
+                top = self.book_manager.syncs[ev.symbol].book.top()
+                if top is not None:  # the account's mark: the book's mid
+                    self.account.on_price(ev.symbol, (top[0] + top[2]) * 0.5)
 
     def _setup_venue_book(self) -> None:
         """The recorded messages as the engine's book events (the venue's full book, checked

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A local OKX v5 exchange (public market data) on 127.0.0.1 that replays cryptofeed's recording
-of OKX's public WebSocket (`OKX.ws.1.0`, May 2022) for the real ccxt.pro `okx` client.
+"""A local OKX v5 exchange on 127.0.0.1 that replays cryptofeed's recording of OKX's public
+WebSocket (`OKX.ws.1.0`, May 2022) for the real ccxt.pro `okx` client: public market data
+here, the account and order entry in `local_okx_account.py`.
 
 What it speaks, as far as ccxt uses it:
 - REST `GET /api/v5/public/instruments?instType=...` answered with the recorded listing of the
@@ -38,6 +39,7 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from engine.feeds.capture import iter_lines  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.venues.okx.recording import instruments_file  # noqa: E402
+from local_okx_account import OkxAccount  # noqa: E402
 from replay_pace import Pace  # noqa: E402
 
 log = logging.getLogger("local_okx")
@@ -77,9 +79,11 @@ def corrupted(frame: bytes) -> bytes:
     return orjson.dumps(msg)
 
 
-class LocalOkx:
+class LocalOkx(OkxAccount):
     def __init__(self, recording: Path = RECORDING, host: str = "127.0.0.1",
-                 port: int = 0, speed: float | None = None) -> None:
+                 port: int = 0, speed: float | None = None, account: dict | None = None,
+                 api_key: str = "local-test-key", api_secret: str = "local-test-secret",
+                 passphrase: str = "local-test-passphrase") -> None:
         self.speed = speed  # None: as fast as the socket takes them; else recorded time x speed
         self.books = recorded_frames(recording, "books")
         self.trades = recorded_frames(recording, "trades")
@@ -90,9 +94,11 @@ class LocalOkx:
         self.subscriptions: dict[str, int] = {}
         self.sockets: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
+        self._setup_account(account, api_key, api_secret, passphrase)
 
     async def start(self) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[self.check_signature])
+        self.add_private_routes(app)
         app.router.add_get("/api/v5/public/instruments", self.instruments)
         app.router.add_get("/api/v5/public/time", self.time)
         app.router.add_get("/ws/v5/public", self.ws)
@@ -100,7 +106,7 @@ class LocalOkx:
         return self.port
 
     async def stop(self) -> None:
-        for ws in list(self.sockets):
+        for ws in list(self.sockets) + list(self.private):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -171,6 +177,8 @@ class LocalOkx:
                 return
             if self.speed:
                 await pace.wait(int(orjson.loads(frame)["data"][0]["ts"]))
+            if channel == "books":
+                self.advance(inst, k)
             await ws.send_str((corrupted(frame) if k == garble else frame).decode())
 
 

@@ -160,8 +160,8 @@ class LiveBroker:
 
     def _venue(self, symbol: str) -> str:
         """The market a symbol trades on, and so the client its requests go through:
-        `spot`, `usdm` or `coinm`."""
-        return market_kind(symbol)
+        `spot`, `usdm` or `coinm` (a venue whose one client serves every kind: `usdm`)."""
+        return "usdm" if self.vo.ONE_CLIENT else market_kind(symbol)
 
     async def _call(self, what: str, method: str, *args, released_ns: int | None = None,
                     venue: str = "usdm", retries: int | None = None, **kw):

@@ -57,11 +57,12 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     config: dict = {}
     if exchange == "okx":  # one client for every kind; options are not traded
         opts["fetchMarkets"] = {"types": ["spot", "swap", "future"]}
-    elif exchange == "bybit":  # a unified account, no currency list (engine/venues/bybit)
-        from engine.venues.bybit.orders import CLIENT_HAS, CLIENT_OPTIONS
+    if exchange in ("bybit", "okx"):  # the client as the venue's order module wants it
+        import importlib
 
-        opts.update(CLIENT_OPTIONS)
-        config["has"] = dict(CLIENT_HAS)
+        orders = importlib.import_module(f"engine.venues.{exchange}.orders")
+        opts.update(orders.CLIENT_OPTIONS)
+        config["has"] = dict(orders.CLIENT_HAS)
     if spot:  # the margin pair lists are for margin trading, which the engine does not do
         opts["fetchMargins"] = False
     opts.update(options or {})

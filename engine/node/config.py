@@ -451,6 +451,7 @@ class LiveCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # names of the environment variables holding the API key and secret (never the values)
     api_key_env: str = "BINANCE_API_KEY"
     api_secret_env: str = "BINANCE_API_SECRET"
+    api_passphrase_env: str | None = None  # OKX: its key's passphrase
     reconcile_every_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # live: venue positions check
     # live: the venue's wallet balance may differ from ours by this much (its own rounding)
     cash_tolerance: Decimal = Decimal("0.01")

@@ -86,16 +86,15 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
 
     live = cfg.live
     venues = set(instrument_venues(cfg).values())
-    if venues - {"binance", "bybit"} or len(venues) > 1:
-        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: live trading on "
-                          f"{sorted(venues)} is not wired yet (Binance, or Bybit alone; paper "
-                          "mode runs on every venue's books)")
+    if len(venues) > 1:
+        raise ConfigError(f"{cfg_path}: at `$.instruments`: a live run on {sorted(venues)} is "
+                          "not wired yet (one venue per live run; paper mode runs across them)")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
                           f"environment variables {live.api_key_env} and {live.api_secret_env}")
-    if venues == {"bybit"}:
-        return _bybit_exchange_and_broker(cfg, cfg_path, key, secret)
+    if venues in ({"bybit"}, {"okx"}):
+        return _venue_exchange_and_broker(cfg, cfg_path, venues.pop(), key, secret)
     exchange = make_exchange(endpoints(cfg), live.exchange, rate_limit=False)
     exchange.apiKey, exchange.secret = key, secret
     # spot orders, the spot wallet and transfers go through a spot client with the same key
@@ -133,22 +132,33 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     return exchange, broker
 
 
-def _bybit_exchange_and_broker(cfg: EngineConfig, cfg_path: str, key: str, secret: str):
-    """Live on Bybit: one ccxt.pro client (market data, orders, the private stream) with the
-    key, the venue's listing as market rules, Bybit's request budget, its order module."""
+def _venue_exchange_and_broker(cfg: EngineConfig, cfg_path: str, venue: str, key: str,
+                               secret: str):
+    """Live on Bybit or OKX: one ccxt.pro client (market data, orders, the private stream)
+    with the key, the venue's listing as market rules, its request budget, its order module."""
+    import importlib
+
     from engine.brokers.live import LiveBroker
     from engine.brokers.throttle import PriorityThrottle
     from engine.core.clock import LiveClock
     from engine.core.ratelimit import RateBudget, RateWindow
     from engine.feeds.live import make_exchange
     from engine.node.session import venue_markets
-    from engine.venues.bybit import orders
 
-    exchange = make_exchange(endpoints(cfg), "bybit", rate_limit=False)
+    orders = importlib.import_module(f"engine.venues.{venue}.orders")
+    live = cfg.live
+    exchange = make_exchange(endpoints(cfg), venue, rate_limit=False)
     exchange.apiKey, exchange.secret = key, secret
+    if venue == "okx":  # OKX signs with a passphrase too
+        env = live.api_passphrase_env
+        passphrase = os.environ.get(env) if env else None
+        if not passphrase:
+            raise ConfigError(f"{cfg_path}: at `$.live.api_passphrase_env`: an OKX key needs "
+                              "its passphrase in the environment variable this names")
+        exchange.password = passphrase
     markets = venue_markets(cfg, cfg_path, [i.symbol for i in cfg.instruments])
     windows = [RateWindow(counts=w.counts, limit=w.limit, window_ns=int(w.window_s * 1e9))
-               for w in cfg.live.rate_limits] or orders.WINDOWS
+               for w in live.rate_limits] or orders.WINDOWS
     clock = LiveClock()
     broker = LiveBroker(exchange, markets, clock,
                         throttle=PriorityThrottle(RateBudget(windows), clock),

@@ -258,6 +258,8 @@ class Runner:
 
                 if self.cfg.live.exchange == "bybit":
                     from engine.venues.bybit.orders import check_key_permissions
+                elif self.cfg.live.exchange == "okx":
+                    from engine.venues.okx.orders import check_key_permissions
                 try:
                     from engine.node.config import buys_spot
 
