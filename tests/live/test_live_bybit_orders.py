@@ -17,7 +17,8 @@ from engine.feeds.live import LiveEndpoints, make_exchange
 from engine.node.config import parse_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, shared
-from tests.helpers import run_until_rebalanced, wait_until
+from tests.helpers import run_until_rebalanced
+from tests.live.restart import journal_rows, kill_after_booking_then_resume
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_bybit import LocalBybit  # noqa: E402
@@ -166,12 +167,6 @@ async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, m
     answer never sent); the restart on the same journal looks it up by its client id, takes
     its fills from the venue, sends nothing twice, and finishes the rebalance with the venue's
     positions and wallet equal to the engine's."""
-    import os
-    import signal
-
-    from engine.journal.store import Journal
-    from engine.node.config import load_config
-
     ex = LocalBybit(_recording(), speed=0.25, account={"cash": {"USDT": "10000"}})
     port = await ex.start()
     path = tmp_path / "bybit_live.toml"
@@ -181,48 +176,14 @@ async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, m
     journal = str(tmp_path / "j.sqlite")
     env = {"BYBIT_API_KEY": "local-test-key", "BYBIT_API_SECRET": "local-test-secret"}
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine", "run", "--config", str(path), "--mode", "live",
-            "--journal", journal, "--duration", "60", cwd=str(ROOT), env={**os.environ, **env},
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-
-        def kill(cid: str) -> None:
-            if len(ex.orders) >= 2 and proc.returncode is None:
-                proc.send_signal(signal.SIGKILL)  # booked at the venue, never answered
-
-        ex.before_reply = kill
-        assert await asyncio.wait_for(proc.wait(), 60) == -signal.SIGKILL
-        ex.before_reply = None
-        unanswered = list(ex.orders)[-1]
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        r = Runner(load_config(str(path)), str(path), path.read_text(), [], journal,
-                   mode="live")
-
-        async def stop_when_done():
-            s = r.session
-            await wait_until(lambda: s.pipeline.intents and not s.execution.busy
-                             and not s.broker.in_flight, "the rebalance to finish")
-            seen = r.reconciliations
-            await wait_until(lambda: r.reconciliations > seen and not s.broker.in_flight,
-                             "a reconciliation after it")
-            r.request_stop("done")
-
-        stopper = asyncio.create_task(stop_when_done())
-        report = await asyncio.wait_for(r.run(), 60)
-        stopper.cancel()
+        r, report, unanswered = await kill_after_booking_then_resume(ex, str(path), journal,
+                                                                     env, monkeypatch)
         positions = await _venue_positions(port)
     finally:
         await ex.stop()
     settled = r.resumed["unfinished_orders"]
     assert settled.get(unanswered) in ("filled", "expired")  # an IOC: over at the venue
-    j = await Journal.open(journal)
-    try:
-        subs = await j.fetchall("SELECT client_order_id, attempt FROM submissions")
-        orders = dict(await j.fetchall("SELECT client_order_id, status FROM orders"))
-        fills = await j.fetchall("SELECT trade_id FROM fills")
-    finally:
-        await j.close()
+    subs, orders, fills = await journal_rows(journal)
     assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
     assert set(orders) >= set(ex.orders) and all(orders[c] != "sent" for c in ex.orders)
     assert len(fills) == len(ex.executions) == len({t for (t,) in fills})

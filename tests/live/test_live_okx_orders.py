@@ -18,6 +18,7 @@ from engine.node.config import parse_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, shared
 from tests.helpers import run_until_rebalanced
+from tests.live.restart import journal_rows, kill_after_booking_then_resume
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_okx import LocalOkx  # noqa: E402
@@ -158,3 +159,34 @@ async def test_okx_keys_are_checked_withdraw_passphrase_signature(tmp_path, monk
         monkeypatch.setenv(k, KEYS[k])
     with pytest.raises(ConfigError, match="api_passphrase_env"):
         Runner(cfg, "okx_live.toml", CONFIG, [], None, mode="live")
+
+
+async def test_killed_with_an_okx_order_unanswered_settles_it_on_restart(tmp_path,
+                                                                        monkeypatch):
+    """kill -9 right after the second order was booked at OKX (its answer never sent); the
+    restart finds it by its client id (in OKX's alphabet), takes its fills, sends nothing
+    twice, and finishes with the venue's position and coin wallet equal to the engine's."""
+    ex = LocalOkx(shared("cryptofeed", "sample_data", "OKX.ws.1.0"), speed=0.5,
+                  account={"coinm": {"UNI": "500"}})
+    port = await ex.start()
+    path = tmp_path / "okx_live.toml"
+    path.write_text(CONFIG + f'ws_linear = "ws://127.0.0.1:{port}/ws/v5"\n'
+                    f'rest_base = "http://127.0.0.1:{port}"\n')
+    journal = str(tmp_path / "j.sqlite")
+    try:
+        r, report, unanswered = await kill_after_booking_then_resume(ex, str(path), journal,
+                                                                     KEYS, monkeypatch)
+        positions = await _venue_positions(port)
+    finally:
+        await ex.stop()
+    from engine.venues.okx.user_data import engine_id
+
+    assert r.resumed["unfinished_orders"].get(engine_id(unanswered)) in ("filled", "expired")
+    subs, orders, fills = await journal_rows(journal)
+    assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
+    sent = {engine_id(c) for c in ex.orders}
+    assert set(orders) >= sent and all(orders[c] != "sent" for c in sent)
+    assert len(fills) == len(ex.fills) == len({t for (t,) in fills})
+    assert positions == {s: Decimal(q) for s, q in report["positions"].items()}
+    assert abs(report["net_weights"]["UNI"] - 0.3) < 0.01
+    assert r.session.portfolio.wallets["coinm"]["UNI"] == ex.account.wallets["coinm"]["UNI"]
