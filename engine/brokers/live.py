@@ -373,6 +373,8 @@ class LiveBroker:
     def _on_balance(self, balance: dict) -> None:
         wallet, funding = self.ud.wallet_update(balance)
         self.venue_cash.update(wallet)
+        if self.vo.ONE_CLIENT:  # one account holds every coin: an inverse contract's margin
+            self.venue_coinm.update(wallet)  # coin is compared as a COIN-M wallet
         if funding:  # the wallet moved by funding: read what, per symbol
             self._funding_dirty = True
             if self._funding_task is None or self._funding_task.done():

@@ -61,8 +61,12 @@ class VenueSync:
                 if abs(mine - theirs) > (tol if a in s.portfolio.stables else 0):
                     diffs.append(f"{a} spot wallet: config {mine}, venue {theirs}")
         coinm = {}
-        if getattr(s.broker, "coinm_ex", None) is not None:
-            venue_coinm = await s.broker.venue_coinm_wallet()
+        one_client = getattr(getattr(s.broker, "vo", None), "ONE_CLIENT", False)
+        if getattr(s.broker, "coinm_ex", None) is not None or (one_client and self.coinm_coins()):
+            # Binance: the COIN-M wallets by their own client; a venue whose one account holds
+            # every coin (OKX): the coins of its inverse contracts, from that account
+            venue_coinm = await s.broker.venue_coinm_wallet() if not one_client else {
+                c: q for c, q in cash.items() if c not in s.portfolio.stables}
             s.broker.venue_coinm.update(venue_coinm)  # the stream tells only what changes
             for coin in sorted(set(acct.coinm) | self.coinm_coins()):
                 mine, theirs = Decimal(acct.coinm.get(coin, 0)), venue_coinm.get(coin,

@@ -86,11 +86,12 @@ async def _venue_positions(port: int) -> dict[str, Decimal]:
             for p in rows if p["contracts"]}
 
 
-async def _live_run(tmp_path, monkeypatch, fail=(), withdrawals=False, until=None, keys=None):
+async def _live_run(tmp_path, monkeypatch, fail=(), withdrawals=False, until=None, keys=None,
+                    venue_uni: str = "500"):
     for k, v in {**KEYS, **(keys or {})}.items():
         monkeypatch.setenv(k, v)
     ex = LocalOkx(shared("cryptofeed", "sample_data", "OKX.ws.1.0"), speed=0.5,
-                  account={"coinm": {"UNI": "500"}})
+                  account={"coinm": {"UNI": venue_uni}})
     ex.fail_next.extend(fail)
     ex.withdrawals_enabled = withdrawals
     port = await ex.start()
@@ -128,9 +129,18 @@ async def test_live_twap_on_okx_inverse_perp_positions_and_coin_equal_the_venues
     assert all(c.startswith("bl") and c.isalnum() for c in ex.orders)  # OKX's alphabet
     assert report["fills"] == len(ex.fills) == broker.stream_fills + broker.rest_fills
     assert r.reconciliations >= 2 and r.session.guard.state == "ACTIVE"
-    # the coin wallet: the venue's (its fees in UNI) equals ours
+    # the coin wallet: read from the venue at the start, the venue's (its fees in UNI) equal to
+    # ours at the end, and compared by the run's own reconciliation from the private stream
+    assert r.venue.start["coinm"] == {"UNI": "500"}
     assert r.session.portfolio.wallets["coinm"]["UNI"] == ex.account.wallets["coinm"]["UNI"]
-    assert ex.bad_signatures == 0
+    assert broker.venue_coinm["UNI"] == ex.account.wallets["coinm"]["UNI"]
+    assert r.cash_reconciled >= 1 and ex.bad_signatures == 0
+
+
+async def test_a_live_start_on_okx_whose_coin_wallet_differs_is_refused_naming_it(
+        tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="UNI COIN-M wallet: config 500, venue 400"):
+        await _live_run(tmp_path, monkeypatch, venue_uni="400")
 
 
 async def test_a_lost_answer_on_okx_is_found_by_client_id_not_sent_again(tmp_path,
