@@ -46,7 +46,8 @@ from engine.core.errors import OrderRejected, VenueAuthError, VenueUnavailable
 from engine.core.ratelimit import RateBudget, RequestCost
 from engine.execution.markets import MarketSpec, market_kind
 from engine.model.events import Fill, Transfer
-from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
+from engine.model.orders import (POST_ONLY_WOULD_TAKE, OrderRequest, OrderUpdate,
+                                 TransferRequest)
 from engine.brokers.order_tracker import OrderTracker
 from engine.venues.binance.rate_limits import COINM_COSTS, SPOT_COSTS
 
@@ -220,8 +221,9 @@ class LiveBroker:
             if exc.code == self.vo.DUPLICATE_CLIENT_ID:  # an earlier attempt got through
                 res = await self._lookup(o.symbol, o.client_order_id)
             else:
-                self.inbox += self.orders.refused(o.client_order_id, o.symbol, "rejected",
-                                                  exc.code, exc.venue_message, now)
+                self.inbox += self.orders.refused(
+                    o.client_order_id, o.symbol, "rejected", exc.code, exc.venue_message, now,
+                    POST_ONLY_WOULD_TAKE if exc.code in self.vo.POST_ONLY_WOULD_TAKE else "")
                 return
         await self._report(o, await self._with_state(o.symbol, o.client_order_id, res))
 

@@ -74,15 +74,15 @@ class OrderTracker:
         return [OrderUpdate(client_order_id=cid, symbol=symbol, status=status, ts=now,
                             filled_qty=filled)]
 
-    def refused(self, cid: str, symbol: str, status: str, code: int, reason: str, now: int
-                ) -> list[OrderUpdate]:
+    def refused(self, cid: str, symbol: str, status: str, code: int, reason: str, now: int,
+                refusal: str = "") -> list[OrderUpdate]:
         """Rejected (or never arrived): final at once, no fill can follow."""
         if cid in self._final:
             return []
         self._final.add(cid)
         self.resting.pop(cid, None)
         return [OrderUpdate(client_order_id=cid, symbol=symbol, status=status, ts=now,
-                            code=code, reason=reason)]
+                            code=code, reason=reason, refusal=refusal)]
 
     def to_cancel(self, cid: str) -> OrderRequest | None:
         """The order a cancel is for: resting, or sent with no final state known (its answer

@@ -30,8 +30,8 @@ from engine.book.manager import BookManager
 from engine.core.numeric import to_decimal
 from engine.execution.markets import MarketSpec
 from engine.model.events import BookDelta, Fill, Trade, Transfer
-from engine.model.orders import (COINM_WALLET, FUTURES_WALLET, SPOT_WALLET, OrderRequest,
-                                 OrderUpdate, TransferRequest)
+from engine.model.orders import (COINM_WALLET, FUTURES_WALLET, POST_ONLY_WOULD_TAKE,
+                                 SPOT_WALLET, OrderRequest, OrderUpdate, TransferRequest)
 from engine.portfolio.state import Portfolio
 
 _FEE_Q = Decimal("1e-8")
@@ -169,9 +169,10 @@ class PaperBroker:
         return out
 
     # -- exchange behaviour ---------------------------------------------------------------
-    def _reject(self, o: OrderRequest, now: int, code: int, msg: str) -> list[OrderUpdate]:
+    def _reject(self, o: OrderRequest, now: int, code: int, msg: str,
+                refusal: str = "") -> list[OrderUpdate]:
         return [OrderUpdate(client_order_id=o.client_order_id, symbol=o.symbol,
-                            status="rejected", ts=now, reason=msg, code=code)]
+                            status="rejected", ts=now, reason=msg, code=code, refusal=refusal)]
 
     def _arrive(self, o: OrderRequest, now: int) -> list[Fill | OrderUpdate]:
         if o.client_order_id in self._seen_ids:
@@ -213,7 +214,8 @@ class PaperBroker:
             if top is not None and ((o.side == "buy" and float(o.price) >= top[2]) or
                                     (o.side == "sell" and float(o.price) <= top[0])):
                 return self._reject(o, now, -5022, "Due to the order could not be executed as "
-                                                   "maker, the Post Only order will be rejected.")
+                                    "maker, the Post Only order will be rejected.",
+                                    refusal=POST_ONLY_WOULD_TAKE)
             level = (book.bids if o.side == "buy" else book.asks).get(float(o.price), 0.0)
             self.resting[o.client_order_id] = _Resting(o, o.qty, to_decimal(level) if level
                                                        else Decimal(0), now)

@@ -30,7 +30,7 @@ from engine.execution.planner import PlannedOrder, Planner
 from engine.execution.schedules import profile_from_trades, twap_schedule, vwap_schedule
 from engine.execution.transfers import TransferPolicy
 from engine.model.events import Fill, RebalanceIntent, Transfer
-from engine.model.orders import OrderRequest, OrderUpdate, TransferRequest
+from engine.model.orders import POST_ONLY_WOULD_TAKE, OrderRequest, OrderUpdate, TransferRequest
 from engine.portfolio.state import Portfolio
 from engine.risk.guard import RiskGuard
 
@@ -134,9 +134,6 @@ class Parent:
             arrival_mid=self.arrival_mid, shortfall_bps=sf, fees=self.fees,
             fill_ratio=float(self.filled / self.target) if self.target else 1.0,
             children=self.children, rejects=self.rejects, state=self.state, reason=self.reason)
-
-
-POST_ONLY_WOULD_TAKE = -5022  # Binance: a GTX order that would have taken liquidity
 
 
 def client_order_id(parent_id: str, n: int) -> str:
@@ -588,7 +585,7 @@ class ExecutionEngine:
             elif ev.status == "expired" and p.active:
                 # nothing more at our limit right now: try again after `retry_s`
                 p.retry_at = now + int(self.cfg.retry_s * 1e9)
-        elif ev.status == "rejected" and ev.code == POST_ONLY_WOULD_TAKE:
+        elif ev.status == "rejected" and ev.refusal == POST_ONLY_WOULD_TAKE:
             # the touch moved through our post-only price: the market came to us, so the
             # next child crosses (as after a passive timeout); not a refusal of the parent
             p.child = None

@@ -28,7 +28,9 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What happened to an order: `status` is accepted | rejected | canceled | expired |
     partially_filled | filled, or cancel_rejected (the cancel came too late: the order had
-    already ended). Rejections carry the venue's code and message in `reason`."""
+    already ended). Rejections carry the venue's code and message in `reason`, and where the
+    engine acts on the kind of refusal, its venue-neutral name in `refusal`
+    (`POST_ONLY_WOULD_TAKE`): the venue's code stays the venue's."""
 
     client_order_id: str
     symbol: str
@@ -37,6 +39,11 @@ class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     filled_qty: Decimal = Decimal(0)
     reason: str = ""
     code: int = 0
+    refusal: str = ""
+
+
+# a post-only order refused because it would have taken liquidity (the market came to it)
+POST_ONLY_WOULD_TAKE = "post_only_would_take"
 
 
 class RiskStateChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):

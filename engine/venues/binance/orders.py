@@ -14,6 +14,7 @@ from engine.venues.binance.rate_limits import COSTS  # noqa: F401  (USD-M reques
 NAME = "binance"
 ANSWERS_WITH_STATE = True  # an order's create and cancel answers carry its state
 POSITIONS_BY_SYMBOLS = True  # one position request names the symbols it wants
+POST_ONLY_WOULD_TAKE = (-5022,)  # GTX that would take (spot: mapped onto it)
 ONE_CLIENT = False  # spot, USD-M and COIN-M each through their own client
 FUNDING_HISTORY = True  # funding fees from the income history
 

@@ -19,6 +19,7 @@ ANSWERS_WITH_STATE = False
 # a position list names one symbol or none (all of a settle coin): asked for all
 POSITIONS_BY_SYMBOLS = False
 # funding fees are not read from Bybit's history yet (mark prices are not wired either)
+POST_ONLY_WOULD_TAKE = ()  # Bybit cancels such an order instead (a canceled child)
 ONE_CLIENT = True  # every market kind through the same client
 FUNDING_HISTORY = False
 

@@ -20,6 +20,7 @@ NAME = "okx"
 ANSWERS_WITH_STATE = False
 POSITIONS_BY_SYMBOLS = True
 FUNDING_HISTORY = False
+POST_ONLY_WOULD_TAKE = ()  # OKX cancels such an order instead (a canceled child)
 ONE_CLIENT = True  # spot, swaps and futures through the same client
 
 COSTS: dict[str, RequestCost] = {
