@@ -58,9 +58,9 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
     if exchange == "okx":  # one client for every kind; options are not traded
         opts["fetchMarkets"] = {"types": ["spot", "swap", "future"]}
     if exchange in ("bybit", "okx"):  # the client as the venue's order module wants it
-        import importlib
+        from engine.venues import orders_of
 
-        orders = importlib.import_module(f"engine.venues.{exchange}.orders")
+        orders = orders_of(exchange)
         opts.update(orders.CLIENT_OPTIONS)
         config["has"] = dict(orders.CLIENT_HAS)
     if spot:  # the margin pair lists are for margin trading, which the engine does not do
@@ -76,23 +76,6 @@ def make_exchange(endpoints: LiveEndpoints | None = None, exchange: str = "binan
             from engine.venues.binance.endpoints import point_at
         point_at(ex, endpoints)
     return ex
-
-
-async def check_key_permissions(exchange, spot: bool = False, transfers: bool = False) -> None:
-    """Refuse a key that can withdraw (Binance reports it in apiRestrictions), and one that
-    lacks what the run needs: spot trading (`spot`), universal transfers (`transfers`); found
-    now rather than as an auth error halting a rebalance half done."""
-    from engine.core.errors import FatalError
-
-    r = await exchange.sapi_get_account_apirestrictions()
-    if str(r.get("enableWithdrawals")).lower() == "true":
-        raise FatalError("this API key has withdrawal permission: refusing to trade with it "
-                         "(create a key without withdrawals)")
-    for needed, field, what in ((spot, "enableSpotAndMarginTrading", "spot trading"),
-                                (transfers, "permitsUniversalTransfer", "universal transfer")):
-        if needed and str(r.get(field)).lower() != "true":
-            raise FatalError(f"this API key lacks {what} ({field}), which this config needs; "
-                             "enable it on the key")
 
 
 def _ok(*xs: float) -> bool:

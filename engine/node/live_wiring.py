@@ -136,8 +136,6 @@ def _venue_exchange_and_broker(cfg: EngineConfig, cfg_path: str, venue: str, key
                                secret: str):
     """Live on Bybit or OKX: one ccxt.pro client (market data, orders, the private stream)
     with the key, the venue's listing as market rules, its request budget, its order module."""
-    import importlib
-
     from engine.brokers.live import LiveBroker
     from engine.brokers.throttle import PriorityThrottle
     from engine.core.clock import LiveClock
@@ -145,7 +143,9 @@ def _venue_exchange_and_broker(cfg: EngineConfig, cfg_path: str, venue: str, key
     from engine.feeds.live import make_exchange
     from engine.node.session import venue_markets
 
-    orders = importlib.import_module(f"engine.venues.{venue}.orders")
+    from engine.venues import orders_of
+
+    orders = orders_of(venue)
     live = cfg.live
     exchange = make_exchange(endpoints(cfg), venue, rate_limit=False)
     exchange.apiKey, exchange.secret = key, secret

@@ -254,12 +254,9 @@ class Runner:
             self.lock = JournalLock(self.journal_path).acquire()
         try:
             if self.mode == "live":
-                from engine.feeds.live import check_key_permissions
+                from engine.venues import orders_of
 
-                if self.cfg.live.exchange == "bybit":
-                    from engine.venues.bybit.orders import check_key_permissions
-                elif self.cfg.live.exchange == "okx":
-                    from engine.venues.okx.orders import check_key_permissions
+                check_key_permissions = orders_of(self.cfg.live.exchange).check_key_permissions
                 try:
                     from engine.node.config import buys_spot
 

@@ -1,5 +1,18 @@
-"""Venue-specific code, one package per venue: request weights and limits, error codes, quirks,
-and (okx, bybit) the venue's own book rules: sequence ids, checksums, depth.
+"""One package per venue (binance, bybit, okx): its decoders, book rules, symbols, market rules,
+error codes, user data and how it takes orders. The rest of the engine reaches a venue's parts
+by its name, through `orders_of`."""
 
-Nothing outside this package (and the wire decoders in `engine.feeds`) names a venue's codes.
-"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+VENUES = ("binance", "bybit", "okx")
+
+
+def orders_of(venue: str) -> ModuleType:
+    """The venue's order module (`engine/venues/<venue>/orders.py`): client-id parameters,
+    codes, user-data reader, request costs, client options, the key's permission check."""
+    if venue not in VENUES:
+        raise ValueError(f"unknown venue {venue!r}: expected one of {VENUES}")
+    return importlib.import_module(f"engine.venues.{venue}.orders")

@@ -39,3 +39,20 @@ def by_client_id(cid: str) -> dict:
 def lookups(symbol: str, cid: str) -> list[tuple[str, tuple]]:
     """The call that finds an order by our client id (ccxt's `fetch_order`)."""
     return [("fetch_order", (None, symbol, by_client_id(cid)))]
+
+
+async def check_key_permissions(exchange, spot: bool = False, transfers: bool = False) -> None:
+    """Refuse a key that can withdraw (Binance reports it in apiRestrictions), and one that
+    lacks what the run needs: spot trading (`spot`), universal transfers (`transfers`); found
+    now rather than as an auth error halting a rebalance half done."""
+    from engine.core.errors import FatalError
+
+    r = await exchange.sapi_get_account_apirestrictions()
+    if str(r.get("enableWithdrawals")).lower() == "true":
+        raise FatalError("this API key has withdrawal permission: refusing to trade with it "
+                         "(create a key without withdrawals)")
+    for needed, field, what in ((spot, "enableSpotAndMarginTrading", "spot trading"),
+                                (transfers, "permitsUniversalTransfer", "universal transfer")):
+        if needed and str(r.get(field)).lower() != "true":
+            raise FatalError(f"this API key lacks {what} ({field}), which this config needs; "
+                             "enable it on the key")
