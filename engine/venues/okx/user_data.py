@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.model.events import Fill
+from engine.venues.unified_positions import position_amount, position_entry  # noqa: F401
 
 EXCHANGE = "okx"
 STATUS = {"closed": "filled", "expired": "expired", "canceled": "canceled",
@@ -65,23 +66,6 @@ def order_end(o: dict) -> tuple[str, str, str, Decimal] | None:
     if not cid or status not in ENDED:
         return None
     return cid, o["symbol"], status, filled_of(o)
-
-
-def _signed(p: dict) -> Decimal:
-    size = _dec(p.get("contracts"))
-    return -size if p.get("side") == "short" else size
-
-
-def position_amount(p: dict) -> tuple[str, Decimal] | None:
-    if not p.get("symbol") or p.get("contracts") is None:
-        return None
-    return p["symbol"], _signed(p)
-
-
-def position_entry(p: dict) -> tuple[str, Decimal, Decimal] | None:
-    if not p.get("symbol") or p.get("contracts") is None:
-        return None
-    return p["symbol"], _signed(p), _dec(p.get("entryPrice"))
 
 
 def _coins(info) -> dict[str, Decimal]:
