@@ -59,14 +59,14 @@ def _top(books: BookManager, depth: int) -> tuple:
     return tuple(bids), tuple(asks)
 
 
-async def _run(ex: LocalBybit, done, tickers: bool = False):
+async def _run(ex: LocalBybit, done, tickers: bool = False, sink: list | None = None):
     """A LiveFeed on the real ccxt.pro bybit client pointed at `ex` until `done(feed)`; returns
     (feed, events, the engine book's top after every book event, book statuses)."""
     port = await ex.start()
     client = make_exchange(LiveEndpoints(ws_linear=f"ws://127.0.0.1:{port}/v5/public/linear",
                                          rest_base=f"http://127.0.0.1:{port}"), "bybit")
     books = BookManager()
-    got, tops, statuses = [], [], []
+    got, tops, statuses = (sink if sink is not None else []), [], []
 
     def emit(ev) -> None:
         got.append(ev)
@@ -191,3 +191,28 @@ def test_bybit_feed_refuses_what_is_not_wired_in_one_line():
         LiveFeed(None, [SYM], lambda e: None, LiveClock(), venue="bybit")
     with pytest.raises(ValueError, match="expected binance, bybit or okx"):
         LiveFeed(None, [SYM], lambda e: None, LiveClock(), venue="kraken")
+
+
+async def test_a_resubscription_keeps_the_other_streams_of_the_connection_going(recording):
+    """The resubscription closes the connection the book shared with the best bid/ask stream:
+    that stream's watch fails like any dropped connection and subscribes again, so both come
+    back (the feed's task never ends) and the book heals."""
+    ex = LocalBybit(recording)
+    ex.drop_frame = (DEPTH, LOST)
+    n_top = len(ex.stream(1, "XRPUSDT"))
+    seen: list = []
+
+    def done(f):
+        s = _sync(f)
+        return (s is not None and s.syncs == 2 and s.last_u == _last_u(ex)
+                and ex.subscriptions.get("orderbook.1.XRPUSDT") == 2
+                and sum(type(e) is BestBidAsk for e in seen) >= n_top + 1)
+
+    feed, got, tops, statuses = await _run(ex, done, tickers=True, sink=seen)
+    assert feed.book_frames.syncs()[SYM].gaps == 1
+    assert [(s.valid, s.reason) for s in statuses] == [(True, "synced"), (False, "gap"),
+                                                      (True, "synced")]
+    want = _recorded_tops(recording, DEPTH)
+    assert tops[-len(want):] == want
+    assert ex.subscriptions == {"orderbook.50.XRPUSDT": 2, "orderbook.1.XRPUSDT": 2}
+    assert feed.reconnects >= 2  # the book's watch and the best bid/ask's, each once

@@ -119,7 +119,8 @@ def wake_book_watch(ex, symbol: str) -> None:
 
     err = ccxt.InvalidNonce(f"bybit {symbol} book: sequence break")
     for client in list(ex.clients.values()):
-        client.reject(err, "orderbook:" + symbol)
+        if "orderbook:" + symbol in client.futures:  # (a hash with no future would stay as a rejection)
+            client.reject(err, "orderbook:" + symbol)
 
 
 async def reconnect(ex, symbol: str) -> None:
@@ -129,4 +130,9 @@ async def reconnect(ex, symbol: str) -> None:
     url = await ex.get_url_by_market_type(symbol, False, "watchOrderBook", {})
     client = ex.clients.get(url)
     if client is not None:
+        # every watch on this connection fails with a ccxt error first (closing alone would
+        # cancel them: their loops would end instead of subscribing again)
+        import ccxt
+
+        client.reject(ccxt.NetworkError(f"bybit {symbol} book: resubscribing"))
         await client.close()

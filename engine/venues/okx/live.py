@@ -103,7 +103,8 @@ def wake_book_watch(ex, symbol: str) -> None:
 
     err = ccxt.InvalidNonce(f"okx {symbol} book: refused by the venue's checks")
     for client in list(ex.clients.values()):
-        client.reject(err, f"{CHANNEL}:{symbol}")
+        if f"{CHANNEL}:{symbol}" in client.futures:  # (a hash with no future would stay as a rejection)
+            client.reject(err, f"{CHANNEL}:{symbol}")
 
 
 async def reconnect(ex, symbol: str) -> None:
@@ -112,4 +113,9 @@ async def reconnect(ex, symbol: str) -> None:
     resubscribe the same way)."""
     client = ex.clients.get(ex.get_url(CHANNEL, "public"))
     if client is not None:
+        # every watch on this connection fails with a ccxt error first (closing alone would
+        # cancel them: their loops would end instead of subscribing again)
+        import ccxt
+
+        client.reject(ccxt.NetworkError(f"okx {symbol} book: resubscribing"))
         await client.close()
