@@ -302,8 +302,10 @@ class LiveBroker:
         if self.orders.filled(cid) < self.ud.filled_of(res) and res.get("id"):
             now = self.clock.now_ns()
             for t in await self._call("fetch trades", "fetch_my_trades", symbol,
-                                      params={"orderId": res["id"]},
+                                      params=self.vo.trades_of(res["id"]),
                                       venue=self._venue(symbol)):
+                if t.get("order") not in (None, res["id"]):
+                    continue  # another order's trade (a venue that filtered less than asked)
                 if self._take_fill(self.ud.fill_from_trade(t, cid, symbol, side, now)):
                     self.rest_fills += 1
 

@@ -89,6 +89,10 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     if len(venues) > 1:
         raise ConfigError(f"{cfg_path}: at `$.instruments`: a live run on {sorted(venues)} is "
                           "not wired yet (one venue per live run; paper mode runs across them)")
+    if venues != {live.exchange}:
+        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: {live.exchange}, but the "
+                          f"instruments trade on {sorted(venues)}: a live run's venue is "
+                          "[live].exchange")
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "

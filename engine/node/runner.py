@@ -549,6 +549,10 @@ class Runner:
             else:
                 ex = market_data_exchange(self.cfg, venue)
                 self._venue_exchanges.append(ex)  # closed by the run, as Binance's are
+            if any(":" in sym for sym in mine):
+                log.warning("%s: mark prices and funding are not wired yet: no funding is "
+                            "booked on its contracts (a live run's wallet then differs from "
+                            "the venue's at the first settlement, and the run halts)", venue)
             # the streams wired for the venue so far: books, Bybit's best bid/ask, OKX's trades
             feeds[venue] = LiveFeed(ex, mine, queue.put_nowait, clock, depth=live.depth,
                                     tickers=venue == "bybit", trades=venue == "okx",

@@ -190,3 +190,19 @@ async def test_killed_with_an_order_unanswered_settles_it_on_restart(tmp_path, m
     assert positions == {s: Decimal(q) for s, q in report["positions"].items()}
     assert abs(report["final_weights"]["XRP"] - 0.3) < 0.01
     assert r.session.portfolio.cash["USDT"] == ex.account.cash["USDT"]
+
+
+def test_a_live_run_trades_on_live_exchange_only(tmp_path, monkeypatch):
+    """Instruments on Bybit with [live].exchange left at Binance: the key would be checked on
+    one venue and the orders sent to another, so the start is refused naming the field."""
+    from engine.core.errors import ConfigError
+
+    monkeypatch.setenv("BINANCE_API_KEY", "k")
+    monkeypatch.setenv("BINANCE_API_SECRET", "s")
+    text = CONFIG.replace('exchange = "bybit"\napi_key_env = "BYBIT_API_KEY"\n'
+                          'api_secret_env = "BYBIT_API_SECRET"\n', "").replace(
+        'symbol = "XRP/USDT:USDT"\n', 'symbol = "XRP/USDT:USDT"\nvenue = "bybit"\n')
+    cfg = parse_config(text, "live.toml")
+    with pytest.raises(ConfigError, match=r"at `\$.live.exchange`: binance, but the "
+                       r"instruments trade on \['bybit'\]"):
+        Runner(cfg, "live.toml", text, [], None, mode="live")

@@ -31,6 +31,11 @@ def order_params(o: OrderRequest, spot: bool) -> dict:
     return params
 
 
+def trades_of(order_id: str) -> dict:
+    """The parameters that ask for one order's trades (its venue id)."""
+    return {"orderId": order_id}
+
+
 def by_client_id(cid: str) -> dict:
     """The parameters that name an order by our client id (lookups and cancels)."""
     return {"origClientOrderId": cid}

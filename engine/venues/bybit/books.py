@@ -65,6 +65,7 @@ class BybitBookSync:
         self.waiting = 0
         self.depth_checked = 0
         self.depth_faults = 0
+        self.refused = 0  # frames with a level no venue sends (the book waits for a snapshot)
 
     def on_frame(self, f: WireBookFrame) -> int:
         d = f.data

@@ -14,6 +14,7 @@ from engine.model.events import BookDelta, BookSnapshot
 from engine.venues.bybit.books import APPLIED, GAP, SYNCED, WAITING, BybitBookSync, WireBookFrame
 
 EXCHANGE = "bybit"
+REFUSED = -1  # a frame with a level no venue sends (not a price and a size)
 _MS = 1_000_000
 _INF = float("inf")
 
@@ -28,14 +29,22 @@ class BybitBookEvents:
 
     def on_frame(self, f: WireBookFrame, symbol: str, ts_recv: int
                  ) -> tuple[int, BookSnapshot | BookDelta | None]:
-        """(the sync's verdict, the event to hand on or None). `ts_recv`: when the frame came
-        (a recording without a local clock passes the venue's `ts`). Raises `ValueError` on a
-        level that is not a price and a size, before any state changes."""
-        bids, asks = levels(f.data.b), levels(f.data.a)
+        """(the sync's verdict or REFUSED, the event to hand on or None). `ts_recv`: when the
+        frame came (a recording without a local clock passes the venue's `ts`). A frame with a
+        level that is not a price and a size is REFUSED: that book goes invalid (its ids
+        break) until the next snapshot."""
         sync = self.syncs.get(symbol)
         if sync is None:
             sync = self.syncs[symbol] = BybitBookSync(symbol, self.depth)
-        out = sync.on_frame(f)
+        try:
+            bids, asks = levels(f.data.b), levels(f.data.a)
+        except ValueError:  # a level no venue sends: the book is unsound until a snapshot
+            sync.valid = False
+            sync.book.clear()
+            sync.refused += 1
+            out = REFUSED
+        else:
+            out = sync.on_frame(f)
         if out == WAITING:
             return out, None
         n = self._ids.get(symbol, 0)
@@ -46,7 +55,7 @@ class BybitBookEvents:
                                      ts_recv=ts_recv, update_id=n + 1, bids=bids, asks=asks)
         uid = n + 1 if out == APPLIED else n + 2  # a refused frame skips one id
         self._ids[symbol] = uid
-        if out == GAP:
+        if out in (GAP, REFUSED):
             # the gap itself is news for the engine's book: an empty delta past the skipped id
             return out, BookDelta(exchange=EXCHANGE, symbol=symbol, ts_event=ts_event,
                                   ts_recv=ts_recv, first_update_id=uid, final_update_id=uid,

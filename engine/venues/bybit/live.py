@@ -21,7 +21,7 @@ import msgspec
 from engine.core.errors import DecodeError
 from engine.model.events import BestBidAsk, MarketEvent
 from engine.venues.bybit.books import BOOK_FRAME, GAP, depth_of
-from engine.venues.bybit.events import EXCHANGE, BybitBookEvents, levels
+from engine.venues.bybit.events import EXCHANGE, REFUSED, BybitBookEvents, levels
 
 log = logging.getLogger("engine.venues.bybit")
 
@@ -85,12 +85,10 @@ class BybitBookFrames:
         book = self.books.get(depth)
         if book is None:
             book = self.books[depth] = BybitBookEvents(depth)
-        try:
-            out, ev = book.on_frame(f, symbol, now)
-        except ValueError as exc:
-            raise DecodeError(f"bybit {symbol} book frame: {exc}") from None
-        if out == GAP:
-            log.warning("bybit %s book: sequence break at u=%d seq=%d; resubscribing", symbol,
+        out, ev = book.on_frame(f, symbol, now)
+        if out in (GAP, REFUSED):
+            log.warning("bybit %s book: %s at u=%d seq=%d; resubscribing", symbol,
+                        "sequence break" if out == GAP else "a level no venue sends",
                         f.data.u, f.data.seq)
             self.on_gap(symbol)
         return ev

@@ -1,6 +1,6 @@
 """Bybit v5 instrument listings (`/v5/market/instruments-info`) as the engine's `MarketSpec`s:
 lot (`qtyStep`), tick (`tickSize`), minimum and maximum quantity, minimum notional. Linear
-contracts only for now (one unit is one coin: contract size 1)."""
+perpetuals that trade only for now (one unit is one coin: contract size 1)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def read_markets(path: str | Path = BUNDLED) -> dict[str, MarketSpec]:
         raise ConfigError(f"{path}: category {category!r}: only linear listings are read")
     out: dict[str, MarketSpec] = {}
     for r in rows:
+        if r.get("contractType") != "LinearPerpetual" or r.get("status") != "Trading":
+            continue  # a dated future shares its base/quote:settle with the perpetual
         try:
             base, quote, settle = r["baseCoin"], r["quoteCoin"], r.get("settleCoin") or r[
                 "quoteCoin"]

@@ -24,7 +24,7 @@ import msgspec
 
 from engine.model.events import MarketEvent
 from engine.venues.bybit.books import BOOK_FRAME, depth_of
-from engine.venues.bybit.events import EXCHANGE, BybitBookEvents
+from engine.venues.bybit.events import EXCHANGE, REFUSED, BybitBookEvents
 _HEAD = b'{"topic":"orderbook.'
 _MS = 1_000_000
 DERIVATIVES_ONLY_DEPTH = 500
@@ -99,11 +99,13 @@ def _events(path: str, lines: list[bytes], depth: int, stats) -> Iterator[Market
             symbol = unified_symbol(f.data.s)
             if depth_of(f.topic) != depth:
                 raise ValueError(f"topic {f.topic} beside depth {depth}: two books in one file")
-            _, ev = book_events.on_frame(f, symbol, f.ts * _MS)
+            out, ev = book_events.on_frame(f, symbol, f.ts * _MS)
         except (msgspec.DecodeError, ValueError) as exc:
             stats.skip("malformed", lineno, f"{path}: {exc}")
             continue
         stats.venue_checks[symbol] = book_events.syncs[symbol]
+        if out == REFUSED:
+            stats.skip("invalid_value", lineno, f"{path}: {symbol}: a level no venue sends")
         if ev is not None:
             stats.events += 1
             yield ev

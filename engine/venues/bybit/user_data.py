@@ -33,7 +33,9 @@ def order_status(res: dict) -> str:
     status = STATUS.get(res.get("status") or "", "accepted")
     info = res.get("info") or {}
     if info.get("orderStatus") == "PartiallyFilledCanceled":
-        return "canceled"  # what is left of it will never fill: it ended, in part filled
+        status = "canceled"  # what is left of it will never fill: it ended, in part filled
+    if status == "canceled" and res.get("timeInForce") in ("IOC", "FOK"):
+        return "expired"  # the venue's own end of an immediate order (nothing more at its limit)
     return status
 
 

@@ -52,6 +52,11 @@ def order_params(o: OrderRequest, spot: bool) -> dict:
     return params
 
 
+def trades_of(order_id: str) -> dict:
+    """The parameters that ask for one order's trades (its venue id)."""
+    return {"ordId": order_id}
+
+
 def by_client_id(cid: str) -> dict:
     return {"clOrdId": wire_id(cid)}
 

@@ -37,7 +37,10 @@ def _dec(x) -> Decimal:
 
 
 def order_status(res: dict) -> str:
-    return STATUS.get(res.get("status") or "", "accepted")
+    status = STATUS.get(res.get("status") or "", "accepted")
+    if status == "canceled" and res.get("timeInForce") in ("IOC", "FOK"):
+        return "expired"  # the venue's own end of an immediate order (nothing more at its limit)
+    return status
 
 
 def filled_of(res: dict) -> Decimal:
