@@ -48,6 +48,7 @@ from engine.venues.bybit.markets import BUNDLED as LISTING  # noqa: E402
 from local_bybit_account import BybitAccount  # noqa: E402
 from local_spot import json_messages  # noqa: E402
 from replay_pace import Pace  # noqa: E402
+from replayed_book import ReplayedBooks  # noqa: E402
 
 log = logging.getLogger("local_bybit")
 RECORDING = ROOT.parent / "shared/data/nautilus_trader/tests/test_data/bybit/xrpusdt-ob500.data.zip"
@@ -143,40 +144,21 @@ class LocalBybit(BybitAccount):
             self._origins[(depth, market_id)] = origins
         return s
 
-    def _advance(self, market_id: str, k: int) -> None:
-        """The venue's own book (every recorded level, what orders fill against) moved on to
-        recorded message `k` of `market_id`: the furthest any subscriber has been sent."""
-        events = self._book_events[market_id]
-        while self._applied[market_id] < k:
-            self._applied[market_id] += 1
-            ev = events[self._applied[market_id]]
-            if ev is not None:
-                if type(ev).__name__ == "BookSnapshot":
-                    self.book_manager.on_snapshot(ev)
-                else:
-                    self.book_manager.on_delta(ev)
-                top = self.book_manager.syncs[ev.symbol].book.top()
-                if top is not None:  # the account's mark: the book's mid
-                    self.account.on_price(ev.symbol, (top[0] + top[2]) * 0.5)
-
     def _setup_venue_book(self) -> None:
         """The recorded messages as the engine's book events (the venue's full book, checked
         by its own rules), per market, for the matcher."""
-        from engine.book.manager import BookManager
         from engine.venues.bybit.books import BOOK_FRAME, depth_of
         from engine.venues.bybit.events import BybitBookEvents
         from engine.venues.bybit.recording import unified_symbol
 
-        self.book_manager = BookManager()
-        self._book_events: dict[str, list] = {}
-        self._applied: dict[str, int] = {}
+        self.venue_books = ReplayedBooks()
+        self.book_manager = self.venue_books.manager
         for mid in self.market_ids:
             mine = [r for r in self.records if r["data"]["s"] == mid]
             events = BybitBookEvents(depth_of(mine[0]["topic"]))
-            self._book_events[mid] = [
+            self.venue_books.add(mid, [
                 events.on_frame(BOOK_FRAME.decode(orjson.dumps(r)), unified_symbol(mid),
-                                r["ts"] * 1_000_000)[1] for r in mine]
-            self._applied[mid] = -1
+                                r["ts"] * 1_000_000)[1] for r in mine])
 
     async def start(self) -> int:
         app = web.Application(middlewares=[self.check_signature])
@@ -271,7 +253,7 @@ class LocalBybit(BybitAccount):
                 return
             if self.speed:
                 await pace.wait(orjson.loads(frame)["ts"])
-            self._advance(market_id, origins[k])
+            self.venue_books.advance(market_id, origins[k])
             await ws.send_str(frame.decode())
 
 

@@ -30,7 +30,9 @@ import uuid
 from decimal import Decimal
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
+
+from local_spot import json_messages
 
 # the paper matcher's (Binance) refusal code -> Bybit's code and message
 MATCHER_CODES = {
@@ -85,6 +87,7 @@ class BybitAccount:
             futures_cash=account.get("cash", {}))
         for sym, (qty, entry) in account.get("positions", {}).items():
             self.account.seed_position(sym, Decimal(qty), Decimal(entry))
+        self.venue_books.account = self.account  # marked at the book's mid
         self.matcher = PaperBroker(self.book_manager, self.markets, self.account,
                                    FeeSchedule(maker_bps=Decimal("2"), taker_bps=Decimal("5.5")),
                                    exchange="bybit")
@@ -324,13 +327,7 @@ class BybitAccount:
         await ws.prepare(request)
         authed = False
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    req = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    continue
+            async for req in json_messages(ws):
                 op, req_id = req.get("op"), req.get("req_id")
                 if op == "ping":
                     await ws.send_str(_text({"success": True, "ret_msg": "pong",

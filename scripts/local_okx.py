@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-from aiohttp import WSMsgType, web  # noqa: E402
+from aiohttp import web  # noqa: E402
 
 from engine.feeds.capture import iter_lines  # noqa: E402
 from engine.node.http import serve  # noqa: E402
 from engine.venues.okx.recording import instruments_file  # noqa: E402
-from local_okx_account import OkxAccount  # noqa: E402
+from local_okx_account import OkxAccount, okx_requests  # noqa: E402
 from replay_pace import Pace  # noqa: E402
 
 log = logging.getLogger("local_okx")
@@ -127,16 +127,7 @@ class LocalOkx(OkxAccount):
         self.sockets.add(ws)
         players: dict[tuple[str, str], asyncio.Task] = {}
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                if msg.data == "ping":
-                    await ws.send_str("pong")
-                    continue
-                try:
-                    req = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    continue
+            async for req in okx_requests(ws):
                 op = req.get("op")
                 for arg in req.get("args") or []:
                     inst, channel = arg.get("instId"), arg.get("channel")
@@ -178,7 +169,7 @@ class LocalOkx(OkxAccount):
             if self.speed:
                 await pace.wait(int(orjson.loads(frame)["data"][0]["ts"]))
             if channel == "books":
-                self.advance(inst, k)
+                self.venue_books.advance(inst, k)
             await ws.send_str((corrupted(frame) if k == garble else frame).decode())
 
 

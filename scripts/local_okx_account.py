@@ -37,6 +37,8 @@ from decimal import Decimal
 import orjson
 from aiohttp import WSMsgType, web
 
+from replayed_book import ReplayedBooks
+
 MATCHER_CODES = {
     -2019: (51008, "Order failed. Insufficient margin"),
     -4164: (51000, "Parameter sz error"),
@@ -49,6 +51,21 @@ MATCHER_CODES = {
 }
 _CLORDID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _OPEN = ("live", "partially_filled")
+
+
+async def okx_requests(ws: web.WebSocketResponse):
+    """The JSON requests a client sends on `ws`, OKX's way: the text `ping` is answered `pong`
+    here, anything else that is not JSON is skipped."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        if msg.data == "ping":
+            await ws.send_str("pong")
+            continue
+        try:
+            yield orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            continue
 
 
 def _ms() -> str:
@@ -71,7 +88,6 @@ class OkxAccount:
 
     def _setup_account(self, account: dict | None, api_key: str, api_secret: str,
                        passphrase: str) -> None:
-        from engine.book.manager import BookManager
         from engine.brokers.paper import FeeSchedule, PaperBroker
         from engine.portfolio.instruments import instrument_from_symbol
         from engine.portfolio.state import Portfolio
@@ -94,14 +110,16 @@ class OkxAccount:
         for sym, (qty, entry) in account.get("positions", {}).items():
             self.account.seed_position(sym, Decimal(qty), Decimal(entry))
         # the venue's own books (every recorded level), moved on as frames are sent
-        self.book_manager = BookManager()
+        self.venue_books = ReplayedBooks()
+        self.venue_books.account = self.account
+        self.book_manager = self.venue_books.manager
         events = OkxBookEvents()
-        self._book_events = {
-            inst: [events.on_message(f.action, f.data[0], self.symbol_of[inst],
-                                     int(f.data[0].ts) * 1_000_000)[1]
-                   for f in (BOOKS_FRAME.decode(x) for x in frames)]
-            for inst, frames in self.books.items() if inst in self.symbol_of}
-        self._applied = {inst: -1 for inst in self._book_events}
+        for inst, frames in self.books.items():
+            if inst in self.symbol_of:
+                self.venue_books.add(inst, [
+                    events.on_message(f.action, f.data[0], self.symbol_of[inst],
+                                      int(f.data[0].ts) * 1_000_000)[1]
+                    for f in (BOOKS_FRAME.decode(x) for x in frames)])
         self.matcher = PaperBroker(self.book_manager, self.markets, self.account,
                                    FeeSchedule(maker_bps=Decimal("2"), taker_bps=Decimal("5")),
                                    exchange="okx")
@@ -111,26 +129,6 @@ class OkxAccount:
         self.fail_next: list[tuple] = []
         self.before_reply = None
         self.private: dict[web.WebSocketResponse, list[dict]] = {}  # logged in -> subscriptions
-
-    def advance(self, inst: str, k: int) -> None:
-        """The venue's book of `inst` moved on to recorded frame `k`."""
-        events = self._book_events.get(inst)
-        if events is None:
-            return
-        while self._applied[inst] < k:
-            self._applied[inst] += 1
-            ev = events[self._applied[inst]]
-            if ev is None:
-                continue
-            if type(ev).__name__ == "BookSnapshot":
-                self.book_manager.on_snapshot(ev)
-            else:
-                self.book_manager.on_delta(ev)
-        symbol = self.symbol_of[inst]
-        top = self.book_manager.syncs[symbol].book.top() if symbol in self.book_manager.syncs \
-            else None
-        if top is not None and symbol in self.account.instruments:  # the account's mark
-            self.account.on_price(symbol, (top[0] + top[2]) * 0.5)
 
     def add_private_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v5/trade/order", self.create_order)
@@ -341,16 +339,7 @@ class OkxAccount:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                if msg.data == "ping":
-                    await ws.send_str("pong")
-                    continue
-                try:
-                    req = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    continue
+            async for req in okx_requests(ws):
                 if req.get("op") == "login":
                     a = (req.get("args") or [{}])[0]
                     want = base64.b64encode(hmac.new(

@@ -35,6 +35,13 @@ async def kill_after_booking_then_resume(ex, cfg_path: str, journal: str, env: d
     assert await asyncio.wait_for(proc.wait(), 60) == -signal.SIGKILL
     ex.before_reply = None
     unanswered = list(ex.orders)[-1]
+    r, report = await resume_live(cfg_path, journal, env, monkeypatch)
+    return r, report, unanswered
+
+
+async def resume_live(cfg_path: str, journal: str, env: dict, monkeypatch):
+    """A live `Runner` here on `journal` (a restart), until its rebalance is over and a
+    reconciliation followed: (runner, report)."""
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     r = Runner(load_config(cfg_path), cfg_path, open(cfg_path).read(), [], journal, mode="live")
@@ -53,7 +60,7 @@ async def kill_after_booking_then_resume(ex, cfg_path: str, journal: str, env: d
         report = await asyncio.wait_for(r.run(), 60)
     finally:
         stopper.cancel()
-    return r, report, unanswered
+    return r, report
 
 
 async def journal_rows(journal: str):

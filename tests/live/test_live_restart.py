@@ -12,11 +12,9 @@ import sys
 from decimal import Decimal
 
 from engine.feeds.live import LiveEndpoints, make_exchange
-from engine.journal.store import Journal
-from engine.node.config import load_config
 from engine.node.runner import Runner
 from tests.conftest import ROOT, USDM_BTC, USDM_ETH
-from tests.helpers import wait_until
+from tests.live.restart import journal_rows, resume_live
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_exchange import LocalExchange  # noqa: E402
@@ -57,22 +55,7 @@ async def _first_attempt(cfg_path: str, journal: str, env: dict, ex: LocalExchan
 
 
 async def _second_attempt(cfg_path: str, journal: str, monkeypatch) -> Runner:
-    for k, v in ENV.items():
-        monkeypatch.setenv(k, v)
-    r = Runner(load_config(cfg_path), cfg_path, open(cfg_path).read(), [], journal, mode="live")
-
-    async def stop_when_done():
-        s = r.session
-        await wait_until(lambda: s.pipeline.intents and not s.execution.busy
-                         and not s.broker.in_flight, "the rebalance to finish")
-        seen = r.reconciliations
-        await wait_until(lambda: r.reconciliations > seen and not s.broker.in_flight,
-                         "a reconciliation after it")
-        r.request_stop("done")
-
-    stopper = asyncio.create_task(stop_when_done())
-    r.report_out = await asyncio.wait_for(r.run(), 60)
-    stopper.cancel()
+    r, r.report_out = await resume_live(cfg_path, journal, ENV, monkeypatch)
     return r
 
 
@@ -84,17 +67,6 @@ async def _venue(port: int) -> dict[str, Decimal]:
     finally:
         await client.close()
     return {p["symbol"]: Decimal(p["info"]["positionAmt"]) for p in rows}
-
-
-async def _journal_rows(path: str):
-    j = await Journal.open(path)
-    try:
-        subs = await j.fetchall("SELECT client_order_id, attempt FROM submissions")
-        orders = dict(await j.fetchall("SELECT client_order_id, status FROM orders"))
-        fills = await j.fetchall("SELECT trade_id FROM fills")
-    finally:
-        await j.close()
-    return subs, orders, fills
 
 
 async def _crash_and_resume(tmp_path, monkeypatch, env: dict, kill_at_order=None):
@@ -125,7 +97,7 @@ async def test_killed_before_sending_a_durable_batch_resumes_without_resending(t
     unsent = [c for c, st in r.resumed["unfinished_orders"].items() if st == "unsent"]
     assert unsent and not set(unsent) & set(ex.orders)  # durable, never sent, never resent
     assert set(ex.orders) >= set(sent_before)
-    subs, orders, fills = await _journal_rows(journal)
+    subs, orders, fills = await journal_rows(journal)
     assert {attempt for _, attempt in subs} == {1, 2}
     assert len(subs) == len({c for c, _ in subs})  # no client id submitted twice
     assert all(orders[c] == "unsent" for c in unsent)
@@ -144,7 +116,7 @@ async def test_killed_with_an_order_at_the_venue_unanswered_settles_it_on_restar
     report = r.report_out
     settled = r.resumed["unfinished_orders"]
     assert third in settled and settled[third] in ("filled", "expired")  # IOC: done there
-    subs, orders, fills = await _journal_rows(journal)
+    subs, orders, fills = await journal_rows(journal)
     assert len(subs) == len({c for c, _ in subs})
     assert set(orders) >= set(ex.orders)  # every order the venue saw is in the journal
     assert all(orders[c] != "sent" for c in ex.orders)  # and ended there
