@@ -38,6 +38,7 @@ verify-books: $(STAMP)
 		scripts/data/hftbacktest/spot/ethusdt_20240808.gz --verify
 
 test: $(STAMP)
+	@bash scripts/ensure_browser.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -10,7 +10,13 @@ import asyncio
 from typing import AsyncIterator, Iterable
 
 from engine.core.clock import ReplayClock
-from engine.model.events import MarketEvent
+from engine.model.events import (Bar, BestBidAsk, BookDelta, BookSnapshot, BookStatus,
+                                 FundingRate, MarkPrice, MarketEvent, OpenInterest, Trade)
+
+# each event's stream under the name the live feed tracks its age by (engine.feeds.live)
+STREAM_OF: dict[type, str] = {BookSnapshot: "book", BookDelta: "book", BookStatus: "book",
+                              BestBidAsk: "ticker", Trade: "trades", MarkPrice: "mark",
+                              FundingRate: "mark", OpenInterest: "open_interest", Bar: "bars"}
 
 # As-fast-as-possible replays yield to the loop this often so other tasks keep running.
 _YIELD_EVERY = 1024

@@ -1,5 +1,6 @@
-"""Alerts: a JSON POST to a webhook (a `text` field, as Slack and Telegram bridges expect) when
-the guard halts, on a kill, on repeated rejects, or when a feed goes stale. Delivery runs in its
+"""Alerts when the guard halts, on a kill, on repeated rejects, or when a feed goes stale: kept
+for the status page, and posted as JSON to a webhook where one is configured (a `text` field, as
+Slack and Telegram bridges expect). Delivery runs in its
 own tasks with a timeout; a failure is logged and never blocks or stops trading."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ log = logging.getLogger("engine.alerts")
 
 
 class Alerter:
-    def __init__(self, url: str, runner, timeout_s: float = 3.0, rejects_threshold: int = 5,
+    def __init__(self, url: str | None, runner, timeout_s: float = 3.0, rejects_threshold: int = 5,
                  rejects_window_s: float = 60.0) -> None:
         self.url, self.runner, self.timeout = url, runner, aiohttp.ClientTimeout(total=timeout_s)
         self.rejects_threshold, self.rejects_window_ns = rejects_threshold, int(
@@ -31,11 +32,12 @@ class Alerter:
         self.failed = 0
 
     @classmethod
-    def from_config(cls, cfg, runner) -> "Alerter | None":
+    def from_config(cls, cfg, runner) -> "Alerter":
+        """Alerts are decided on every run and kept for the status page; they are posted
+        only where a webhook is configured."""
         url = os.environ.get(cfg.webhook_env) if cfg.webhook_env else cfg.webhook_url
-        if not url:
-            return None
-        return cls(url, runner, cfg.timeout_s, cfg.rejects_threshold, cfg.rejects_window_s)
+        return cls(url or None, runner, cfg.timeout_s, cfg.rejects_threshold,
+                   cfg.rejects_window_s)
 
     def tick(self) -> None:
         """Look at what changed since the last tick (called from the run loop)."""
@@ -62,6 +64,9 @@ class Alerter:
 
     def alert(self, kind: str, text: str) -> None:
         log.warning("alert %s: %s", kind, text)
+        self.runner.state.recent.alert(self.runner.session.clock.now_ns(), kind, text)
+        if self.url is None:
+            return
         t = asyncio.get_running_loop().create_task(self._post(kind, text))
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)

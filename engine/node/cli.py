@@ -121,11 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--journal", metavar="PATH", help="a stopped run's journal")
     rs.add_argument("--port", type=_port(1), default=8787, help="else: a running engine's port")
     rs.add_argument("--host", default="127.0.0.1")
+    rs.add_argument("--token-env", default="BALLAST_STATUS_TOKEN", metavar="NAME",
+                    help="with --port: the variable holding the engine's steering token")
 
     k = sub.add_parser("kill", help="kill switch: halt a running engine")
     k.add_argument("--port", type=_port(1), default=8787)
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--reason", default="operator kill")
+    k.add_argument("--token-env", default="BALLAST_STATUS_TOKEN", metavar="NAME",
+                   help="the variable holding the engine's steering token")
 
     bt = sub.add_parser("backtest", help="compare rebalancing policies on recorded bars")
     bt.add_argument("--config", required=True, metavar="FILE")

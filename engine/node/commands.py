@@ -47,6 +47,13 @@ def cmd_run(args) -> int:
         with open(args.config, encoding="utf-8") as fh:
             text = fh.read()
         inputs = resolve_inputs(cfg, args.config, args.input) if args.mode == "replay" else []
+        token = None
+        port = args.status_port if args.status_port is not None else (
+            cfg.status.port if cfg.status.enabled else None)
+        if port is not None:
+            from engine.node.status import status_token
+
+            token = status_token(cfg.status)  # refused here when bound beyond loopback
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -65,17 +72,18 @@ def cmd_run(args) -> int:
             loop.add_signal_handler(sig, runner.request_stop, signal.Signals(sig).name)
         runner.session.guard.install_kill_signal(loop, runner.session.clock.now_ns)
         server = None
-        port = args.status_port if args.status_port is not None else (
-            cfg.status.port if cfg.status.enabled else None)
         from engine.node.alerts import Alerter
 
         alerter = Alerter.from_config(cfg.alerts, runner)
         if port is not None:
             from engine.node.status import StatusServer
 
-            server = StatusServer(runner, cfg.status.host, port)
+            server = StatusServer(runner, cfg.status.host, port, token=token,
+                                  interval_s=cfg.status.push_interval_s)
             await server.start()
-            log.warning("status on http://%s:%d/status", cfg.status.host, server.port)
+            log.warning("status on http://%s:%d/status (dashboard at /; %s)", cfg.status.host,
+                        server.port, "steering with the token" if token else
+                        f"read-only: no token in ${cfg.status.token_env}")
         runner.on_tick = alerter.tick if alerter else None
         if alerter:
             runner.on_failure = lambda f: alerter.alert("failure", f"Ballast HALTED: {f}")
@@ -140,16 +148,21 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _http(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
+def _http(method: str, url: str, body: dict | None = None,
+          token: str | None = None) -> tuple[int, bytes]:
     import urllib.error
     import urllib.request
 
     data = orjson.dumps(body) if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, r.read()
+    except urllib.error.HTTPError as exc:  # the engine's answer, refusals included
+        return exc.code, exc.read()
     except urllib.error.URLError as exc:
         raise ConnectionError(str(exc.reason)) from None
 
@@ -253,9 +266,18 @@ def cmd_kill(args) -> int:
 
 
 def _ask_engine(args, method: str, path: str, body: dict | None = None) -> int:
-    """One request to a running engine's status server; its answer on stdout."""
+    """One request to a running engine's status server; its answer on stdout. Steering
+    carries the token from the variable `--token-env` names."""
+    token = None
+    if method == "POST":
+        token = os.environ.get(args.token_env, "").strip() or None
+        if token is None:
+            print(f"error: no steering token in ${args.token_env} (the engine's "
+                  "[status].token_env): the engine refuses kill and resume without it",
+                  file=sys.stderr)
+            return 2
     try:
-        code, answer = _http(method, f"http://{args.host}:{args.port}{path}", body)
+        code, answer = _http(method, f"http://{args.host}:{args.port}{path}", body, token)
     except ConnectionError as exc:
         print(f"error: no engine answering on {args.host}:{args.port} ({exc})", file=sys.stderr)
         return 1

@@ -401,9 +401,15 @@ class RunCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class StatusCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The status server: /status, /metrics, the dashboard at /. Kill and resume over HTTP
+    need the token held by the variable `token_env` names; without it the server is
+    read-only, and it may bind beyond loopback only with it."""
+
     enabled: bool = False
-    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
+    token_env: Annotated[str, msgspec.Meta(min_length=1)] = "BALLAST_STATUS_TOKEN"
+    push_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5  # the page's updates
 
 
 class AlertsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -42,6 +42,7 @@ from engine.node.live_wiring import (
 )
 from engine.node.session import PaperSession
 from engine.node.recovery import resume_outside
+from engine.node.recent import RecentActivity
 from engine.node.report import Progress
 from engine.node.run_report import run_summary
 from engine.node.supervisor import Supervisor
@@ -68,6 +69,7 @@ class RunState:
     rejects: int = 0
     stopped: str | None = None
     finished: bool = False
+    recent: RecentActivity = field(default_factory=RecentActivity)
 
 
 def run_identity(cfg_text: str, inputs: list[str]) -> str:
@@ -124,6 +126,8 @@ class Runner:
                                     cfg_path=cfg_path)
         self.venue = VenueSync(self.session, cfg, cfg_path, adopt_venue)  # live only
         self.feed = None
+        # replay: (symbol, stream) -> receive time of its latest event, as a live feed keeps it
+        self.replay_age: dict[tuple[str, str], int] = {}
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
         self.run_id = run_identity(cfg_text, inputs)
@@ -202,6 +206,10 @@ class Runner:
     def venue_start(self) -> dict:
         return self.venue.start
 
+    def stream_ages(self) -> dict[tuple[str, str], int]:
+        """(symbol, stream) -> receive time (ns) of its latest message, in the run's clock."""
+        return self.feed.age if self.feed is not None else self.replay_age
+
     @property
     def failure(self):
         return self.supervisor.failure
@@ -223,8 +231,10 @@ class Runner:
         if isinstance(ev, Fill):
             rec.fill(ev)
             self.state.fills += 1
+            self.state.recent.fill(ev)
         elif type(ev) is Transfer:
             rec.transfer_settled(ev)
+            self.state.recent.transfer(ev)
         elif isinstance(ev, OrderUpdate):
             if ev.status == "rejected":
                 self.state.rejects += 1
@@ -519,10 +529,12 @@ class Runner:
     async def _source(self):
         """Market events: the recorded captures (replay) or the live feed (paper)."""
         if self.mode == "replay":
-            from engine.feeds.replay import replay
+            from engine.feeds.replay import STREAM_OF, replay
 
+            age, stream_of = self.replay_age, STREAM_OF
             async for ev in replay(merge_captures(self.inputs, market=self.cfg.replay.market,
                                                   stats=self.captures), speed=self.speed or None):
+                age[(ev.symbol, stream_of.get(type(ev), "other"))] = ev.ts_recv
                 yield ev
             return
         from engine.core.clock import LiveClock

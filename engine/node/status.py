@@ -1,16 +1,29 @@
-"""Status endpoint on localhost (aiohttp): /status (JSON), /metrics (Prometheus), POST /kill,
-POST /resume (a person clears a kill; the reason is journaled)."""
+"""The status server (aiohttp): the dashboard at / with its live stream /events (server-sent
+events), /status (JSON), /metrics (Prometheus), and the steering: POST /kill, POST /resume (a
+person clears a kill; the reason is journaled). Steering needs the token of `[status].token_env`
+as `Authorization: Bearer <token>`; without a token the server is read-only, and it binds
+beyond loopback only with one."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
+import logging
+import os
 import time
+from importlib import resources
 
 import orjson
 from aiohttp import web
 
+from engine.core.errors import ConfigError
 from engine.node.http import serve
+from engine.node.status_view import StatusBoard
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+log = logging.getLogger("engine.status")
 
 LATENCY_BUCKETS_US = (5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
@@ -76,40 +89,50 @@ class _Collector:
         yield hm
 
 
-def status_payload(runner) -> dict:
-    s = runner.session
-    now = s.clock.now_ns()
-    weights = s.portfolio.weights()
-    targets = s.trigger.targets or {}
-    return {
-        "mode": runner.mode,
-        "run_id": runner.run_id,
-        "events": runner.state.events,
-        "risk_state": s.guard.state,
-        "risk_conditions": dict(s.guard.conditions),
-        "weights": {a: round(w, 6) for a, w in weights.items()},
-        "targets": targets,
-        "margin_utilisation": round(s.portfolio.margin_utilisation, 6),
-        "nav": s.portfolio.nav,
-        "open_parents": [
-            {"parent_id": r.parent_id, "symbol": r.symbol, "side": r.side,
-             "target_qty": str(r.target_qty), "filled_qty": str(r.filled_qty), "state": r.state}
-            for r in s.execution.reports() if r.state in ("running", "paused")],
-        "feed_age_s": {sym: round((now - ts) / 1e9, 3)
-                       for sym, ts in s.pipeline.price_ts.items()},
-        "finished": runner.state.finished,
-    }
+# the page's own files, served by the engine itself: no CDN, nothing fetched from elsewhere
+PAGE_FILES = {"/": ("dashboard.html", "text/html"),
+              "/dashboard.js": ("dashboard.js", "application/javascript"),
+              "/dashboard.css": ("dashboard.css", "text/css")}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
+def status_token(cfg) -> str | None:
+    """The steering token from the variable `[status].token_env` names (None: read-only);
+    a server bound beyond loopback without one is refused here, before the run starts."""
+    token = os.environ.get(cfg.token_env, "").strip() or None
+    if token is None and not is_loopback(cfg.host):
+        raise ConfigError(f"$.status.host {cfg.host!r} is not loopback: serving beyond this "
+                          f"machine needs a steering token in ${cfg.token_env} "
+                          "($.status.token_env)")
+    return token
 
 
 class StatusServer:
-    def __init__(self, runner, host: str = "127.0.0.1", port: int = 8787) -> None:
+    def __init__(self, runner, host: str = "127.0.0.1", port: int = 8787, *,
+                 token: str | None = None, interval_s: float = 0.5) -> None:
         self.runner, self.host, self.port = runner, host, port
+        if token is None and not is_loopback(host):
+            raise ConfigError(f"status server on {host!r} without a steering token")
+        self.token = token
+        self.board = StatusBoard(runner, interval_s, steering=token is not None)
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(runner))
         self._app_runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
 
     async def start(self) -> None:
         app = web.Application()
+        for path in PAGE_FILES:
+            app.router.add_get(path, self._page)
+        app.router.add_get("/events", self._events)
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/kill", self._kill)
@@ -117,16 +140,57 @@ class StatusServer:
         self._app_runner, self.port = await serve(app, self.host, self.port)
 
     async def stop(self) -> None:
+        self._closing.set()  # the event streams end first, so the shutdown does not wait
         if self._app_runner is not None:
             await self._app_runner.cleanup()
 
+    async def _page(self, request: web.Request) -> web.Response:
+        name, kind = PAGE_FILES[request.path]
+        body = resources.files("engine.node").joinpath("web", name).read_bytes()
+        return web.Response(body=body, content_type=kind, charset="utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: each new snapshot as one `data:` line, as the board takes it."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        sent = -1
+        try:
+            while not self._closing.is_set():
+                snap = self.board.current()
+                if snap["seq"] != sent:
+                    await resp.write(b"data: " + orjson.dumps(snap) + b"\n\n")
+                    sent = snap["seq"]
+                try:  # the push cadence; the server's stop ends it at once
+                    await asyncio.wait_for(self._closing.wait(), self.board.interval_s)
+                except asyncio.TimeoutError:
+                    pass
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the page went away, or the server stops
+        return resp
+
     async def _status(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(status_payload(self.runner)),
+        return web.Response(body=orjson.dumps(self.board.current()),
                             content_type="application/json")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Steering's gate: None when the request carries the token."""
+        if self.token is None:
+            return web.json_response({"error": "read-only: no steering token is set (the "
+                                      "variable [status].token_env names)"}, status=403)
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
+                                                                 self.token.encode()):
+            log.warning("steering refused: %s %s without a valid token", request.method,
+                        request.path)
+            return web.json_response({"error": "a valid token is required"}, status=401)
+        return None
 
     async def _reason(self, request: web.Request) -> str:
         try:
@@ -136,13 +200,20 @@ class StatusServer:
         return str((body.get("reason") if isinstance(body, dict) else None) or "")[:200]
 
     async def _kill(self, request: web.Request) -> web.Response:
-        reason = await self._reason(request) or "kill command"
+        if (refused := self._refused(request)) is not None:
+            return refused
+        reason = (await self._reason(request)).strip()
+        if not reason:
+            return web.json_response({"error": "a reason is required"}, status=400)
         s = self.runner.session
         s.guard.kill(f"command: {reason}", s.clock.now_ns())
+        self.board.invalidate()
         return web.Response(body=orjson.dumps({"risk_state": s.guard.state}),
                             content_type="application/json")
 
     async def _resume(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
         reason = await self._reason(request)
         s = self.runner.session
         if not reason.strip():
@@ -151,5 +222,6 @@ class StatusServer:
             return web.json_response({"risk_state": s.guard.state, "error": "not killed"},
                                      status=409)
         s.guard.reset_kill(f"command: {reason}", s.clock.now_ns())
+        self.board.invalidate()
         return web.Response(body=orjson.dumps({"risk_state": s.guard.state}),
                             content_type="application/json")

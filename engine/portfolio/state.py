@@ -551,6 +551,19 @@ class Portfolio:
         return (self._spot_val.get(asset, 0.0) + self._cm_val.get(asset, 0.0)
                 + self._perp_exp.get(asset, 0.0))
 
+    def legs(self) -> list[tuple[str, str, str, str, float, float]]:
+        """Each part of each underlying's net exposure, for a person to read: (coin, symbol,
+        leg "spot" | "perp" | "dated" | "margin coin", wallet, amount, exposure in quote).
+        The amounts are floats: this is a view, not a ledger."""
+        spot_symbol = {coin: sym for sym, coin in self._spot_asset.items()}
+        out = [(coin, spot_symbol.get(coin, coin), "spot", SPOT_WALLET,
+                self._hold_f.get(coin, 0.0), value) for coin, value in self._spot_val.items()]
+        out += [(p.asset, sym, "dated" if p.inst.expiry_ns is not None else "perp", p.wallet,
+                 p.qty_f, p.exp) for sym, p in self.perps.items()]
+        out += [(coin, coin, "margin coin", COINM_WALLET, self._cm_f.get(coin, 0.0), value)
+                for coin, value in self._cm_val.items()]
+        return out
+
     def spot_value(self, asset: str) -> float:
         return self._spot_val.get(asset, 0.0)
 

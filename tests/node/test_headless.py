@@ -3,6 +3,7 @@ logs, and webhook alerts that never block trading."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -21,13 +22,15 @@ from engine.node.runner import Runner, resolve_inputs
 from tests.conftest import ROOT
 
 CONFIG = str(ROOT / "configs" / "demo_perps.toml")
+TOKEN = "test-steering-token"  # kill and resume over HTTP need it; set for engine and CLI
+WITH_TOKEN = {**os.environ, "BALLAST_STATUS_TOKEN": TOKEN}
 
 
-def _start(journal, speed="25", extra=()):
-    return subprocess.Popen([sys.executable, "-m", "engine", "run", "--config", CONFIG,
+def _start(journal, speed="25", extra=(), config=CONFIG, env=WITH_TOKEN):
+    return subprocess.Popen([sys.executable, "-m", "engine", "run", "--config", config,
                              "--journal", str(journal), "--status-port", "0", "--speed", speed,
                              "--json", *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _port(proc) -> int:
@@ -44,9 +47,9 @@ def _port(proc) -> int:
     raise AssertionError("status server never announced its port")
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
+def _cli(*args, env=WITH_TOKEN) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
 
 
 def _wait_for(pred, timeout=60.0):
