@@ -131,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--token-env", default="BALLAST_STATUS_TOKEN", metavar="NAME",
                    help="the variable holding the engine's steering token")
 
+    ck = sub.add_parser("check", help="preflight before a live service: config, key "
+                        "variables, venue, clock, key permissions, journal",
+                        description="One line per check (ok / FAIL / skip); exit 0 when all "
+                                    "pass, 1 when any fails, 2 when the config is invalid.")
+    ck.add_argument("--config", required=True, metavar="FILE")
+    ck.add_argument("--journal", metavar="PATH", help="the journal the service will use")
+    ck.add_argument("--max-clock-offset-ms", type=_positive, default=1000.0, metavar="MS",
+                    help="the venue's clock may differ from this machine's by this much "
+                         "(default 1000)")
+
     bt = sub.add_parser("backtest", help="compare rebalancing policies on recorded bars")
     bt.add_argument("--config", required=True, metavar="FILE")
     bt.add_argument("--policies", metavar="A,B", help="run only these policies")
@@ -142,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true", help="end with one JSON object")
     bt.add_argument("--export", metavar="DIR", type=_non_empty, help="write each policy's NAV, weights, trades "
                     "and funding per bar as Parquet and CSV under DIR")
-    for sp in (r, run, rep, st, rs, k, bt):  # also accepted after the command
+    for sp in (r, run, rep, st, rs, k, ck, bt):  # also accepted after the command
         sp.add_argument("--log-level", type=_log_level, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)
     return p
@@ -153,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log_level, getattr(args, "log_format", "text") == "json")
     if args.command == "replay":
         return cmd_replay(args)
+    if args.command == "check":
+        from engine.node.preflight import cmd_check
+
+        return cmd_check(args)
     from engine.node import commands
 
     if args.command == "run":

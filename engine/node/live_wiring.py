@@ -73,6 +73,21 @@ def open_interest_polls(cfg: EngineConfig) -> dict[str, float]:
     return out
 
 
+def live_venue(cfg: EngineConfig, cfg_path: str) -> str:
+    """The one venue of a live run ([live].exchange, where every instrument trades), or a
+    `ConfigError` saying why the config cannot run live."""
+    live = cfg.live
+    venues = set(instrument_venues(cfg).values())
+    if len(venues) > 1:
+        raise ConfigError(f"{cfg_path}: at `$.instruments`: a live run on {sorted(venues)} is "
+                          "not wired yet (one venue per live run; paper mode runs across them)")
+    if venues != {live.exchange}:
+        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: {live.exchange}, but the "
+                          f"instruments trade on {sorted(venues)}: a live run's venue is "
+                          "[live].exchange")
+    return live.exchange
+
+
 def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.brokers.live import LiveBroker
     from engine.brokers.throttle import PriorityThrottle
@@ -85,14 +100,7 @@ def live_exchange_and_broker(cfg: EngineConfig, cfg_path: str):
     from engine.execution.markets import market_kind
 
     live = cfg.live
-    venues = set(instrument_venues(cfg).values())
-    if len(venues) > 1:
-        raise ConfigError(f"{cfg_path}: at `$.instruments`: a live run on {sorted(venues)} is "
-                          "not wired yet (one venue per live run; paper mode runs across them)")
-    if venues != {live.exchange}:
-        raise ConfigError(f"{cfg_path}: at `$.live.exchange`: {live.exchange}, but the "
-                          f"instruments trade on {sorted(venues)}: a live run's venue is "
-                          "[live].exchange")
+    venues = {live_venue(cfg, cfg_path)}
     key, secret = os.environ.get(live.api_key_env), os.environ.get(live.api_secret_env)
     if not key or not secret:
         raise ConfigError(f"{cfg_path}: live mode needs the API key and secret in the "
