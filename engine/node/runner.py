@@ -206,9 +206,13 @@ class Runner:
     def venue_start(self) -> dict:
         return self.venue.start
 
-    def stream_ages(self) -> dict[tuple[str, str], int]:
-        """(symbol, stream) -> receive time (ns) of its latest message, in the run's clock."""
-        return self.feed.age if self.feed is not None else self.replay_age
+    def stream_ages(self) -> tuple[dict[tuple[str, str], int], int]:
+        """(symbol, stream) -> receive time (ns) of its latest message, and the time now on
+        the clock those were read by: the wall clock on live feeds (frames arrive ahead of
+        the events the run has taken), the recording's receive time in a replay."""
+        if self.feed is not None:
+            return self.feed.age, time.time_ns()
+        return self.replay_age, self.session.clock.now_ns()
 
     @property
     def failure(self):

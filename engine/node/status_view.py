@@ -52,7 +52,7 @@ def status_payload(runner, seq: int = 0, steering: bool = False) -> dict:
     now = s.clock.now_ns()
     weights = s.portfolio.weights()
     rebalances = _rebalances(s)
-    ages = runner.stream_ages()
+    ages, ages_now = runner.stream_ages()
     recent = runner.state.recent
     return {
         "seq": seq,
@@ -83,7 +83,7 @@ def status_payload(runner, seq: int = 0, steering: bool = False) -> dict:
         "recent_alerts": list(recent.alerts)[-20:],
         "feed_age_s": {sym: round((now - ts) / 1e9, 3)
                        for sym, ts in s.pipeline.price_ts.items()},
-        "streams": [{"symbol": sym, "stream": stream, "age_s": round((now - ts) / 1e9, 3)}
+        "streams": [{"symbol": sym, "stream": stream, "age_s": round((ages_now - ts) / 1e9, 3)}
                     for (sym, stream), ts in sorted(ages.items())],
     }
 

@@ -288,3 +288,52 @@ async def test_paper_carry_moves_a_coinm_hedge_into_the_quarterly_and_back(tmp_p
         assert {leg["state"] for leg in move["legs"].values()} == {"done"}
     assert report["positions"] == {perp: "-500.0", quarterly: "0.0"}
     assert 0 < report["max_transient_deviation"] <= report["max_transient_limit"]
+
+
+async def test_the_status_page_data_on_a_paper_run(tmp_path):
+    """/status of a paper run on live feeds: stream ages from the live feed's own table, the
+    working rebalance with its progress, the fills as they come."""
+    import aiohttp
+
+    from engine.node.status import StatusServer
+
+    ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
+    port = await ex.start()
+    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=3.0, slices=6, retry_s=0.2)
+    r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
+    server = StatusServer(r, port=0, interval_s=0.05)
+    await server.start()
+    seen: list[dict] = []
+
+    async def watch():
+        async with aiohttp.ClientSession() as http:
+            while True:  # each answer is a fresh snapshot at most 50 ms old; the GET paces this
+                async with http.get(f"http://127.0.0.1:{server.port}/status") as resp:
+                    st = await resp.json()
+                if not seen or st["seq"] != seen[-1]["seq"]:
+                    seen.append(st)
+                if st["rebalances"] and st["recent_fills"]:
+                    r.request_stop("seen")
+                    return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.wait_for(r.run(), 90)
+        await asyncio.wait_for(watcher, 10)
+    finally:
+        watcher.cancel()
+        await server.stop()
+        await ex.stop()
+    st = seen[-1]
+    assert st["mode"] == "paper" and not st["steering"]
+    streams = {(x["symbol"], x["stream"]) for x in st["streams"]}
+    assert {("BTC/USDT:USDT", "book"), ("ETH/USDT:USDT", "book")} <= streams
+    assert all(0 <= x["age_s"] < 30 for x in st["streams"]), st["streams"]
+    working = st["rebalances"][0]
+    assert 0 < working["fill_ratio"] < 1 and working["state"] == "running"
+    fill = st["recent_fills"][-1]
+    assert fill["symbol"] in ("BTC/USDT:USDT", "ETH/USDT:USDT") and float(fill["qty"]) > 0
+    legs = {leg["symbol"]: leg for u in st["underlyings"] for leg in u["legs"]}
+    assert legs["BTC/USDT:USDT"]["leg"] == "perp" and legs["BTC/USDT:USDT"]["account"] == "futures"
+    assert sum(leg["exposure"] for leg in legs.values()) == pytest.approx(
+        sum(u["exposure"] for u in st["underlyings"]), abs=0.05)
