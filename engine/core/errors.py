@@ -20,6 +20,8 @@ only this tree.
 
 from __future__ import annotations
 
+import re
+
 
 class BallastError(Exception):
     """Root of every error the engine raises on purpose."""
@@ -101,3 +103,9 @@ def venue_error(exc: BaseException, code: int, msg: str, kind: str | None) -> "V
             kind = "reject"
     cls = {"retry": VenueUnavailable, "auth": VenueAuthError, "reject": OrderRejected}[kind]
     return cls(text, code, msg)
+
+
+def without_query(text: str) -> str:
+    """A venue's error text for a person or a log: request URLs without their query, which
+    carries the request's signature and parameters."""
+    return re.sub(r"(https?://[^\s?]+)\?\S*", r"\1?…", text)

@@ -11,7 +11,7 @@ import sys
 import orjson
 
 from engine.core.clock import utc_text
-from engine.core.errors import ConfigError, FatalError
+from engine.core.errors import ConfigError, FatalError, without_query
 from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
 
 log = logging.getLogger("engine.cli")
@@ -95,11 +95,17 @@ def cmd_run(args) -> int:
             if server is not None:
                 await server.stop()
 
+    import ccxt
+
     try:
         report, code = _journaled(main())
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ccxt.NetworkError as exc:  # at start: worth another try later (exit 1, restarted)
+        print(f"error: the venue did not answer at start: {type(exc).__name__}: "
+              f"{without_query(str(exc))}", file=sys.stderr)
+        return 1
     if report is None:
         return code or 2
     print_run_report(report)

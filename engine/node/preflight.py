@@ -53,10 +53,13 @@ def check_config(path: str):
     from engine.node.config import load_config
     from engine.node.live_wiring import live_venue
     from engine.node.session import PaperSession
+    from engine.node.status import status_token
 
     try:
         cfg = load_config(path)
         venue = live_venue(cfg, path)
+        if cfg.status.enabled:  # beyond loopback only with a steering token, as `run` says
+            status_token(cfg.status)
         PaperSession(cfg, whole_books=True, cfg_path=path)  # what `run` builds before trading
     except ConfigError as exc:
         return Result("config", False, str(exc)), None

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.core.errors import ConfigError, FatalError
+from engine.core.errors import ConfigError, FatalError, without_query
 from engine.feeds.capture import CaptureStats, merge_captures, sniff
 from engine.feeds.warm_history import History
 from engine.journal.lock import JournalLock
@@ -277,8 +277,13 @@ class Runner:
                     await check_key_permissions(
                         self.exchange, spot=any(":" not in i.symbol for i in self.cfg.instruments)
                         and buys_spot(self.cfg.strategy), transfers=self.cfg.accounts.enabled)
-                except BaseException:
+                except BaseException as exc:
                     await self.exchange.close()
+                    import ccxt
+
+                    if isinstance(exc, ccxt.AuthenticationError):  # a person must look
+                        raise FatalError(f"the venue refused the key: "
+                                         f"{without_query(str(exc))}") from None
                     raise
             await self._open_journal()
         except BaseException:

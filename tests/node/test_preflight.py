@@ -196,3 +196,41 @@ def test_the_clock_fails_beyond_the_limit_either_way():
     assert "1500 ms ahead of this machine's" in fast.detail
     assert "1001 ms behind this machine's" in slow.detail
     assert line(slow).startswith("FAIL  clock            the venue's clock is 1001 ms behind")
+
+
+async def _live_run(config: str, journal, env: dict) -> tuple[int, str]:
+    """`python -m engine run --mode live` in its own process: (exit code, stderr)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine", "run", "--mode", "live", "--config", config,
+        "--journal", str(journal), "--log-format", "text", cwd=str(ROOT), env={**base, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 90)
+    return proc.returncode, err.decode()
+
+
+async def test_a_live_start_the_venue_refuses_or_ignores_ends_in_one_line(venue, tmp_path):
+    """What the service sees without the preflight: a refused key is a person's job (exit 2,
+    not restarted), a venue not answering is worth another start (exit 1); one line each,
+    no traceback, no signed URL."""
+    code, err = await _live_run(_config(tmp_path, venue.port), tmp_path / "a.sqlite",
+                                _keys("wrong-secret"))
+    assert code == 2 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("error: the venue refused the key: ")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, err = await _live_run(_config(tmp_path, port), tmp_path / "b.sqlite", _keys())
+    assert code == 1 and "Traceback" not in err, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: the venue did not answer at start: ")
+    assert "signature=" not in err and f"127.0.0.1:{port}" in last
+
+
+async def test_a_status_server_beyond_loopback_without_a_token_fails_the_config(tmp_path):
+    extra = '\n[status]\nenabled = true\nhost = "0.0.0.0"\n'
+    code, parsed, lines, _ = await _check(_config(tmp_path, 9, extra), None,
+                                          {**_keys(), "BALLAST_STATUS_TOKEN": ""})
+    assert code == 2 and len(lines) == 1
+    assert parsed["config"][0] == "FAIL" and "needs a steering token in $BALLAST_STATUS_TOKEN" \
+        in parsed["config"][1]
