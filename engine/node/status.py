@@ -166,8 +166,8 @@ class StatusServer:
                     await asyncio.wait_for(self._closing.wait(), self.board.interval_s)
                 except asyncio.TimeoutError:
                     pass
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away, or the server stops
+        except ConnectionResetError:
+            pass  # the page went away
         return resp
 
     async def _status(self, request: web.Request) -> web.Response:
