@@ -109,3 +109,10 @@ def without_query(text: str) -> str:
     """A venue's error text for a person or a log: request URLs without their query, which
     carries the request's signature and parameters."""
     return re.sub(r"(https?://[^\s?]+)\?\S*", r"\1?…", text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A venue's error for one line of output: no signed query, no line breaks (an HTTP error
+    carries the response body, an HTML page at times), at most `limit` characters."""
+    text = " ".join(without_query(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -643,6 +643,10 @@ class ExecutionEngine:
     def reports(self) -> list[ParentReport]:
         return [p.report() for p in self.parents.values()]
 
+    def working_reports(self) -> list[ParentReport]:
+        """The running and paused parents only (a status page's, read often on a long run)."""
+        return [p.report() for p in self._active.values()]
+
     @property
     def busy(self) -> bool:
         return bool(self._active)

@@ -11,7 +11,7 @@ import sys
 import orjson
 
 from engine.core.clock import utc_text
-from engine.core.errors import ConfigError, FatalError, without_query
+from engine.core.errors import ConfigError, FatalError, one_line
 from engine.journal.store import EXIT_JOURNAL, Journal, JournalError
 
 log = logging.getLogger("engine.cli")
@@ -79,7 +79,8 @@ def cmd_run(args) -> int:
             from engine.node.status import StatusServer
 
             server = StatusServer(runner, cfg.status.host, port, token=token,
-                                  interval_s=cfg.status.push_interval_s)
+                                  interval_s=cfg.status.push_interval_s,
+                                  allowed_hosts=tuple(cfg.status.allowed_hosts))
             await server.start()
             log.warning("status on http://%s:%d/status (dashboard at /; %s)", cfg.status.host,
                         server.port, "steering with the token" if token else
@@ -95,16 +96,21 @@ def cmd_run(args) -> int:
             if server is not None:
                 await server.stop()
 
-    import ccxt
+    unreachable: tuple[type, ...] = ()
+    if args.mode != "replay":  # ccxt is not imported where no venue is asked
+        import ccxt
 
+        from engine.core.errors import VenueUnavailable
+
+        unreachable = (ccxt.NetworkError, VenueUnavailable)
     try:
         report, code = _journaled(main())
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ccxt.NetworkError as exc:  # at start: worth another try later (exit 1, restarted)
+    except unreachable as exc:  # at start: worth another try later (exit 1, restarted)
         print(f"error: the venue did not answer at start: {type(exc).__name__}: "
-              f"{without_query(str(exc))}", file=sys.stderr)
+              f"{one_line(str(exc))}", file=sys.stderr)
         return 1
     if report is None:
         return code or 2

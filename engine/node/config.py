@@ -410,6 +410,9 @@ class StatusCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
     token_env: Annotated[str, msgspec.Meta(min_length=1)] = "BALLAST_STATUS_TOKEN"
     push_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5  # the page's updates
+    # the names (or addresses) a browser reaches this server by, beside loopback's and
+    # `host`: any other Host header is refused (a page elsewhere rebinding its name)
+    allowed_hosts: list[str] = []
 
 
 class AlertsCfg(_Cfg, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Callable, Mapping, NamedTuple
 
-from engine.core.errors import (ConfigError, FatalError, VenueAuthError, VenueError,
+from engine.core.errors import (ConfigError, FatalError, VenueAuthError, VenueError, one_line,
                                 VenueUnavailable)
 from engine.journal.store import JournalError
 
@@ -38,7 +38,7 @@ class Result(NamedTuple):
 def line(r: Result) -> str:
     """`ok    config           configs/live.toml valid ...`: status, name, one-line detail."""
     status = "skip" if r.ok is None else ("ok" if r.ok else "FAIL")
-    detail = " ".join(r.detail.split())  # one line, whatever the venue's text held
+    detail = one_line(r.detail, 600)  # one line, whatever the venue's text held, unsigned
     return f"{status:<6}{r.name:<{_WIDTH}}{detail}"
 
 

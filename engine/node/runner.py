@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.core.errors import ConfigError, FatalError, without_query
+from engine.core.errors import ConfigError, FatalError, one_line
 from engine.feeds.capture import CaptureStats, merge_captures, sniff
 from engine.feeds.warm_history import History
 from engine.journal.lock import JournalLock
@@ -128,6 +128,7 @@ class Runner:
         self.feed = None
         # replay: (symbol, stream) -> receive time of its latest event, as a live feed keeps it
         self.replay_age: dict[tuple[str, str], int] = {}
+        self.track_streams = False  # kept only for a reader (the status server sets it)
         self.journal: Journal | None = None
         self.rec: Recorder | None = None
         self.run_id = run_identity(cfg_text, inputs)
@@ -283,7 +284,7 @@ class Runner:
 
                     if isinstance(exc, ccxt.AuthenticationError):  # a person must look
                         raise FatalError(f"the venue refused the key: "
-                                         f"{without_query(str(exc))}") from None
+                                         f"{one_line(str(exc))}") from None
                     raise
             await self._open_journal()
         except BaseException:
@@ -540,9 +541,14 @@ class Runner:
         if self.mode == "replay":
             from engine.feeds.replay import STREAM_OF, replay
 
+            events = replay(merge_captures(self.inputs, market=self.cfg.replay.market,
+                                           stats=self.captures), speed=self.speed or None)
+            if not self.track_streams:
+                async for ev in events:
+                    yield ev
+                return
             age, stream_of = self.replay_age, STREAM_OF
-            async for ev in replay(merge_captures(self.inputs, market=self.cfg.replay.market,
-                                                  stats=self.captures), speed=self.speed or None):
+            async for ev in events:
                 age[(ev.symbol, stream_of.get(type(ev), "other"))] = ev.ts_recv
                 yield ev
             return

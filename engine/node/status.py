@@ -95,6 +95,13 @@ PAGE_FILES = {"/": ("dashboard.html", "text/html"),
               "/dashboard.css": ("dashboard.css", "text/css")}
 
 
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+                    "Referrer-Policy": "no-referrer"}
+MAX_STREAMS = 16  # pages watching at once
+WRITE_TIMEOUT_S = 5.0
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -117,19 +124,37 @@ def status_token(cfg) -> str | None:
 
 class StatusServer:
     def __init__(self, runner, host: str = "127.0.0.1", port: int = 8787, *,
-                 token: str | None = None, interval_s: float = 0.5) -> None:
+                 token: str | None = None, interval_s: float = 0.5,
+                 allowed_hosts: tuple[str, ...] = ()) -> None:
         self.runner, self.host, self.port = runner, host, port
         if token is None and not is_loopback(host):
             raise ConfigError(f"status server on {host!r} without a steering token")
         self.token = token
+        runner.track_streams = True  # a replay keeps its streams' ages for this server
         self.board = StatusBoard(runner, interval_s, steering=token is not None)
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(runner))
         self._app_runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
+        self._streams = 0
+        # the names this server answers to: loopback's, and the host it was told to bind
+        self._hosts = {"127.0.0.1", "localhost", "::1", host, *allowed_hosts}
+
+    @web.middleware
+    async def _guard_request(self, request: web.Request, handler):
+        """Answer only requests addressed to this server by name (a page elsewhere cannot
+        rebind its own name to 127.0.0.1 and read the portfolio), and forbid framing and
+        foreign scripts on every answer."""
+        host = request.host.rsplit(":", 1)[0].strip("[]") if request.host else ""
+        if host not in self._hosts:
+            return web.json_response({"error": f"unknown Host {request.host!r}"}, status=421)
+        resp = await handler(request)
+        if not resp.prepared:  # an event stream sent its own with its first bytes
+            resp.headers.update(SECURITY_HEADERS)
+        return resp
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._guard_request])
         for path in PAGE_FILES:
             app.router.add_get(path, self._page)
         app.router.add_get("/events", self._events)
@@ -152,27 +177,34 @@ class StatusServer:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: each new snapshot as one `data:` line, as the board takes it."""
+        if self._streams >= MAX_STREAMS:
+            return web.json_response({"error": f"{MAX_STREAMS} pages are watching already"},
+                                     status=503)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+                                           "Cache-Control": "no-cache", **SECURITY_HEADERS})
         await resp.prepare(request)
+        self._streams += 1
         sent = -1
         try:
             while not self._closing.is_set():
-                snap = self.board.current()
-                if snap["seq"] != sent:
-                    await resp.write(b"data: " + orjson.dumps(snap) + b"\n\n")
-                    sent = snap["seq"]
+                seq, body = self.board.current_json()
+                if seq != sent:
+                    # a page that stops reading is dropped, not waited for
+                    await asyncio.wait_for(resp.write(b"data: " + body + b"\n\n"),
+                                           WRITE_TIMEOUT_S)
+                    sent = seq
                 try:  # the push cadence; the server's stop ends it at once
                     await asyncio.wait_for(self._closing.wait(), self.board.interval_s)
                 except asyncio.TimeoutError:
                     pass
-        except ConnectionResetError:
-            pass  # the page went away
+        except (ConnectionResetError, asyncio.TimeoutError):
+            pass  # the page went away, or stopped reading
+        finally:
+            self._streams -= 1
         return resp
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(self.board.current()),
-                            content_type="application/json")
+        return web.Response(body=self.board.current_json()[1], content_type="application/json")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),

@@ -7,7 +7,10 @@ the same numbers under the same `seq`.
 
 from __future__ import annotations
 
+import math
 import time
+
+import orjson
 
 from engine.core.clock import utc_text
 
@@ -44,13 +47,20 @@ def _rebalances(s) -> list[dict]:
              "fill_ratio": round(r.fill_ratio, 6),
              "shortfall_bps": None if r.shortfall_bps is None else round(r.shortfall_bps, 2),
              "children": r.children, "state": r.state}
-            for r in s.execution.reports() if r.state in ("running", "paused")]
+            for r in s.execution.working_reports()]
+
+
+def _finite(x: float, cap: float = 1e9) -> float:
+    """JSON has no infinity (orjson writes null): an exhausted margin account is sent as a
+    large number, with its own flag, so no page shows it as missing."""
+    return x if math.isfinite(x) else cap
 
 
 def status_payload(runner, seq: int = 0, steering: bool = False) -> dict:
     s = runner.session
     now = s.clock.now_ns()
     weights = s.portfolio.weights()
+    util = s.portfolio.margin_utilisation
     rebalances = _rebalances(s)
     ages, ages_now = runner.stream_ages()
     recent = runner.state.recent
@@ -73,8 +83,10 @@ def status_payload(runner, seq: int = 0, steering: bool = False) -> dict:
         "weights": {a: round(w, 6) for a, w in weights.items()},
         "targets": s.trigger.targets or {},
         "underlyings": _underlyings(s),
-        "margin_utilisation": round(s.portfolio.margin_utilisation, 6),
+        "margin_utilisation": round(_finite(util), 6),
+        "margin_exhausted": not math.isfinite(util),  # no margin balance left
         "margin_cap": s.guard.limits.max_margin_utilisation,
+        "max_price_age_s": s.guard.limits.max_price_age_s,  # the guard's stale limit
         "open_parents": [{k: r[k] for k in ("parent_id", "symbol", "side", "target_qty",
                                             "filled_qty", "state")} for r in rebalances],
         "rebalances": rebalances,
@@ -98,14 +110,23 @@ class StatusBoard:
         self.seq = 0
         self._taken_at = float("-inf")
         self._latest: dict | None = None
+        self._bytes: bytes | None = None
 
     def current(self) -> dict:
         now = self._monotonic()
         if self._latest is None or now - self._taken_at >= self.interval_s:
             self.seq += 1
             self._latest = status_payload(self.runner, self.seq, self.steering)
+            self._bytes = None
             self._taken_at = now
         return self._latest
+
+    def current_json(self) -> tuple[int, bytes]:
+        """(seq, the snapshot as JSON), serialised once however many pages read it."""
+        snap = self.current()
+        if self._bytes is None:
+            self._bytes = orjson.dumps(snap)
+        return snap["seq"], self._bytes
 
     def invalidate(self) -> None:
         """The next reader gets a fresh snapshot (after a kill or a resume, say)."""

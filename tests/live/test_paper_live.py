@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import orjson
+
 import pytest
 
 from engine.node.config import load_config
@@ -299,22 +301,26 @@ async def test_the_status_page_data_on_a_paper_run(tmp_path):
 
     ex = LocalExchange([USDM_BTC, USDM_ETH], speed=4)
     port = await ex.start()
-    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=3.0, slices=6, retry_s=0.2)
+    # a TWAP long enough to be seen working (the watcher stops the run once it has been)
+    cfg = at_local_exchange(load_config(CONFIG), port, duration_s=20.0, slices=20, retry_s=0.2)
     r = Runner(cfg, CONFIG, open(CONFIG).read(), [], str(tmp_path / "j.sqlite"), mode="paper")
-    server = StatusServer(r, port=0, interval_s=0.05)
+    server = StatusServer(r, port=0, interval_s=0.1)
     await server.start()
     seen: list[dict] = []
 
     async def watch():
+        """Read the page's own stream: each snapshot as the server pushes it."""
         async with aiohttp.ClientSession() as http:
-            while True:  # each answer is a fresh snapshot at most 50 ms old; the GET paces this
-                async with http.get(f"http://127.0.0.1:{server.port}/status") as resp:
-                    st = await resp.json()
-                if not seen or st["seq"] != seen[-1]["seq"]:
+            async with http.get(f"http://127.0.0.1:{server.port}/events") as resp:
+                async for raw in resp.content:
+                    if not raw.startswith(b"data: "):
+                        continue
+                    st = orjson.loads(raw[6:])
                     seen.append(st)
-                if st["rebalances"] and st["recent_fills"]:
-                    r.request_stop("seen")
-                    return
+                    assert not st["finished"], "the run ended before its rebalance was seen"
+                    if st["rebalances"] and st["recent_fills"]:
+                        r.request_stop("seen")
+                        return
 
     watcher = asyncio.create_task(watch())
     try:

@@ -6,7 +6,6 @@ written to out/dashboard.png for a person to look at."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 import urllib.error
@@ -51,7 +50,7 @@ def _same(shown: str, value: float, scale: float = 1.0, places: int = 2) -> bool
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if not (os.access(CHROMIUM, os.X_OK) and os.access(DRIVER, os.X_OK)):
         pytest.skip("Debian's chromium and chromium-driver are not installed and apt could not "
                     "install them here (make test installs them where apt is available)")
@@ -60,8 +59,7 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    profile = ROOT / "out" / "chromium-profile"
-    shutil.rmtree(profile, ignore_errors=True)
+    profile = tmp_path_factory.mktemp("chromium-profile")
     # this machine's network is closed: no background connections, no first-run fetches
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-sync",
@@ -73,7 +71,6 @@ def browser():
         yield driver
     finally:
         driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _get(port: int, path: str) -> dict:
@@ -187,6 +184,7 @@ def test_the_page_shows_status_live_and_steers_only_with_the_token(tmp_path, bro
         assert hist["new"] == "HALTED" and "dashboard test: venue looks wrong" in hist["reason"]
         assert halted[1]["killed"]
         # for a person to look at: the halted run, its kill in the risk history, its fills
+        (ROOT / "out").mkdir(exist_ok=True)
         browser.save_screenshot(str(ROOT / "out" / "dashboard.png"))
     finally:
         report = _sigterm_report(proc)

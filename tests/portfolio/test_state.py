@@ -159,3 +159,30 @@ def test_bad_input_is_refused():
     assert p.on_price("BTC/USDT:USDT", float("nan")) is None
     with pytest.raises(ConfigError):
         ins("BTCUSDT")
+
+
+def test_legs_add_up_to_each_coins_net_exposure():
+    """What the status page lists per underlying: spot, perp, dated and the COIN-M margin
+    coin, each on its wallet, summing to the coin's net exposure (a hand-made book: no one
+    recording holds all of these legs at once)."""
+    p = Portfolio([ins("BTC/USDT"), ins("BTC/USDT:USDT", leverage=5),
+                   ins("BTC/USD:BTC-250328", leverage=5), ins("ETH/USD:ETH", leverage=5)],
+                  cash={}, spot_cash={"USDT": "20000"}, futures_cash={"USDT": "5000"},
+                  holdings={"BTC": "0.5"}, coinm={"BTC": "0.1", "ETH": "2"})
+    for sym, px in (("BTC/USDT", 60000.0), ("BTC/USDT:USDT", 60010.0),
+                    ("BTC/USD:BTC-250328", 61000.0), ("ETH/USD:ETH", 3000.0)):
+        p.on_price(sym, px)
+    p.on_fill(fill("BTC/USDT:USDT", "sell", "0.2", "60010"))
+    p.on_fill(fill("BTC/USD:BTC-250328", "sell", "30", "61000"))  # 30 x $100, inverse
+    p.on_fill(fill("ETH/USD:ETH", "sell", "40", "3000"))  # 40 x $10
+    legs = {(sym, leg, wallet): (amount, exp) for _, sym, leg, wallet, amount, exp in p.legs()}
+    assert set(legs) == {("BTC/USDT", "spot", "spot"), ("BTC/USDT:USDT", "perp", "futures"),
+                         ("BTC/USD:BTC-250328", "dated", "coinm"),
+                         ("ETH/USD:ETH", "perp", "coinm"),
+                         ("BTC", "margin coin", "coinm"), ("ETH", "margin coin", "coinm")}
+    assert legs[("BTC/USDT", "spot", "spot")] == (0.5, 30000.0)
+    assert legs[("BTC/USDT:USDT", "perp", "futures")][0] == -0.2
+    assert legs[("BTC/USD:BTC-250328", "dated", "coinm")][0] == -30.0
+    for coin in ("BTC", "ETH"):
+        total = sum(exp for c, *_, exp in p.legs() if c == coin)
+        assert total == pytest.approx(p.exposure(coin), rel=1e-12), coin

@@ -58,7 +58,8 @@ function render(s) {
   risk.textContent = s.risk_state;
   risk.className = "tag risk " + s.risk_state.toLowerCase();
   $("nav").textContent = money(s.nav);
-  $("margin-util").textContent = pct(s.margin_utilisation);
+  // an exhausted account (no margin balance left) is drawn full and over its cap
+  $("margin-util").textContent = s.margin_exhausted ? "∞ (no margin left)" : pct(s.margin_utilisation);
   $("margin-cap").textContent = pct(s.margin_cap);
   $("margin-bar").style.width = Math.min(100, s.margin_utilisation * 100) + "%";
   $("margin-bar").className = s.margin_utilisation > s.margin_cap ? "over" : "";
@@ -71,7 +72,7 @@ function render(s) {
     const tr = document.createElement("tr");
     tr.dataset.asset = u.asset;
     cell(tr, u.asset, "name");
-    cell(tr, pct(u.weight), "weight");
+    cell(tr, s.nav > 0 ? pct(u.weight) : "n/a (NAV ≤ 0)", "weight");
     cell(tr, pct(u.target), "target");
     cell(tr, u.band === null ? "–" : "± " + pct(u.band), "band-width");
     cell(tr, "").appendChild(bandBar(u));
@@ -120,7 +121,7 @@ function render(s) {
     const tr = document.createElement("tr");
     cell(tr, f.symbol, "mono");
     cell(tr, f.stream);
-    cell(tr, f.age_s.toFixed(3) + " s", f.age_s > 10 ? "age stale" : "age");
+    cell(tr, f.age_s.toFixed(3) + " s", f.age_s > s.max_price_age_s ? "age stale" : "age");
     return tr;
   });
   fill($("fills-table"), s.recent_fills.slice().reverse(), (f) => {
@@ -173,6 +174,7 @@ async function steer(action) {
   }
 }
 
+$("steer-form").addEventListener("submit", (e) => e.preventDefault());
 $("kill").addEventListener("click", () => steer("kill"));
 $("resume").addEventListener("click", () => steer("resume"));
 
