@@ -5,6 +5,7 @@ that does not wait for the pages still watching."""
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 import aiohttp
@@ -15,7 +16,6 @@ from engine.node.runner import Runner
 from engine.node.status import SECURITY_HEADERS, StatusServer
 from engine.node.status_view import status_payload
 from tests.conftest import ROOT
-from tests.helpers import wait_until
 
 PERPS = str(ROOT / "configs" / "demo_perps.toml")
 
@@ -73,12 +73,16 @@ async def test_replay_stream_ages_requests_by_name_and_a_prompt_stop(tmp_path):
             stream = await http.get(f"{base}/events")  # a page watching, never closed by us
             first = await stream.content.readline()
             assert first.startswith(b"data: ")
-            await wait_until(lambda: len(r.replay_age) >= 4, "every stream seen")
-            async with http.get(f"{base}/status") as resp:
-                st = await resp.json()
-            streams = {(s["symbol"], s["stream"]): s["age_s"] for s in st["streams"]}
-            assert {("BTC/USDT:USDT", "book"), ("ETH/USDT:USDT", "book"),
-                    ("BTC/USDT:USDT", "ticker"), ("ETH/USDT:USDT", "ticker")} <= set(streams)
+            want = {("BTC/USDT:USDT", "book"), ("ETH/USDT:USDT", "book"),
+                    ("BTC/USDT:USDT", "ticker"), ("ETH/USDT:USDT", "ticker")}
+            deadline = time.monotonic() + 60
+            while True:  # a snapshot is at most 50 ms old: ask until one has every stream
+                async with http.get(f"{base}/status") as resp:
+                    st = await resp.json()
+                streams = {(s["symbol"], s["stream"]): s["age_s"] for s in st["streams"]}
+                if want <= set(streams):
+                    break
+                assert time.monotonic() < deadline, f"streams seen: {sorted(streams)}"
             assert all(age >= 0 for age in streams.values())  # in the recording's own clock
             r.request_stop("test")
             await asyncio.wait_for(run, 60)
