@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,16 @@ BUNDLED = ROOT / "scripts" / "data" / "hftbacktest" / "usdm"
 
 USDM_BTC = BUNDLED / "btcusdt_20240808.gz"
 USDM_ETH = BUNDLED / "ethusdt_20240808.gz"
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_restored():
+    """A test that runs the command line in this process sets the root logger's level (to
+    `critical`, say); the tests after it must still see warnings (caplog)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 def shared(*parts: str) -> Path:
