@@ -446,7 +446,7 @@ class Runner:
             await broker.drain()  # orders and cancels in flight come back before the close
             ex.poll_broker(s.clock.now_ns())
         if self._user_data is not None:
-            self._user_data.cancel()
+            self.supervisor.cancel(self._user_data)
             await asyncio.gather(self._user_data, return_exceptions=True)
         if self._market_exchange is not None:
             await self._market_exchange.close()
@@ -610,7 +610,7 @@ class Runner:
                 self._stop = "duration"
         finally:
             for t in tasks:
-                t.cancel()
+                sup.cancel(t)
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _journal_orders(self, orders, now: int) -> int:

@@ -2,8 +2,9 @@
 
 Feeds, user-data views, reconciliation, order and cancel requests, funding lookups, the
 journal writer and the status server are started here (or handed here to be watched). A task
-that ends with an exception nobody handled is recorded as the run's failure and `on_failure`
-is called once: the runner then halts trading (kill switch, journaled), settles working orders
+that ends with an exception nobody handled, or is cancelled by anyone but its owner (through
+`cancel`) outside the shutdown, is recorded as the run's failure and `on_failure` is called
+once: the runner then halts trading (kill switch, journaled), settles working orders
 as `[run].on_shutdown` says, flushes the journal and exits with code 4. Nothing is ever left
 as "Task exception was never retrieved": each task's result is read when it ends.
 """
@@ -25,6 +26,7 @@ class Supervisor:
         self.tasks: set[asyncio.Task] = set()
         self.failure: TaskFailed | None = None
         self._closing = False
+        self._cancelling: set[asyncio.Task] = set()  # cancelled here, on purpose
 
     def spawn(self, coro: Coroutine, name: str) -> asyncio.Task:
         """Start `coro` as a task owned here."""
@@ -36,9 +38,19 @@ class Supervisor:
         task.add_done_callback(self._ended)
         return task
 
+    def cancel(self, task: asyncio.Task) -> None:
+        """End an owned task on purpose (the run's own stop): not a failure."""
+        self._cancelling.add(task)
+        task.cancel()
+
     def _ended(self, task: asyncio.Task) -> None:
         self.tasks.discard(task)
+        purposeful = task in self._cancelling
+        self._cancelling.discard(task)
         if task.cancelled():
+            if not (purposeful or self._closing):  # a library's cancel: the task is gone
+                self.fail(task.get_name(), asyncio.CancelledError(
+                    "cancelled by something other than the run"))
             return
         exc = task.exception()  # read here, always: never "never retrieved"
         if exc is not None:
@@ -62,6 +74,6 @@ class Supervisor:
         self._closing = True
         tasks = [t for t in self.tasks if not t.done()]
         for t in tasks:
-            t.cancel()
+            self.cancel(t)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -49,3 +49,21 @@ async def test_cancelled_and_finished_tasks_are_not_failures():
     sup.spawn(asyncio.Event().wait(), "waits")
     await sup.shutdown()
     assert sup.failure is None
+
+
+async def test_a_task_cancelled_by_anyone_but_its_owner_is_a_failure():
+    """A library cancelling a task it was handed (the feed, the user data) leaves the run
+    without it: halt, as for an exception. Cancelled through the owner, it is the run's stop."""
+    seen: list[TaskFailed] = []
+    sup = Supervisor(on_failure=seen.append)
+    mine = sup.spawn(asyncio.Event().wait(), "stopped-by-the-run")
+    sup.cancel(mine)
+    await asyncio.gather(mine, return_exceptions=True)
+    assert seen == []
+    theirs = sup.spawn(asyncio.Event().wait(), "user-data")
+    theirs.cancel()  # not through the supervisor
+    await asyncio.gather(theirs, return_exceptions=True)
+    assert [f.task for f in seen] == ["user-data"]
+    assert "cancelled by something other than the run" in str(seen[0])
+    await sup.shutdown()
+    assert len(seen) == 1
