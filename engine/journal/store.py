@@ -105,6 +105,17 @@ class Journal:
             worker.daemon = True
         self.db = await conn
 
+    @staticmethod
+    def readonly_uri(path: str) -> str:
+        """SQLite's URI for reading a journal without writing a byte beside it. A journal
+        closed cleanly (no -wal, no -shm) is read as immutable: SQLite would otherwise make
+        a -shm of its own, owned by whoever reads (root's, in a service user's folder, would
+        lock the service out of its own journal)."""
+        from urllib.parse import quote
+
+        clean = not any(os.path.exists(path + side) for side in ("-wal", "-shm"))
+        return f"file:{quote(os.path.abspath(path))}?mode=ro" + ("&immutable=1" if clean else "")
+
     async def _open_readonly(self) -> None:
         path = self.path
         if os.path.isdir(path):
@@ -115,7 +126,7 @@ class Journal:
             if fh.read(16) != b"SQLite format 3\x00":
                 raise JournalError(f"{path}: not an SQLite file (corrupt or foreign)")
         try:
-            await self._connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+            await self._connect(self.readonly_uri(path), uri=True)
             await self._check(True)
             (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
             if version == 0:

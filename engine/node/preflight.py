@@ -20,7 +20,7 @@ from typing import Callable, Mapping, NamedTuple
 
 from engine.core.errors import (ConfigError, FatalError, VenueAuthError, VenueError, one_line,
                                 VenueUnavailable)
-from engine.journal.store import JournalError
+from engine.journal.store import Journal, JournalError
 
 MAX_CLOCK_OFFSET_MS = 1000.0  # the venue's clock vs this machine's, either way
 CLOCK_SAMPLES = 3  # server-time requests; the one with the shortest round trip is read
@@ -134,7 +134,6 @@ def read_journal(path: str) -> str:
     Read-only and leaving nothing behind: a journal closed cleanly (no -wal/-shm beside it)
     is read as an immutable file, so SQLite creates no -wal/-shm of its own."""
     import sqlite3
-    from urllib.parse import quote
 
     from engine.journal.schema import APPLICATION_ID, SCHEMA_VERSION
 
@@ -142,10 +141,8 @@ def read_journal(path: str) -> str:
         if fh.read(16) != b"SQLite format 3\x00":
             raise JournalError(f"{path}: not an SQLite file (corrupt or foreign); the run "
                                "refuses to overwrite it")
-    clean = not any(os.path.exists(path + side) for side in ("-wal", "-shm"))
-    uri = f"file:{quote(os.path.abspath(path))}?mode=ro" + ("&immutable=1" if clean else "")
     try:
-        con = sqlite3.connect(uri, uri=True)
+        con = sqlite3.connect(Journal.readonly_uri(path), uri=True)
         try:
             (app,) = con.execute("PRAGMA application_id").fetchone()
             (version,) = con.execute("PRAGMA user_version").fetchone()

@@ -92,3 +92,18 @@ def test_report_and_status_never_create_a_journal(tmp_path):
         assert p.returncode == 3 and "no such journal" in p.stderr, p.stderr
         assert "Traceback" not in p.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_reading_a_closed_journal_leaves_nothing_beside_it(tmp_path):
+    """`status --journal` and `report` on a stopped run, as another user would run them on a
+    service's journal: no -wal or -shm of theirs is left in the service's folder."""
+    journal = tmp_path / "j.sqlite"
+    done = _cli("run", "--config", CONFIG, "--journal", str(journal), "--json")
+    assert done.returncode == 0, done.stderr[-1500:]
+    before = sorted(os.listdir(tmp_path))
+    assert not any(n.endswith(("-wal", "-shm")) for n in before), before  # closed cleanly
+    for cmd in (("status", "--journal", str(journal)), ("report", "--journal", str(journal))):
+        p = _cli(*cmd)
+        assert p.returncode == 0, p.stderr
+    assert orjson.loads(_cli("status", "--journal", str(journal)).stdout)["status"] == "finished"
+    assert sorted(os.listdir(tmp_path)) == before
