@@ -210,7 +210,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             async for ev in replay(events, ReplayClock(), speed=args.speed):
                 session.on_event(ev)
 
-        _run_loop(_run())
+        from engine.node.commands import run_on_loop
+
+        run_on_loop(_run())
     else:
         on_event = session.on_event
         for ev in events:
@@ -244,14 +246,3 @@ def cmd_replay(args: argparse.Namespace) -> int:
               f"{skipped or 'none'}", file=sys.stderr)
         return 1
     return 0
-
-
-def _run_loop(coro) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(coro)
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        import asyncio
-
-        asyncio.run(coro)

@@ -19,7 +19,8 @@ log = logging.getLogger("engine.cli")
 EXIT_TASK_FAILED = 4  # a supervised task (or the run loop) died unexpectedly
 
 
-def _loop_run(coro):
+def run_on_loop(coro):
+    """Run `coro` to its end on uvloop (asyncio's loop where uvloop is missing)."""
     try:
         import uvloop
 
@@ -31,7 +32,7 @@ def _loop_run(coro):
 def _journaled(coro) -> tuple[dict | None, int]:
     """Run `coro` on the loop; a journal problem becomes its message and exit code 3."""
     try:
-        return _loop_run(coro), 0
+        return run_on_loop(coro), 0
     except JournalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None, EXIT_JOURNAL

@@ -378,7 +378,9 @@ def cmd_check(args) -> int:
     def emit(r: Result) -> None:
         print(redact(line(r), secrets + cfg_secrets), flush=True)
 
-    results = _loop(run_checks(args.config, args.journal, emit=emit,
+    from engine.node.commands import run_on_loop
+
+    results = run_on_loop(run_checks(args.config, args.journal, emit=emit,
                                max_clock_offset_ms=args.max_clock_offset_ms))
     return exit_code(results)
 
@@ -391,14 +393,3 @@ def _named_values(cfg_path: str) -> list[str]:
     cfg = load_config(cfg_path)
     values = (os.environ.get(n, "").strip() for _, n in key_variables(cfg) if n)
     return [v for v in values if len(v) >= 6]  # as the log's masking: shorter ones are noise
-
-
-def _loop(coro):
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:  # pragma: no cover - uvloop builds wherever the engine runs
-        import asyncio
-
-        return asyncio.run(coro)
