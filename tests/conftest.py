@@ -18,13 +18,25 @@ USDM_ETH = BUNDLED / "ethusdt_20240808.gz"
 
 
 @pytest.fixture(autouse=True)
-def _root_log_level_restored():
-    """A test that runs the command line in this process sets the root logger's level (to
-    `critical`, say); the tests after it must still see warnings (caplog)."""
+def _root_logger_restored():
+    """A test that runs the command line in this process sets the root logger: its level (to
+    `critical`, say) and its handler (one on that test's captured stderr, closed after it).
+    The tests after it must still see warnings (caplog), and not through a closed stream.
+    pytest's own capture handlers come and go with each phase: they are left to pytest."""
     root = logging.getLogger()
-    level = root.level
+    level, before = root.level, list(root.handlers)
+
+    def ours(h: logging.Handler) -> bool:
+        return not type(h).__module__.startswith("_pytest")
+
     yield
     root.setLevel(level)
+    for h in list(root.handlers):
+        if ours(h) and h not in before:
+            root.removeHandler(h)
+    for h in before:
+        if ours(h) and h not in root.handlers:
+            root.addHandler(h)
 
 
 def shared(*parts: str) -> Path:
