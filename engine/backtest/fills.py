@@ -74,7 +74,7 @@ class BarFiller:
             price = price.quantize(_CENT8)
             inst = p.instruments[sym]
             if inst.kind == "spot" and side == "buy":
-                cash = p.cash.get(inst.quote, Decimal(0))
+                cash = p.cash_in(inst.quote)
                 afford = (cash / (price * (1 + self.fee))).quantize(self.step,
                                                                    rounding=ROUND_DOWN)
                 qty = min(qty, afford)
