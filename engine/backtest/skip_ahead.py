@@ -96,11 +96,13 @@ class SkipAhead:
         self.close_ts = np.where(last >= 0, self.ts[np.maximum(last, 0)], 0)
         self.feed_stats = feed_stats
         self._fed = 0  # bars whose statistics are in (every bar before the start is)
+        self._stepped = -1  # the last bar group taken through the pipeline
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, k: int, step: Callable[[int], None], tally) -> None:
         n = len(self.ts)
         self._fed = k
+        self._stepped = k - 1  # the caller's start went bar by bar
         sched, drift = self.trigger.schedule, self.trigger.drift
         while k < n:
             q = np.array([float(self.portfolio.holdings.get(a, 0)) for a in self.assets])
@@ -189,8 +191,9 @@ class SkipAhead:
         if self.feed_stats:
             self._feed(self._fed, j)
         self._fed = j + 1
-        if j == 0:
-            return
+        last, self._stepped = self._stepped, j
+        if j == 0 or last == j - 1:
+            return  # the bar before went through the pipeline: its closes are the marks
         remark = self.pipe.remark  # the portfolio's one writer
         row, row_ts = self.close[j - 1].tolist(), self.close_ts[j - 1].tolist()
         for sym, px, ts in zip(self.symbols, row, row_ts):
