@@ -208,18 +208,20 @@ class SkipAhead:
         c = self.data.columns
         stats, src = self.pipe.stats, self.pipe.bar_source
         insts = self.portfolio.instruments
-        order = [(i, sym, insts[sym].base) for i, sym in
-                 sorted(enumerate(c.symbols), key=lambda x: x[1]) if sym in insts]
-        rows = [np.asarray(c.ohlcv[j][a:b]).tolist() for j in range(4)]
         ts_l = self.ts[a:b].tolist()
-        on_bar, on_price, spot_px = stats.on_bar, stats.on_price, stats.spot_px
-        for r, ts in enumerate(ts_l):
-            o, h, lo, cl = rows[0][r], rows[1][r], rows[2][r], rows[3][r]
-            for i, sym, asset in order:
-                px = cl[i]
-                if px != px:
-                    continue
-                if src.get(asset, sym) == sym:
-                    on_bar(asset, o[i], h[i], lo[i], px)
-                spot_px[asset] = px
-                on_price(asset, px, ts)
+        for i, sym in enumerate(c.symbols):
+            if sym not in insts:
+                continue
+            asset = insts[sym].base
+            cl = np.asarray(c.ohlcv[3][a:b, i])
+            has = cl == cl  # NaN: no bar there
+            closes = cl[has].tolist()
+            if not closes:
+                continue
+            ts_has = ts_l if has.all() else np.asarray(self.ts[a:b])[has].tolist()
+            bars = None
+            if src.get(asset, sym) == sym:
+                bars = list(zip(*(np.asarray(c.ohlcv[j][a:b, i])[has].tolist()
+                                  for j in range(3)), closes))
+            stats.on_bars(asset, bars, closes, ts_has)
+            stats.spot_px[asset] = closes[-1]

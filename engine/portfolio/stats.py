@@ -8,6 +8,7 @@ bar backtests give returns on the same grid. Pure: the caller feeds prices with 
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 
 
@@ -97,6 +98,44 @@ class MarketStats:
         self._last_px[asset] = price
         return True
 
+    def on_bars(self, asset: str, bars: list[tuple[float, float, float, float]] | None,
+                closes: list[float], ts: list[int]) -> None:
+        """Many bars of one asset at once: the statistics `on_bar` (for each of `bars`, when
+        given) and `on_price` (for each close at its time) would leave, in one loop without a
+        call per bar (a bar backtest catching up over the bars it skipped)."""
+        if bars:
+            b = self.bars.get(asset)
+            if b is None:
+                b = self.bars[asset] = deque(maxlen=self.bar_keep)
+            b.extend(bars[-self.bar_keep:])
+        sample = self.sample_ns
+        last_slot = self._last_slot.get(asset)
+        prev = self._last_px.get(asset)
+        ratios: list[float] = []
+        latest = None
+        for price, t in zip(closes, ts):
+            if not price > 0:
+                continue
+            latest = price
+            slot = t // sample
+            if last_slot is None:
+                last_slot, prev = slot, price
+                continue
+            if slot <= last_slot:
+                continue
+            ratios.append(price / prev)
+            last_slot, prev = slot, price
+        if latest is None:
+            return
+        self._pending[asset] = latest
+        self._last_slot[asset] = last_slot
+        self._last_px[asset] = prev
+        if ratios:
+            rets = self.returns.get(asset)
+            if rets is None:
+                rets = self.returns[asset] = deque(maxlen=self.lookback)
+            rets.extend(map(math.log, ratios[-self.lookback:]))
+
     def on_funding(self, symbol: str, rate: float) -> None:
         h = self.funding.get(symbol)
         if h is None:
@@ -148,10 +187,13 @@ class MarketStats:
         k = len(rows[0])
         means = [sum(r) / k for r in rows]
         n = len(assets)
+        # each series' deviations once; the products summed in time order, as one sum per
+        # pair over a generator would (the same floats, without n² passes of index lookups)
+        dev = [[x - m for x in r] for r, m in zip(rows, means)]
         cov = [[0.0] * n for _ in range(n)]
         for i in range(n):
             for j in range(i, n):
-                c = sum((rows[i][t] - means[i]) * (rows[j][t] - means[j]) for t in range(k))
+                c = sum(map(operator.mul, dev[i], dev[j]))
                 c = c / (k - 1) * self.periods_per_year
                 cov[i][j] = cov[j][i] = c
         return cov
