@@ -22,6 +22,7 @@ from engine.risk.guard import RiskGuard
 
 _BPS = Decimal(10_000)
 _CENT8 = Decimal("0.00000001")
+_ZERO = Decimal(0)
 
 
 class BarFiller:
@@ -41,32 +42,29 @@ class BarFiller:
         self.refused: dict[str, int] = {}
         self._seq = 0
 
-    def _current(self, symbol: str) -> float:
-        p = self.portfolio
-        inst = p.instruments[symbol]
-        if inst.kind == "spot":
-            return p.spot_value(inst.base)
-        return p.perp_notional(symbol)
-
     def execute(self, intent: RebalanceIntent, now: int) -> int:
         """Trade the intent at the current closes; returns the number of fills."""
         p = self.portfolio
+        insts, prices, min_notional = p.instruments, self.prices, self.min_notional
         orders: list[tuple[bool, str, str, Decimal, Decimal]] = []
         for leg in intent.targets:
-            px = self.prices.get(leg.symbol)
+            sym = leg.symbol
+            px = prices.get(sym)
             if not px:
                 continue
-            change = leg.notional - self._current(leg.symbol)
-            if abs(change) < self.min_notional:
+            inst = insts[sym]
+            spot = inst.kind == "spot"
+            change = leg.notional - (p.spot_value(inst.base) if spot else p.perp_notional(sym))
+            if abs(change) < min_notional:
                 continue
             close = to_decimal(px)
             qty = (to_decimal(abs(change)) / close).quantize(self.step, rounding=ROUND_DOWN)
             if qty <= 0:
                 continue
             side = "buy" if change > 0 else "sell"
-            held = self._held(leg.symbol)
+            held = p.holdings.get(inst.base, _ZERO) if spot else p.perps[sym].qty
             reduces = (held > 0 and side == "sell") or (held < 0 and side == "buy")
-            orders.append((not reduces, leg.symbol, side, qty, close))
+            orders.append((not reduces, sym, side, qty, close))
         orders.sort(key=lambda o: o[0])  # reducing first
         done = 0
         for _, sym, side, qty, close in orders:
@@ -99,10 +97,3 @@ class BarFiller:
             self.fees += fee
             self.slippage += qty * abs(price - close)
         return done
-
-    def _held(self, symbol: str) -> Decimal:
-        p = self.portfolio
-        inst = p.instruments[symbol]
-        if inst.kind == "spot":
-            return p.holdings.get(inst.base, Decimal(0))
-        return p.perps[symbol].qty

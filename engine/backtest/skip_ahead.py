@@ -97,6 +97,8 @@ class SkipAhead:
         self.feed_stats = feed_stats
         self._fed = 0  # bars whose statistics are in (every bar before the start is)
         self._stepped = -1  # the last bar group taken through the pipeline
+        self._band_key: tuple | None = None
+        self._band_of: tuple[list[int], list[float], list[float]] = ([], [], [])
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, k: int, step: Callable[[int], None], tally) -> None:
@@ -131,9 +133,13 @@ class SkipAhead:
 
     def _drift_hit(self, k: int, stop: int, q, base_nav: float, drift, targets) -> int:
         """The first bar in [k, stop) at which the band's state can change; `stop` if none."""
-        idx = [self.assets.index(a) if a in self.assets else -1 for a in targets]
-        tv_l = list(targets.values())
-        bands_l = [drift.band(t) for t in tv_l]
+        key = tuple(targets.items())
+        if key != self._band_key:  # the targets' columns and bands, kept while they hold
+            self._band_key = key
+            self._band_of = ([self.assets.index(a) if a in self.assets else -1
+                              for a in targets], [t for _, t in key],
+                             [drift.band(t) for _, t in key])
+        idx, tv_l, bands_l = self._band_of
         armed = drift.armed
         limit = 1.0 - _MARGIN if armed else 1.0 - drift.hysteresis + _MARGIN
         a = self._drift_scan(k, min(stop, k + _SCALAR_BARS), q.tolist(), base_nav, idx, tv_l,
