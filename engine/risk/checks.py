@@ -47,6 +47,75 @@ class Projection(msgspec.Struct, frozen=True, kw_only=True):
     position: dict[str, float]  # projected signed amount per symbol
 
 
+class OrderSides(msgspec.Struct, frozen=True, kw_only=True):
+    """What the limits read of the projected state without and with one order, as (without,
+    with): the order's position, the margin utilisation, the gross leverage and the exposure of
+    the order's underlying."""
+
+    position: tuple[float, float]
+    utilisation: tuple[float, float]
+    gross_leverage: tuple[float, float]
+    exposure: tuple[float, float]
+
+
+def order_sides(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
+                symbol: str, signed: Decimal) -> OrderSides:
+    """`project_order`, reduced to what the limits read. A portfolio of coins and cash alone
+    with nothing pending (a bar backtest's every order) takes a short path that does the same
+    float operations in the same order on those values alone (tested bit for bit)."""
+    asset = portfolio.instruments[symbol].base
+    if not pending and portfolio.spot_only:
+        return _spot_order_sides(portfolio, prices, symbol, asset, signed)
+    before, after = project_order(portfolio, pending, prices, symbol, signed)
+    return sides_of(before, after, symbol, asset)
+
+
+def sides_of(before: Projection, after: Projection, symbol: str, asset: str) -> OrderSides:
+    return OrderSides(position=(before.position.get(symbol, 0.0),
+                                after.position.get(symbol, 0.0)),
+                      utilisation=(before.utilisation, after.utilisation),
+                      gross_leverage=(before.gross_leverage, after.gross_leverage),
+                      exposure=(before.exposure.get(asset, 0.0), after.exposure.get(asset, 0.0)))
+
+
+def _spot_order_sides(portfolio: Portfolio, prices: dict[str, float], symbol: str, base: str,
+                      signed: Decimal) -> OrderSides:
+    """`order_sides` of coins and cash alone, nothing pending: `_project_spot`'s sums without
+    its dictionaries. No margin: utilisation 0 on both sides."""
+    hold = portfolio.coin_amounts()
+    px_of = portfolio.px
+    add = float(_ZERO + signed)  # as `_project` adds the order to what is pending (nothing)
+    q0 = hold.get(base, 0.0)
+    q1 = q0 + add if add else q0
+    cash_b = portfolio.cash_value
+    cash_a = cash_b - add * (prices.get(symbol) or 0.0) if add else cash_b
+    spot_b = gross_b = spot_a = gross_a = exp_b = exp_a = 0.0
+    for coin, q in hold.items():
+        v = q * px_of.get(coin, 0.0)
+        spot_b += v
+        gross_b += abs(v)
+        if coin == base:
+            exp_b = 0.0 + v
+            if add:
+                v = q1 * px_of.get(coin, 0.0)
+            exp_a = 0.0 + v
+        spot_a += v
+        gross_a += abs(v)
+    if add and base not in hold:  # a coin the order brings in comes last, as in `_project`
+        v = q1 * px_of.get(base, 0.0)
+        spot_a += v
+        gross_a += abs(v)
+        exp_a = 0.0 + v
+    upnl = portfolio.unrealized_pnl
+    nav_b = cash_b + spot_b + 0.0 + upnl
+    nav_a = cash_a + spot_a + 0.0 + upnl
+    inf = float("inf")
+    return OrderSides(position=(q0, q1), utilisation=(0.0, 0.0),
+                      gross_leverage=(gross_b / nav_b if nav_b > 0 else inf,
+                                      gross_a / nav_a if nav_a > 0 else inf),
+                      exposure=(exp_b, exp_a))
+
+
 def project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float]
             ) -> Projection:
     """The portfolio after `pending` signed amounts per symbol fill at `prices` (float maths:
@@ -261,10 +330,10 @@ def reduces_position(before: float, after: float) -> bool:
     return abs(after) < abs(before) and (after == 0 or (after > 0) == (before > 0))
 
 
-def check_limits(limits: RiskLimits, before: Projection, after: Projection, symbol: str,
-                 asset: str, order_notional: float, limit_price: float | None, mid: float | None,
+def check_limits(limits: RiskLimits, sides: OrderSides, symbol: str, asset: str,
+                 order_notional: float, limit_price: float | None, mid: float | None,
                  reduces: bool) -> Verdict:
-    """Every limit that applies to a new order, on the projected state before and after it."""
+    """Every limit that applies to a new order, on the projected state without and with it."""
     if limits.max_order_notional is not None and order_notional > limits.max_order_notional:
         return Verdict(ok=False, rule="max_order_notional",
                        reason=f"order notional {order_notional:,.2f} > "
@@ -276,17 +345,18 @@ def check_limits(limits: RiskLimits, before: Projection, after: Projection, symb
                            reason=f"limit {limit_price} is {dev:.1f} bps from mid {mid} "
                                   f"(band {limits.price_band_bps} bps)")
     cap = limits.max_margin_utilisation
-    if after.utilisation > cap and after.utilisation > before.utilisation + 1e-12:
+    util_b, util_a = sides.utilisation
+    if util_a > cap and util_a > util_b + 1e-12:
         return Verdict(ok=False, rule="margin_utilisation",
-                       reason=f"projected margin utilisation {after.utilisation:.4f} > cap {cap}")
-    if (after.gross_leverage > limits.max_gross_leverage
-            and after.gross_leverage > before.gross_leverage + 1e-12):
+                       reason=f"projected margin utilisation {util_a:.4f} > cap {cap}")
+    lev_b, lev_a = sides.gross_leverage
+    if lev_a > limits.max_gross_leverage and lev_a > lev_b + 1e-12:
         return Verdict(ok=False, rule="gross_leverage",
-                       reason=f"projected gross leverage {after.gross_leverage:.4f} > cap "
+                       reason=f"projected gross leverage {lev_a:.4f} > cap "
                               f"{limits.max_gross_leverage}")
     mp = limits.max_position_notional
     if mp is not None:
-        a, b = abs(after.exposure.get(asset, 0.0)), abs(before.exposure.get(asset, 0.0))
+        a, b = abs(sides.exposure[1]), abs(sides.exposure[0])
         if a > mp and a > b:
             return Verdict(ok=False, rule="max_position",
                            reason=f"projected {asset} exposure {a:,.2f} > {mp:,.2f}")

@@ -16,7 +16,7 @@ from typing import Callable
 
 from engine.model.orders import OrderRequest, RiskStateChange
 from engine.portfolio.state import Portfolio
-from engine.risk.checks import RiskLimits, Verdict, check_limits, project_order, reduces_position
+from engine.risk.checks import RiskLimits, Verdict, check_limits, order_sides, reduces_position
 
 log = logging.getLogger("engine.risk")
 
@@ -154,8 +154,8 @@ class RiskGuard:
         if inst is None:
             return Verdict(ok=False, rule="unknown_symbol", reason=f"{sym} is not tradable here")
         signed = order.qty if order.side == "buy" else -order.qty
-        before, after = project_order(self.portfolio, pending, self.prices, sym, signed)
-        reduces = reduces_position(before.position.get(sym, 0.0), after.position.get(sym, 0.0))
+        sides = order_sides(self.portfolio, pending, self.prices, sym, signed)
+        reduces = reduces_position(*sides.position)
         if self.state == REDUCING and not reduces:
             return Verdict(ok=False, rule="reducing_only",
                            reason="risk state REDUCING: only orders that shrink a position "
@@ -177,6 +177,6 @@ class RiskGuard:
         mid = self.prices.get(sym)
         notional = float(order.qty) * (mid or 0.0) * (1.0 if inst.kind != "inverse"
                                                        else float(inst.contract_size) / (mid or 1))
-        return check_limits(self.limits, before, after, sym, inst.base, notional,
+        return check_limits(self.limits, sides, sym, inst.base, notional,
                             float(order.price) if order.price is not None else None, mid,
                             reduces)

@@ -220,3 +220,32 @@ def test_the_spot_only_projection_is_bit_for_bit_the_general_one(fills, pending,
     osym, signed = order if order is not None else (None, None)
     assert _project_spot(p, pending, px, osym, signed) == _project_any(p, pending, px, osym,
                                                                         signed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fills=st.lists(st.tuples(st.sampled_from(SPOT), st.sampled_from(["buy", "sell"]),
+                                st.integers(1, 3000).map(lambda i: D(i) / 1000)), max_size=12),
+       order=st.tuples(st.sampled_from(SPOT), st.integers(-3000, 3000).map(lambda i: D(i) / 100)),
+       btc=st.floats(20000, 120000), eth=st.floats(1000, 6000), sol=st.floats(5, 500),
+       pooled=st.booleans(), bnb_fee=st.booleans(), unpriced_sol=st.booleans())
+def test_the_guard_reads_a_spot_order_as_the_general_projection_would(
+        fills, order, btc, eth, sol, pooled, bnb_fee, unpriced_sol):
+    """With nothing pending, a spot-only portfolio's order is read by a short path
+    (`_spot_order_sides`): its position, utilisation, gross leverage and exposure, without and
+    with the order, are bit for bit the general projection's, for a coin held, one never held
+    (the order brings it in), a coin not priced yet, and a fee coin no instrument trades."""
+    from engine.risk.checks import _spot_order_sides, project_order, sides_of
+
+    p = Portfolio([ins(s) for s in SPOT], cash={"USDT": "200000"}, pooled=pooled)
+    px = {"BTC/USDT": btc, "ETH/USDT": eth, "SOL/USDT": sol}
+    for s, v in px.items():
+        if not (unpriced_sol and s == "SOL/USDT"):
+            p.on_price(s, v)
+    for i, (sym, side, qty) in enumerate(fills):
+        p.on_fill(Fill(exchange="x", symbol=sym, ts_event=0, ts_recv=0, order_id=f"o{i}",
+                       trade_id=f"t{i}", side=side, qty=qty, price=D(str(px[sym])),
+                       fee=D("0.001"), fee_currency="BNB" if bnb_fee else "USDT"))
+    sym, signed = order
+    asset = sym.partition("/")[0]
+    general = sides_of(*project_order(p, {}, px, sym, signed), sym, asset)
+    assert _spot_order_sides(p, px, sym, asset, signed) == general
