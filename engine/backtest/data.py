@@ -102,15 +102,14 @@ class BarData:
         """The events at the `k`-th timestamp: its bars by symbol, then its funding."""
         c = self.columns
         ts = int(c.ts[k])
-        o, h, lo, cl, v = (c.ohlcv[j][k] for j in range(5))
+        o, h, lo, cl, v = c.ohlcv[:, k].tolist()  # one row as floats, not 25 array reads
         evs: list = []
         for i in self._by_symbol:
-            px = float(cl[i])
+            px = cl[i]
             if px == px:  # not NaN: the instrument has a bar here
                 evs.append(Bar(exchange=c.exchanges[i], symbol=c.symbols[i], ts_event=ts,
                                ts_recv=ts, timeframe=self.timeframe, ts_open=ts - self.step_ns,
-                               open=float(o[i]), high=float(h[i]), low=float(lo[i]),
-                               close=px, volume=float(v[i])))
+                               open=o[i], high=h[i], low=lo[i], close=px, volume=v[i]))
         fund = self.funding_at.get(k)
         if fund:
             evs.extend(fund)
