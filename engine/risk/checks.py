@@ -80,8 +80,9 @@ def sides_of(before: Projection, after: Projection, symbol: str, asset: str) -> 
 
 def _spot_order_sides(portfolio: Portfolio, prices: dict[str, float], symbol: str, base: str,
                       signed: Decimal) -> OrderSides:
-    """`order_sides` of coins and cash alone, nothing pending: `_project_spot`'s sums without
-    its dictionaries. No margin: utilisation 0 on both sides."""
+    """`order_sides` of coins and cash alone, nothing pending: `_project`'s spot sums (in its
+    order, so the same floats) without its dictionaries and margin accounts. No margin:
+    utilisation 0 on both sides."""
     hold = portfolio.coin_amounts()
     px_of = portfolio.px
     add = float(_ZERO + signed)  # as `_project` adds the order to what is pending (nothing)
@@ -136,15 +137,6 @@ def _project(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str
              osym: str | None, osigned: Decimal | None) -> tuple[Projection, Projection | None]:
     """Side b: `pending`; side a (when `osym` is given): `pending` plus the order. The sides
     differ in the order's instrument only; the portfolio is read once for both."""
-    if portfolio.spot_only:
-        return _project_spot(portfolio, pending, prices, osym, osigned)
-    return _project_any(portfolio, pending, prices, osym, osigned)
-
-
-def _project_any(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
-                 osym: str | None, osigned: Decimal | None
-                 ) -> tuple[Projection, Projection | None]:
-    """`_project` of any portfolio: spot, USD-M and COIN-M."""
     two = osym is not None
     pooled = portfolio.pooled
     cash_b = cash_a = portfolio.cash_value  # both wallets: NAV
@@ -208,83 +200,6 @@ def _project_any(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict
         return before, None
     return before, _projection(portfolio, hold_a, cash_a, mcash_a, im_a, cm_im_a, gross_a,
                                exp_a, pos_a, cm_values, coinm)
-
-
-def _project_spot(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
-                  osym: str | None, osigned: Decimal | None
-                  ) -> tuple[Projection, Projection | None]:
-    """`_project` of a portfolio of spot coins and cash alone (no perp, no COIN-M coin): the
-    same float operations in the same order on what spot can move, so the same bits (tested),
-    without the margin accounts' work, which is nothing here: no initial margin, utilisation
-    0. A bar backtest checks ~10^5 orders through this."""
-    insts = portfolio.instruments
-    cash_b = portfolio.cash_value
-    mcash_b = portfolio.futures_cash_value
-    hold_b = portfolio.coin_amounts()
-    pos_b: dict[str, float] = {}
-    if pending:
-        pooled = portfolio.pooled
-        for sym, inst in insts.items():
-            add = float(pending.get(sym, 0))
-            if add:
-                base = inst.base
-                px = prices.get(sym) or 0.0
-                hold_b[base] = hold_b.get(base, 0.0) + add
-                cash_b -= add * px
-                if pooled:
-                    mcash_b -= add * px
-    for sym, inst in insts.items():
-        pos_b[sym] = hold_b.get(inst.base, 0.0)
-    before = _spot_projection(portfolio, hold_b, cash_b, mcash_b, pos_b)
-    if osym is None:
-        return before, None
-    # side a differs from side b in the order's instrument alone
-    inst = insts[osym]
-    base = inst.base
-    add_a = float(pending.get(osym, _ZERO) + osigned)
-    hold_a = portfolio.coin_amounts()
-    cash_a, mcash_a = portfolio.cash_value, portfolio.futures_cash_value
-    if pending:
-        pooled = portfolio.pooled
-        for sym, i in insts.items():
-            add = add_a if sym == osym else float(pending.get(sym, 0))
-            if add:
-                px = prices.get(sym) or 0.0
-                hold_a[i.base] = hold_a.get(i.base, 0.0) + add
-                cash_a -= add * px
-                if pooled:
-                    mcash_a -= add * px
-    elif add_a:
-        px = prices.get(osym) or 0.0
-        hold_a[base] = hold_a.get(base, 0.0) + add_a
-        cash_a -= add_a * px
-        if portfolio.pooled:
-            mcash_a -= add_a * px
-    pos_a = dict(pos_b)
-    for sym, i in insts.items():
-        if i.base == base:
-            pos_a[sym] = hold_a.get(base, 0.0)
-    return before, _spot_projection(portfolio, hold_a, cash_a, mcash_a, pos_a)
-
-
-def _spot_projection(portfolio: Portfolio, hold: dict[str, float], cash: float,
-                     margin_cash: float, position: dict[str, float]) -> Projection:
-    """`_projection` with no perp and no COIN-M coin (its float operations, in its order)."""
-    exposure = dict.fromkeys(portfolio.assets, 0.0)
-    px = portfolio.px
-    spot_total = gross = 0.0
-    for coin, q in hold.items():
-        v = q * px.get(coin, 0.0)
-        spot_total += v
-        gross += abs(v)
-        exposure[coin] = exposure.get(coin, 0.0) + v
-    mb = margin_cash + portfolio.usdm_unrealized_pnl + portfolio.collateral_haircut * spot_total
-    nav = cash + spot_total + 0.0 + portfolio.unrealized_pnl
-    util = _utilisation(0.0, mb)
-    return Projection(initial_margin=0.0, margin_balance=mb, utilisation=util,
-                      usdm_utilisation=util,
-                      gross_leverage=gross / nav if nav > 0 else float("inf"),
-                      exposure=exposure, position=position)
 
 
 def _perp(portfolio: Portfolio, sym: str, p, add: float, mark: float) -> tuple[float, float]:

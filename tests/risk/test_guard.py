@@ -191,37 +191,6 @@ def test_both_projections_of_one_pass_equal_two_separate_projections(fills, pend
 SPOT = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
 
-@settings(max_examples=200, deadline=None)
-@given(fills=st.lists(st.tuples(st.sampled_from(SPOT), st.sampled_from(["buy", "sell"]),
-                                st.integers(1, 3000).map(lambda i: D(i) / 1000)), max_size=12),
-       pending=st.dictionaries(st.sampled_from(SPOT),
-                               st.integers(-3000, 3000).map(lambda i: D(i) / 1000), max_size=3),
-       order=st.one_of(st.none(), st.tuples(st.sampled_from(SPOT),
-                                            st.integers(-3000, 3000).map(lambda i: D(i) / 100))),
-       btc=st.floats(20000, 120000), eth=st.floats(1000, 6000), sol=st.floats(5, 500),
-       pooled=st.booleans(), bnb_fee=st.booleans())
-def test_the_spot_only_projection_is_bit_for_bit_the_general_one(fills, pending, order, btc,
-                                                                  eth, sol, pooled, bnb_fee):
-    """A portfolio of coins and cash alone takes the guard's short path (`_project_spot`):
-    it gives exactly what the general projection gives, with and without pending amounts and
-    an order, a coin bought away from zero or sold short of it, and a fee coin (BNB) that is
-    no instrument's."""
-    from engine.risk.checks import _project_any, _project_spot
-
-    p = Portfolio([ins(s) for s in SPOT], cash={"USDT": "200000"}, pooled=pooled)
-    px = {"BTC/USDT": btc, "ETH/USDT": eth, "SOL/USDT": sol}
-    for s, v in px.items():
-        p.on_price(s, v)
-    for i, (sym, side, qty) in enumerate(fills):
-        p.on_fill(Fill(exchange="x", symbol=sym, ts_event=0, ts_recv=0, order_id=f"o{i}",
-                       trade_id=f"t{i}", side=side, qty=qty, price=D(str(px[sym])),
-                       fee=D("0.001"), fee_currency="BNB" if bnb_fee else "USDT"))
-    assert p.spot_only
-    osym, signed = order if order is not None else (None, None)
-    assert _project_spot(p, pending, px, osym, signed) == _project_any(p, pending, px, osym,
-                                                                        signed)
-
-
 @settings(max_examples=300, deadline=None)
 @given(fills=st.lists(st.tuples(st.sampled_from(SPOT), st.sampled_from(["buy", "sell"]),
                                 st.integers(1, 3000).map(lambda i: D(i) / 1000)), max_size=12),
