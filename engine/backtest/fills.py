@@ -32,7 +32,9 @@ class BarFiller:
         self.portfolio, self.guard, self.prices = portfolio, guard, prices
         self.book_fill = book_fill  # the pipeline: the portfolio's one writer
         self.fee = to_decimal(fee_bps) / _BPS
-        self.slip = to_decimal(slippage_bps) / _BPS
+        slip = to_decimal(slippage_bps) / _BPS
+        # price multipliers, taken once (exact: the same Decimals each order computed)
+        self._buy_at, self._sell_at, self._with_fee = 1 + slip, 1 - slip, 1 + self.fee
         self.step = Decimal(1).scaleb(-qty_decimals)
         self.min_notional = min_notional
         self.fills = 0
@@ -68,12 +70,12 @@ class BarFiller:
         orders.sort(key=lambda o: o[0])  # reducing first
         done = 0
         for _, sym, side, qty, close in orders:
-            price = (close * (1 + self.slip) if side == "buy" else close * (1 - self.slip))
+            price = close * (self._buy_at if side == "buy" else self._sell_at)
             price = price.quantize(_CENT8)
             inst = p.instruments[sym]
             if inst.kind == "spot" and side == "buy":
                 cash = p.cash_in(inst.quote)
-                afford = (cash / (price * (1 + self.fee))).quantize(self.step,
+                afford = (cash / (price * self._with_fee)).quantize(self.step,
                                                                    rounding=ROUND_DOWN)
                 qty = min(qty, afford)
                 if qty <= 0 or float(qty * close) < self.min_notional:

@@ -441,10 +441,7 @@ class Portfolio:
         and the fee's coin `other`): those entries re-read from the ledger, the sums taken
         afresh as `_rebuild` takes them (a bar backtest books ~10^5 fills; a whole rebuild
         each was a quarter of its time). Perps, margins and the COIN-M wallet are untouched."""
-        fut = float(sum(self.wallets[FUTURES_WALLET].values(), _ZERO))
-        self._fut_cash_f = fut
-        self._cash_f = fut if self.pooled else fut + float(
-            sum(self.wallets[SPOT_WALLET].values(), _ZERO))
+        self._refresh_cash()
         hold_f, spot_val, px = self._hold_f, self._spot_val, self.px
         for c in (coin, other) if other and other != coin else (coin,):
             q = self.holdings.get(c)
@@ -453,6 +450,13 @@ class Portfolio:
                 hold_f[c] = qf
                 spot_val[c] = qf * px.get(c, 0.0)
         self._sum_spot = sum(spot_val.values())
+
+    def _refresh_cash(self) -> None:
+        """The stablecoin cash as floats, re-read from the wallets."""
+        fut = float(sum(self.wallets[FUTURES_WALLET].values(), _ZERO))
+        self._fut_cash_f = fut
+        self._cash_f = fut if self.pooled else fut + float(
+            sum(self.wallets[SPOT_WALLET].values(), _ZERO))
 
     def _spot_fill(self, inst: Instrument, signed: Decimal, price: Decimal) -> None:
         base = inst.base
@@ -525,10 +529,7 @@ class Portfolio:
     # -- aggregates ---------------------------------------------------------------------------
     def _rebuild(self) -> None:
         """Recompute every aggregate from the ledger and the current marks."""
-        fut = float(sum(self.wallets[FUTURES_WALLET].values(), _ZERO))
-        self._fut_cash_f = fut
-        self._cash_f = fut if self.pooled else fut + float(
-            sum(self.wallets[SPOT_WALLET].values(), _ZERO))
+        self._refresh_cash()
         self._hold_f = {a: float(q) for a, q in self.holdings.items()}
         self._spot_val = {a: q * self.px.get(a, 0.0) for a, q in self._hold_f.items()}
         self._sum_spot = sum(self._spot_val.values())

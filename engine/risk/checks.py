@@ -59,11 +59,11 @@ class OrderSides(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def order_sides(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[str, float],
-                symbol: str, signed: Decimal) -> OrderSides:
+                symbol: str, asset: str, signed: Decimal) -> OrderSides:
     """`project_order`, reduced to what the limits read. A portfolio of coins and cash alone
     with nothing pending (a bar backtest's every order) takes a short path that does the same
-    float operations in the same order on those values alone (tested bit for bit)."""
-    asset = portfolio.instruments[symbol].base
+    float operations in the same order on those values alone (tested bit for bit). `asset`:
+    the underlying of `symbol`."""
     if not pending and portfolio.spot_only:
         return _spot_order_sides(portfolio, prices, symbol, asset, signed)
     before, after = project_order(portfolio, pending, prices, symbol, signed)
@@ -71,6 +71,7 @@ def order_sides(portfolio: Portfolio, pending: dict[str, Decimal], prices: dict[
 
 
 def sides_of(before: Projection, after: Projection, symbol: str, asset: str) -> OrderSides:
+    """What the limits read of two whole projections, without and with the order."""
     return OrderSides(position=(before.position.get(symbol, 0.0),
                                 after.position.get(symbol, 0.0)),
                       utilisation=(before.utilisation, after.utilisation),

@@ -154,7 +154,7 @@ class RiskGuard:
         if inst is None:
             return Verdict(ok=False, rule="unknown_symbol", reason=f"{sym} is not tradable here")
         signed = order.qty if order.side == "buy" else -order.qty
-        sides = order_sides(self.portfolio, pending, self.prices, sym, signed)
+        sides = order_sides(self.portfolio, pending, self.prices, sym, inst.base, signed)
         reduces = reduces_position(*sides.position)
         if self.state == REDUCING and not reduces:
             return Verdict(ok=False, rule="reducing_only",
