@@ -4,6 +4,9 @@ A strategy decides *target net weights per underlying* (`target_weights`) and *w
 them* (`legs`: target signed notional per instrument). `allocate` joins the two and enforces the
 strategy's gross-leverage cap by scaling every leg down together, so no strategy ever asks for
 more than `max_gross_leverage × NAV` in Σ|leg notional|. Pure and synchronous.
+
+The portfolio comes as a read-only `PortfolioView` (live, read during the decision); a frozen
+`PortfolioSnapshot` has the same fields and reads the same, for tests and reports.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import msgspec
 
 from engine.core.errors import ConfigError
-from engine.portfolio.state import PortfolioSnapshot
+from engine.portfolio.view import PortfolioView
 from engine.portfolio.stats import MarketStats
 
 
@@ -64,10 +67,10 @@ class Strategy:
     def assets(self) -> list[str]:
         return list(self.universe)
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
         raise NotImplementedError
 
-    def legs(self, exposures: dict[str, float], snap: PortfolioSnapshot, stats: MarketStats
+    def legs(self, exposures: dict[str, float], view: PortfolioView, stats: MarketStats
              ) -> dict[str, float]:
         """Place each underlying's target exposure on its legs.
 
@@ -78,11 +81,11 @@ class Strategy:
         out: dict[str, float] = {}
         for asset, target in exposures.items():
             l = self.universe[asset]
-            perp_now = snap.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
+            perp_now = view.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
             # coins in the COIN-M wallet are held coin (its inverse perps' margin), and dated
             # contracts are rolled, not traded, by the strategy: the legs carry the rest
-            target -= coinm_value(snap, asset) + dated_notional(snap, asset)
-            spot_now = snap.spot_value.get(asset, 0.0)
+            target -= coinm_value(view, asset) + dated_notional(view, asset)
+            spot_now = view.spot_value.get(asset, 0.0)
             if self.leg == "spot" and l.spot is not None:
                 out[l.spot] = target - perp_now
                 if l.perp:
@@ -93,14 +96,14 @@ class Strategy:
                 out[l.perp] = target - spot_now
         return out
 
-    def sleeves(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, str]:
+    def sleeves(self, view: PortfolioView, stats: MarketStats) -> dict[str, str]:
         return {}
 
-    def allocate(self, snap: PortfolioSnapshot, stats: MarketStats,
+    def allocate(self, view: PortfolioView, stats: MarketStats,
                  weights: dict[str, float] | None = None) -> Allocation:
-        w = self.target_weights(snap, stats) if weights is None else weights
-        nav = snap.nav
-        legs = self.legs({a: w.get(a, 0.0) * nav for a in self.universe}, snap, stats)
+        w = self.target_weights(view, stats) if weights is None else weights
+        nav = view.nav
+        legs = self.legs({a: w.get(a, 0.0) * nav for a in self.universe}, view, stats)
         gross = sum(abs(v) for v in legs.values())
         cap = self.max_gross_leverage * nav
         scale = 1.0
@@ -110,18 +113,18 @@ class Strategy:
         elif gross > cap:
             scale = cap / gross
             legs = {s: v * scale for s, v in legs.items()}
-        return Allocation(weights=w, legs=legs, sleeves=self.sleeves(snap, stats), scale=scale)
+        return Allocation(weights=w, legs=legs, sleeves=self.sleeves(view, stats), scale=scale)
 
 
-def coinm_value(snap: PortfolioSnapshot, asset: str) -> float:
+def coinm_value(view: PortfolioView, asset: str) -> float:
     """Value of `asset` held in the COIN-M wallet (part of its net exposure)."""
-    q = snap.coinm.get(asset)
-    return q * snap.prices.get(asset, 0.0) if q else 0.0
+    q = view.coinm.get(asset)
+    return q * view.prices.get(asset, 0.0) if q else 0.0
 
 
-def dated_notional(snap: PortfolioSnapshot, asset: str) -> float:
+def dated_notional(view: PortfolioView, asset: str) -> float:
     """Net notional of `asset`'s dated contracts (`BTC/USDT:USDT-250627`)."""
-    return sum(v for sym, v in snap.perp_notional.items()
+    return sum(v for sym, v in view.perp_notional.items()
                if sym.startswith(asset + "/") and "-" in sym.partition(":")[2])
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.core.errors import ConfigError
-from engine.portfolio.state import PortfolioSnapshot
+from engine.portfolio.view import PortfolioView
 from engine.portfolio.stats import MarketStats
 from strategies.base import Strategy
 
@@ -56,18 +56,18 @@ class CarrySwitch(Strategy):
                     self.rich[a] = False
         return dict(self.rich)
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
         self.update_regime(stats)
-        return self.base.target_weights(snap, stats)
+        return self.base.target_weights(view, stats)
 
-    def legs(self, exposures, snap, stats):
+    def legs(self, exposures, view, stats):
         out: dict[str, float] = {}
         for a, target in exposures.items():
             l = self.universe[a]
             if self.rich[a]:
                 perp = target * self.rich_perp_fraction
                 spot = target - perp
-                neutral = self.neutral_fraction * snap.nav
+                neutral = self.neutral_fraction * view.nav
                 out[l.spot] = spot + neutral
                 out[l.perp] = perp - neutral
             else:
@@ -75,6 +75,6 @@ class CarrySwitch(Strategy):
                 out[l.perp] = target
         return out
 
-    def sleeves(self, snap, stats):
+    def sleeves(self, view, stats):
         return {l.perp: ("carry:" if self.rich[a] else "core:") + a
                 for a, l in self.universe.items()}

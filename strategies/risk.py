@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from engine.core.errors import ConfigError
-from engine.portfolio.state import PortfolioSnapshot
+from engine.portfolio.view import PortfolioView
 from engine.portfolio.stats import MarketStats
 from strategies.base import AssetLegs, Strategy, coinm_value, normalise
 
@@ -53,7 +53,7 @@ class RiskParity(Strategy):
             raise ConfigError(f"method must be inverse_vol or erc, got {method!r}")
         self.method, self.gross, self.window, self.min_returns = method, gross, window, min_returns
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
         assets = self.assets
         rows = stats.aligned(assets, self.window)
         if rows is None or len(rows[0]) < self.min_returns:
@@ -91,16 +91,16 @@ class VolTarget(Strategy):
         var = sum(w[i] * cov[i][j] * w[j] for i in range(len(w)) for j in range(len(w)))
         return math.sqrt(var) if var > 0 else 0.0
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
-        w = self.base.target_weights(snap, stats)
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
+        w = self.base.target_weights(view, stats)
         vol = self.realised_vol(w, stats)
         if vol is None or vol <= self.target_vol:
             return w
         k = self.target_vol / vol
         return {a: x * k for a, x in w.items()}
 
-    def legs(self, exposures, snap, stats):
-        return self.base.legs(exposures, snap, stats)
+    def legs(self, exposures, view, stats):
+        return self.base.legs(exposures, view, stats)
 
 
 class BtcAnchor(Strategy):
@@ -121,7 +121,7 @@ class BtcAnchor(Strategy):
         self.weights, self.anchor = dict(weights), anchor
         self.window, self.min_returns, self.default_beta = window, min_returns, default_beta
 
-    def target_weights(self, snap, stats):
+    def target_weights(self, view, stats):
         return dict(self.weights)
 
     def betas(self, stats: MarketStats) -> dict[str, float]:
@@ -135,7 +135,7 @@ class BtcAnchor(Strategy):
             out[a] = self.default_beta if b is None else b
         return out
 
-    def legs(self, exposures, snap, stats):
+    def legs(self, exposures, view, stats):
         out: dict[str, float] = {}
         betas = self.betas(stats)
         hedge = 0.0
@@ -146,9 +146,9 @@ class BtcAnchor(Strategy):
             out[l.spot or l.perp] = target
             hedge += betas[a] * target
         anchor = self.universe[self.anchor]
-        btc_spot = snap.spot_value.get(self.anchor, 0.0)
+        btc_spot = view.spot_value.get(self.anchor, 0.0)
         if anchor.spot:
             out[anchor.spot] = btc_spot
         out[anchor.perp] = (exposures.get(self.anchor, 0.0) - btc_spot
-                            - coinm_value(snap, self.anchor) - hedge)
+                            - coinm_value(view, self.anchor) - hedge)
         return out

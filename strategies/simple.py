@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.core.errors import ConfigError
-from engine.portfolio.state import PortfolioSnapshot
+from engine.portfolio.view import PortfolioView
 from engine.portfolio.stats import MarketStats
 from strategies.base import AssetLegs, Strategy
 
@@ -26,7 +26,7 @@ class FixedWeights(Strategy):
                               f"declared weights_sum is {weights_sum:g}")
         self.weights = dict(weights)
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
         return dict(self.weights)
 
 
@@ -43,7 +43,7 @@ class EqualNotional(Strategy):
             raise ConfigError(f"gross must be positive, got {gross}")
         self.gross = gross
 
-    def target_weights(self, snap: PortfolioSnapshot, stats: MarketStats) -> dict[str, float]:
+    def target_weights(self, view: PortfolioView, stats: MarketStats) -> dict[str, float]:
         n = len(self.universe)
         return {a: self.gross / n for a in self.universe}
 

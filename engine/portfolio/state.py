@@ -45,6 +45,7 @@ from engine.core.numeric import to_decimal
 from engine.model.events import Fill, FundingPayment, FundingRate, Transfer
 from engine.model.orders import COINM_WALLET, FUTURES_WALLET, SPOT_WALLET, WALLETS
 from engine.portfolio.instruments import LINEAR, SPOT, Instrument
+from engine.portfolio.view import PortfolioView
 
 STABLES = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
 _ZERO = Decimal(0)
@@ -672,43 +673,10 @@ class Portfolio:
                  + sum(abs(v) for v in self._cm_val.values()))
         return gross / nav if nav > 0 else float("inf")
 
+    def view(self) -> PortfolioView:
+        """A read-only view for strategies (engine.portfolio.view): live, no copy."""
+        return PortfolioView(self)
+
     def snapshot(self) -> PortfolioSnapshot:
-        nav = self.nav
-        exposure = {a: self.exposure(a) for a in self.assets}
-        mb = self.margin_balance + sum(b for _, b in self.coinm_accounts().values())
-        buffer = mb - self._sum_mm
-        fees = sum((v for k, v in self.fees_paid.items() if k in self.stables), _ZERO)
-        fees_f = float(fees) + sum(float(v) * self.px.get(k, 0.0)
-                                   for k, v in self.fees_paid.items() if k not in self.stables)
-        funding = 0.0
-        sleeves: dict[str, float] = {}
-        for sleeve, amt in self.funding_by_sleeve.items():
-            sym = next((s for s, v in self.sleeve_of.items() if v == sleeve), sleeve)
-            p = self.perps.get(sym)
-            ccy_px = 1.0 if p is None or p.linear else self.px.get(p.asset, 0.0)
-            sleeves[sleeve] = float(amt) * ccy_px
-            funding += sleeves[sleeve]
-        realized = float(self.spot_realized) + sum(
-            float(p.realized) * (1.0 if p.linear else self.px.get(p.asset, 0.0))
-            for p in self.perps.values())
-        return PortfolioSnapshot(
-            ts=self.ts, nav=nav, cash=self._cash_f,
-            spot_value=dict(self._spot_val),
-            perp_notional={s: p.notional for s, p in self.perps.items()},
-            exposure=exposure,
-            weights={a: (v / nav if nav > 0 else 0.0) for a, v in exposure.items()},
-            prices=dict(self.px),
-            gross_leverage=self.gross_leverage(),
-            net_leverage=(sum(exposure.values()) / nav if nav > 0 else float("inf")),
-            unrealized_pnl=self._sum_upnl, realized_pnl=realized,
-            initial_margin=self._sum_im, maintenance_margin=self._sum_mm,
-            margin_balance=mb, margin_utilisation=self.margin_utilisation,
-            distance_to_liquidation=(buffer / self._sum_abs_perp if self._sum_abs_perp else None),
-            fees=fees_f, funding=funding, funding_by_sleeve=sleeves,
-            positions={s: p.qty_f for s, p in self.perps.items()},
-            holdings=dict(self._hold_f),
-            wallets={w: {c: float(a) for c, a in self.wallets[w].items()}
-                     for w in ((FUTURES_WALLET,) if self.pooled else WALLETS)},
-            coinm={a: v for a, v in self._cm_f.items()},
-            basis=self.dated_basis(),
-        )
+        """This instant, frozen: the view's figures, copied."""
+        return PortfolioView(self).snapshot()

@@ -42,10 +42,9 @@ class TriggerActor:
         self._stale = True
         self.fired = 0
         self._seq = 0
-        # the portfolio's snapshot, taken at most once while one update is decided (the
-        # targets and the intent read the same state); None outside `on_update`
-        self._snap = None
-        self._deciding = False
+        # what the strategy reads: a live read-only view, no copy (a decision runs between
+        # two events, so the targets and the intent of one decision read the same state)
+        self.view = portfolio.view()
         # (ts, signal, "entry" | "exit", value): every edge of every signal rule
         self.signal_log: list[tuple[int, str, str, float | None]] = []
         # dated contracts rolled before expiry; the hedge moved between perpetual and dated
@@ -57,23 +56,6 @@ class TriggerActor:
 
     # -- hot path -------------------------------------------------------------------------
     def on_update(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
-        self._deciding = True
-        try:
-            return self._decide(upd)
-        finally:
-            self._deciding = False
-            self._snap = None
-
-    def _snapshot(self):
-        """The portfolio's snapshot; while an update is decided, one for the whole decision."""
-        snap = self._snap
-        if snap is None:
-            snap = self.portfolio.snapshot()
-            if self._deciding:
-                self._snap = snap
-        return snap
-
-    def _decide(self, upd: PortfolioUpdate) -> RebalanceIntent | None:
         now = self.clock.now_ns()
         if upd.cause in _SLOW_CAUSES:
             self._stale = True
@@ -119,7 +101,7 @@ class TriggerActor:
     def refresh_targets(self) -> None:
         override = self.regimes.current.weights if self.regimes is not None else None
         self.targets = (dict(override) if override is not None else
-                        self.strategy.target_weights(self._snapshot(), self.stats))
+                        self.strategy.target_weights(self.view, self.stats))
         self._stale = False
 
     def _signals(self, upd: PortfolioUpdate, now: int) -> RebalanceIntent | None:
@@ -148,43 +130,43 @@ class TriggerActor:
             spread = rule.decide(upd.ts_event, now) if rule is not None else None
             if spread is not None:
                 return self._emit(spread.rule, spread.reason, spread.legs,
-                                  dict(self.targets or {}), self._snapshot(), upd, now)
+                                  dict(self.targets or {}), self.view, upd, now)
         return None
 
     # -- decisions ------------------------------------------------------------------------
     def _fire(self, rule: str, reason: str, weights: dict[str, float], upd: PortfolioUpdate,
               now: int) -> RebalanceIntent:
-        snap = self._snapshot()
-        alloc = self.strategy.allocate(snap, self.stats, weights)
+        view = self.view
+        alloc = self.strategy.allocate(view, self.stats, weights)
         legs = dict(alloc.legs)
         if self.regimes is not None:
-            legs = self._apply_regime(self.regimes.current, alloc.weights, snap, legs,
+            legs = self._apply_regime(self.regimes.current, alloc.weights, view, legs,
                                       upd.ts_event)
             # a regime's hedge (net short included) stays within the strategy's leverage cap
             gross, cap = sum(abs(v) for v in legs.values()), \
-                self.strategy.max_gross_leverage * snap.nav
+                self.strategy.max_gross_leverage * view.nav
             if gross > cap > 0:
                 legs = {sym: v * cap / gross for sym, v in legs.items()}
-        return self._emit(rule, reason, legs, dict(alloc.weights), snap, upd, now,
+        return self._emit(rule, reason, legs, dict(alloc.weights), view, upd, now,
                           dict(alloc.sleeves))
 
     def _emit(self, rule: str, reason: str, legs: dict[str, float], target_weights: dict,
-              snap, upd: PortfolioUpdate, now: int, sleeves: dict | None = None
+              view, upd: PortfolioUpdate, now: int, sleeves: dict | None = None
               ) -> RebalanceIntent:
         self._seq += 1
         intent = RebalanceIntent(
             intent_id=f"{rule}-{upd.ts_recv}-{self._seq}", rule=rule, reason=reason,
             ts_recv=upd.ts_recv, ts_decided=now,
             targets=tuple(LegTarget(symbol=s, notional=v) for s, v in legs.items()),
-            nav=snap.nav,
-            weights=dict(snap.weights), target_weights=target_weights,
+            nav=view.nav,
+            weights=dict(view.weights), target_weights=target_weights,
             sleeves=sleeves or {})
         self.fired += 1
         if self.sink is not None:
             self.sink(intent)
         return intent
 
-    def _apply_regime(self, regime: Regime, weights: dict[str, float], snap,
+    def _apply_regime(self, regime: Regime, weights: dict[str, float], view,
                       legs: dict[str, float], market_ns: int) -> dict[str, float]:
         """Each asset's target exposure split into its spot and futures legs by `regime`.
         Where any regime holds futures on dated contracts, the regimes own the asset's dated
@@ -195,12 +177,12 @@ class TriggerActor:
         for asset, l in self.strategy.universe.items():
             if l.spot is None or l.perp is None:
                 continue
-            held = coinm_value(snap, asset)
-            spot, fut = self.regimes.legs(regime, weights.get(asset, 0.0) * snap.nav - held)
+            held = coinm_value(view, asset)
+            spot, fut = self.regimes.legs(regime, weights.get(asset, 0.0) * view.nav - held)
             # dated contracts not owned by the regimes (a roll's, a carry move's) carry part
             # of the futures leg: the perp takes the rest
             out[l.spot], out[l.perp] = spot, fut - (0.0 if dated_owned
-                                                    else dated_notional(snap, asset))
+                                                    else dated_notional(view, asset))
             if dated_owned:
                 dated = [s for s, p in self.portfolio.perps.items()
                          if p.inst.is_dated and p.inst.perpetual == l.perp]
@@ -211,7 +193,7 @@ class TriggerActor:
                 if chosen is not None:
                     out[l.perp], out[chosen] = 0.0, fut
                 for sym in dated:  # nothing to trade on a contract neither held nor chosen
-                    if sym != chosen and not snap.perp_notional.get(sym):
+                    if sym != chosen and not view.perp_notional.get(sym):
                         del out[sym]
         return out
 
