@@ -79,13 +79,18 @@ class Strategy:
         short perp, an underweight one a long perp).
         """
         out: dict[str, float] = {}
+        # each table read once: a view computes it on every read
+        perps, spot_value, coinm, prices = (view.perp_notional, view.spot_value, view.coinm,
+                                            view.prices)
         for asset, target in exposures.items():
             l = self.universe[asset]
-            perp_now = view.perp_notional.get(l.perp, 0.0) if l.perp else 0.0
+            perp_now = perps.get(l.perp, 0.0) if l.perp else 0.0
             # coins in the COIN-M wallet are held coin (its inverse perps' margin), and dated
             # contracts are rolled, not traded, by the strategy: the legs carry the rest
-            target -= coinm_value(view, asset) + dated_notional(view, asset)
-            spot_now = view.spot_value.get(asset, 0.0)
+            q = coinm.get(asset)
+            target -= (q * prices.get(asset, 0.0) if q else 0.0) \
+                + (_dated_sum(perps, asset) if perps else 0.0)
+            spot_now = spot_value.get(asset, 0.0)
             if self.leg == "spot" and l.spot is not None:
                 out[l.spot] = target - perp_now
                 if l.perp:
@@ -124,7 +129,11 @@ def coinm_value(view: PortfolioView, asset: str) -> float:
 
 def dated_notional(view: PortfolioView, asset: str) -> float:
     """Net notional of `asset`'s dated contracts (`BTC/USDT:USDT-250627`)."""
-    return sum(v for sym, v in view.perp_notional.items()
+    return _dated_sum(view.perp_notional, asset)
+
+
+def _dated_sum(perp_notional, asset: str) -> float:
+    return sum(v for sym, v in perp_notional.items()
                if sym.startswith(asset + "/") and "-" in sym.partition(":")[2])
 
 
