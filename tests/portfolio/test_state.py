@@ -11,6 +11,19 @@ from engine.model import Fill
 from engine.portfolio.instruments import LeverageTier, instrument_from_symbol as ins
 from engine.portfolio.state import Portfolio
 
+
+def mixed_book() -> Portfolio:
+    """Spot, a linear perp, an inverse dated contract and COIN-M coins, priced, nothing traded
+    (hand-made: no one recording holds all of these legs at once)."""
+    p = Portfolio([ins("BTC/USDT"), ins("BTC/USDT:USDT", leverage=5),
+                   ins("BTC/USD:BTC-250328", leverage=5), ins("ETH/USD:ETH", leverage=5)],
+                  cash={}, spot_cash={"USDT": "20000"}, futures_cash={"USDT": "5000"},
+                  holdings={"BTC": "0.5"}, coinm={"BTC": "0.1", "ETH": "2"})
+    for sym, px in (("BTC/USDT", 60000.0), ("BTC/USDT:USDT", 60010.0),
+                    ("BTC/USD:BTC-250328", 61000.0), ("ETH/USD:ETH", 3000.0)):
+        p.on_price(sym, px)
+    return p
+
 _n = 0
 
 
@@ -165,13 +178,7 @@ def test_legs_add_up_to_each_coins_net_exposure():
     """What the status page lists per underlying: spot, perp, dated and the COIN-M margin
     coin, each on its wallet, summing to the coin's net exposure (a hand-made book: no one
     recording holds all of these legs at once)."""
-    p = Portfolio([ins("BTC/USDT"), ins("BTC/USDT:USDT", leverage=5),
-                   ins("BTC/USD:BTC-250328", leverage=5), ins("ETH/USD:ETH", leverage=5)],
-                  cash={}, spot_cash={"USDT": "20000"}, futures_cash={"USDT": "5000"},
-                  holdings={"BTC": "0.5"}, coinm={"BTC": "0.1", "ETH": "2"})
-    for sym, px in (("BTC/USDT", 60000.0), ("BTC/USDT:USDT", 60010.0),
-                    ("BTC/USD:BTC-250328", 61000.0), ("ETH/USD:ETH", 3000.0)):
-        p.on_price(sym, px)
+    p = mixed_book()
     p.on_fill(fill("BTC/USDT:USDT", "sell", "0.2", "60010"))
     p.on_fill(fill("BTC/USD:BTC-250328", "sell", "30", "61000"))  # 30 x $100, inverse
     p.on_fill(fill("ETH/USD:ETH", "sell", "40", "3000"))  # 40 x $10

@@ -1,7 +1,6 @@
-"""The strategies' read-only view of the portfolio: live, unwritable, the snapshot's fields.
-
-A hand-made book (spot, a linear perp, an inverse dated contract, COIN-M coins): no one
-recording holds all of these legs at once."""
+"""The strategies' read-only view of the portfolio: live, unwritable, the snapshot's fields,
+on a hand-made book (`mixed_book`: spot, a linear perp, an inverse dated contract, COIN-M
+coins)."""
 
 from __future__ import annotations
 
@@ -11,9 +10,9 @@ import msgspec
 import pytest
 
 from engine.model import Fill
-from engine.portfolio.instruments import instrument_from_symbol as ins
 from engine.portfolio.state import Portfolio, PortfolioSnapshot
 from engine.portfolio.view import PortfolioView
+from tests.portfolio.test_state import mixed_book
 
 _n = 0
 
@@ -27,13 +26,7 @@ def _fill(sym: str, side: str, qty: str, price: str, fee: str = "0", fee_ccy: st
 
 
 def _book() -> Portfolio:
-    p = Portfolio([ins("BTC/USDT"), ins("BTC/USDT:USDT", leverage=5),
-                   ins("BTC/USD:BTC-250328", leverage=5), ins("ETH/USD:ETH", leverage=5)],
-                  cash={}, spot_cash={"USDT": "20000"}, futures_cash={"USDT": "5000"},
-                  holdings={"BTC": "0.5"}, coinm={"BTC": "0.1", "ETH": "2"})
-    for sym, px in (("BTC/USDT", 60000.0), ("BTC/USDT:USDT", 60010.0),
-                    ("BTC/USD:BTC-250328", 61000.0), ("ETH/USD:ETH", 3000.0)):
-        p.on_price(sym, px)
+    p = mixed_book()
     p.on_fill(_fill("BTC/USDT:USDT", "sell", "0.2", "60010", fee="4.8", fee_ccy="USDT"))
     p.on_fill(_fill("ETH/USD:ETH", "sell", "40", "3000", fee="0.0002", fee_ccy="ETH"))
     return p
