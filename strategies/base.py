@@ -87,9 +87,7 @@ class Strategy:
             perp_now = perps.get(l.perp, 0.0) if l.perp else 0.0
             # coins in the COIN-M wallet are held coin (its inverse perps' margin), and dated
             # contracts are rolled, not traded, by the strategy: the legs carry the rest
-            q = coinm.get(asset)
-            target -= (q * prices.get(asset, 0.0) if q else 0.0) \
-                + (_dated_sum(perps, asset) if perps else 0.0)
+            target -= _coinm_value(coinm, prices, asset) + _dated_sum(perps, asset)
             spot_now = spot_value.get(asset, 0.0)
             if self.leg == "spot" and l.spot is not None:
                 out[l.spot] = target - perp_now
@@ -123,8 +121,12 @@ class Strategy:
 
 def coinm_value(view: PortfolioView, asset: str) -> float:
     """Value of `asset` held in the COIN-M wallet (part of its net exposure)."""
-    q = view.coinm.get(asset)
-    return q * view.prices.get(asset, 0.0) if q else 0.0
+    return _coinm_value(view.coinm, view.prices, asset)
+
+
+def _coinm_value(coinm, prices, asset: str) -> float:
+    q = coinm.get(asset)
+    return q * prices.get(asset, 0.0) if q else 0.0
 
 
 def dated_notional(view: PortfolioView, asset: str) -> float:
@@ -133,6 +135,8 @@ def dated_notional(view: PortfolioView, asset: str) -> float:
 
 
 def _dated_sum(perp_notional, asset: str) -> float:
+    if not perp_notional:  # spot alone: no generator to run
+        return 0.0
     return sum(v for sym, v in perp_notional.items()
                if sym.startswith(asset + "/") and "-" in sym.partition(":")[2])
 

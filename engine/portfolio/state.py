@@ -679,4 +679,4 @@ class Portfolio:
 
     def snapshot(self) -> PortfolioSnapshot:
         """This instant, frozen: the view's figures, copied."""
-        return PortfolioView(self).snapshot()
+        return self.view().snapshot()

@@ -24,6 +24,27 @@ if TYPE_CHECKING:
 _ZERO = Decimal(0)
 
 
+# the figures derived from others: the properties and `snapshot` both take them from here
+def _weights(exposure: dict[str, float], nav: float) -> dict[str, float]:
+    return {a: (v / nav if nav > 0 else 0.0) for a, v in exposure.items()}
+
+
+def _net_leverage(exposure: dict[str, float], nav: float) -> float:
+    return sum(exposure.values()) / nav if nav > 0 else float("inf")
+
+
+def _total(values) -> float:
+    """Added up in order from 0.0 (as `sum` of floats was before Python 3.12 compensated it)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def _distance(margin_balance: float, maintenance: float, gross_perp: float) -> float | None:
+    return (margin_balance - maintenance) / gross_perp if gross_perp else None
+
+
 class PortfolioView:
     """The fields of `PortfolioSnapshot`, read from the live portfolio when asked for.
     Mappings are read-only windows (`MappingProxyType`) on the portfolio's own tables where
@@ -61,8 +82,7 @@ class PortfolioView:
 
     @property
     def weights(self) -> dict[str, float]:
-        nav = self._p.nav
-        return {a: (v / nav if nav > 0 else 0.0) for a, v in self.exposure.items()}
+        return _weights(self.exposure, self._p.nav)
 
     @property
     def prices(self) -> Mapping[str, float]:
@@ -74,8 +94,7 @@ class PortfolioView:
 
     @property
     def net_leverage(self) -> float:
-        nav = self._p.nav
-        return sum(self.exposure.values()) / nav if nav > 0 else float("inf")
+        return _net_leverage(self.exposure, self._p.nav)
 
     @property
     def unrealized_pnl(self) -> float:
@@ -109,8 +128,7 @@ class PortfolioView:
     @property
     def distance_to_liquidation(self) -> float | None:
         p = self._p
-        gross = p._sum_abs_perp
-        return (self.margin_balance - p._sum_mm) / gross if gross else None
+        return _distance(self.margin_balance, p._sum_mm, p._sum_abs_perp)
 
     @property
     def fees(self) -> float:
@@ -135,10 +153,7 @@ class PortfolioView:
 
     @property
     def funding(self) -> float:
-        total = 0.0
-        for v in self.funding_by_sleeve.values():
-            total += v
-        return total
+        return _total(self.funding_by_sleeve.values())
 
     @property
     def positions(self) -> dict[str, float]:
@@ -166,25 +181,22 @@ class PortfolioView:
         """This instant, frozen (copies of every table)."""
         from engine.portfolio.state import PortfolioSnapshot
 
-        exposure = self.exposure
-        nav = self.nav
-        sleeves = self.funding_by_sleeve
-        funding = 0.0
-        for v in sleeves.values():
-            funding += v
+        p = self._p
+        exposure, nav, sleeves, mb = (self.exposure, self.nav, self.funding_by_sleeve,
+                                      self.margin_balance)
         return PortfolioSnapshot(
             ts=self.ts, nav=nav, cash=self.cash,
             spot_value=dict(self.spot_value),
             perp_notional=self.perp_notional,
             exposure=exposure,
-            weights={a: (v / nav if nav > 0 else 0.0) for a, v in exposure.items()},
+            weights=_weights(exposure, nav),
             prices=dict(self.prices),
             gross_leverage=self.gross_leverage,
-            net_leverage=(sum(exposure.values()) / nav if nav > 0 else float("inf")),
+            net_leverage=_net_leverage(exposure, nav),
             unrealized_pnl=self.unrealized_pnl, realized_pnl=self.realized_pnl,
             initial_margin=self.initial_margin, maintenance_margin=self.maintenance_margin,
-            margin_balance=self.margin_balance, margin_utilisation=self.margin_utilisation,
-            distance_to_liquidation=self.distance_to_liquidation,
-            fees=self.fees, funding=funding, funding_by_sleeve=sleeves,
+            margin_balance=mb, margin_utilisation=self.margin_utilisation,
+            distance_to_liquidation=_distance(mb, p._sum_mm, p._sum_abs_perp),
+            fees=self.fees, funding=_total(sleeves.values()), funding_by_sleeve=sleeves,
             positions=self.positions, holdings=dict(self.holdings), wallets=self.wallets,
             coinm=dict(self.coinm), basis=self.basis)
